@@ -1,0 +1,471 @@
+"""The domain model of the purchase-of-services lifecycle as SQLAlchemy 2 typed tables.
+
+Money is integer fen (exact on SQLite too), datetimes are aware UTC, and every rule the data must
+obey that a database can check is declared here: unique natural keys, foreign keys, CHECKs.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from store.types import JSONType, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ORG_KINDS = ("social_group", "social_service_org", "foundation", "enterprise", "public_institution", "other")
+RATINGS = ("1A", "2A", "3A", "4A", "5A")
+APPLICATION_STATUSES = (
+    "draft", "submitted", "eligible", "eligibility_failed", "under_review", "approved", "rejected", "withdrawn",
+)
+PROJECT_STATUSES = ("publicized", "contracted", "in_progress", "midterm_passed", "closing", "closed", "terminated")
+GRADES = ("excellent", "good", "pass", "fail")
+MILESTONE_KINDS = (
+    "contract_signing", "midterm_report", "midterm_inspection", "final_report", "final_acceptance",
+    "performance_evaluation",
+)
+INSPECTION_KINDS = ("midterm", "final", "evaluation")
+INSPECTION_RESULTS = ("pass", "rectify", "fail")
+EXPERT_FIELDS = ("business", "finance", "management", "law")
+ROLES = ("resident", "staff", "org", "expert")
+LOCALES = ("zh-Hans", "zh-Hant", "en")
+BUDGET_LINE_KINDS = ("personnel", "activities", "materials", "administration", "other")
+OUTBOX_STATES = ("pending", "sending", "sent", "failed", "dead", "cancelled")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+
+
+class Department(Base):
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(200))
+
+
+class CatalogItem(Base):
+    __tablename__ = "catalog_items"
+    __table_args__ = (
+        UniqueConstraint("year", "code"),
+        CheckConstraint("ceiling_fen IS NULL OR ceiling_fen >= 0", name="ceiling_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    year: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(32))
+    level1_zh: Mapped[str] = mapped_column(String(100))
+    level1_en: Mapped[str | None] = mapped_column(String(200))
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(300))
+    description_zh: Mapped[str | None] = mapped_column(Text)
+    description_en: Mapped[str | None] = mapped_column(Text)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    ceiling_fen: Mapped[int | None] = mapped_column(BigInteger)
+
+    department: Mapped[Department] = relationship(lazy="raise")
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+    __table_args__ = (
+        CheckConstraint(_in("kind", ORG_KINDS), name="kind"),
+        CheckConstraint(f"rating IS NULL OR {_in('rating', RATINGS)}", name="rating"),
+        CheckConstraint("length(uscc) = 18", name="uscc_length"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uscc: Mapped[str] = mapped_column(String(18), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(32))
+    district: Mapped[str | None] = mapped_column(String(50), index=True)
+    rating: Mapped[str | None] = mapped_column(String(2))
+    barred_until: Mapped[date | None] = mapped_column(Date)
+
+
+class Qualification(Base):
+    """An organization on the qualified providers list (资质名录) of one year."""
+
+    __tablename__ = "qualifications"
+
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class Budget(Base):
+    __tablename__ = "budgets"
+    __table_args__ = (
+        UniqueConstraint("year", "department_id"),
+        CheckConstraint("amount_fen >= 0", name="amount_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    year: Mapped[int] = mapped_column(Integer)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    note_zh: Mapped[str | None] = mapped_column(Text)
+    note_en: Mapped[str | None] = mapped_column(Text)
+
+
+class Call(Base):
+    """A call for applications (项目指南) with its window and the catalog items it opens."""
+
+    __tablename__ = "calls"
+    __table_args__ = (
+        CheckConstraint("closes_at > opens_at", name="window"),
+        CheckConstraint("max_months >= 1 AND max_months <= 36", name="max_months"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    year: Mapped[int] = mapped_column(Integer)
+    title_zh: Mapped[str] = mapped_column(String(300))
+    title_en: Mapped[str | None] = mapped_column(String(400))
+    opens_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+    max_months: Mapped[int] = mapped_column(Integer, default=12)
+
+
+class CallItem(Base):
+    __tablename__ = "call_items"
+
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
+    catalog_item_id: Mapped[int] = mapped_column(ForeignKey("catalog_items.id"), primary_key=True, index=True)
+
+
+class Application(Base):
+    """A project application (申报书); its form answers live in ``content`` until submission."""
+
+    __tablename__ = "applications"
+    __table_args__ = (
+        CheckConstraint(_in("status", APPLICATION_STATUSES), name="status"),
+        CheckConstraint("total_fen IS NULL OR total_fen >= 0", name="total_nonnegative"),
+        CheckConstraint("granted_fen IS NULL OR granted_fen >= 0", name="granted_nonnegative"),
+        CheckConstraint("end_on IS NULL OR start_on IS NULL OR end_on >= start_on", name="term"),
+        Index(
+            "uq_applications_one_draft",
+            "organization_id",
+            "call_id",
+            unique=True,
+            sqlite_where=text("status = 'draft'"),
+            postgresql_where=text("status = 'draft'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str | None] = mapped_column(String(32), unique=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"), index=True)
+    catalog_item_id: Mapped[int | None] = mapped_column(ForeignKey("catalog_items.id"))
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    status: Mapped[str] = mapped_column(String(24), default="draft")
+    title: Mapped[str | None] = mapped_column(String(200))
+    start_on: Mapped[date | None] = mapped_column(Date)
+    end_on: Mapped[date | None] = mapped_column(Date)
+    total_fen: Mapped[int | None] = mapped_column(BigInteger)
+    content: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    granted_fen: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    submitted_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+
+
+class BudgetLine(Base):
+    __tablename__ = "budget_lines"
+    __table_args__ = (
+        UniqueConstraint("application_id", "kind"),
+        CheckConstraint(_in("kind", BUDGET_LINE_KINDS), name="kind"),
+        CheckConstraint("amount_fen >= 0", name="amount_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(24))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    __table_args__ = (
+        CheckConstraint(_in("status", PROJECT_STATUSES), name="status"),
+        CheckConstraint(f"grade IS NULL OR {_in('grade', GRADES)}", name="grade"),
+        CheckConstraint("amount_fen >= 0", name="amount_nonnegative"),
+        CheckConstraint("end_on >= start_on", name="term"),
+        CheckConstraint(
+            "evaluation_score IS NULL OR (evaluation_score >= 0 AND evaluation_score <= 100)", name="score"
+        ),
+        CheckConstraint("recipients IS NULL OR recipients >= 0", name="recipients_nonnegative"),
+        Index("ix_projects_year_status", "year", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    year: Mapped[int] = mapped_column(Integer)
+    title_zh: Mapped[str] = mapped_column(String(300))
+    title_en: Mapped[str | None] = mapped_column(String(400))
+    catalog_item_id: Mapped[int] = mapped_column(ForeignKey("catalog_items.id"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"), unique=True)
+    district: Mapped[str | None] = mapped_column(String(50), index=True)
+    recipients: Mapped[int | None] = mapped_column(Integer)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(24))
+    start_on: Mapped[date] = mapped_column(Date)
+    end_on: Mapped[date] = mapped_column(Date)
+    target_group_zh: Mapped[str | None] = mapped_column(Text)
+    target_group_en: Mapped[str | None] = mapped_column(Text)
+    summary_zh: Mapped[str | None] = mapped_column(Text)
+    summary_en: Mapped[str | None] = mapped_column(Text)
+    grade: Mapped[str | None] = mapped_column(String(16))
+    evaluation_score: Mapped[int | None] = mapped_column(Integer)
+    brand: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Milestone(Base):
+    __tablename__ = "milestones"
+    __table_args__ = (
+        UniqueConstraint("project_id", "kind"),
+        CheckConstraint(_in("kind", MILESTONE_KINDS), name="kind"),
+        Index("ix_milestones_open_due", "done_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+
+
+class Disbursement(Base):
+    """One tranche (拨付) paid to a project."""
+
+    __tablename__ = "disbursements"
+    __table_args__ = (
+        UniqueConstraint("project_id", "installment"),
+        CheckConstraint("installment >= 1", name="installment_positive"),
+        CheckConstraint("amount_fen >= 0", name="amount_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    installment: Mapped[int] = mapped_column(Integer)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    paid_on: Mapped[date] = mapped_column(Date)
+
+
+class ProgressUpdate(Base):
+    """Implementation progress; only rows with ``public`` true are ever shown to the public."""
+
+    __tablename__ = "progress_updates"
+    __table_args__ = (UniqueConstraint("project_id", "reported_on", "text_digest"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    reported_on: Mapped[date] = mapped_column(Date)
+    text_zh: Mapped[str] = mapped_column(Text)
+    text_en: Mapped[str | None] = mapped_column(Text)
+    # sha256 of text_zh: part of the natural key without indexing unbounded text
+    text_digest: Mapped[str] = mapped_column(String(64))
+    public: Mapped[bool] = mapped_column(Boolean, default=True)
+    author_identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id", ondelete="SET NULL"))
+    media_path: Mapped[str | None] = mapped_column(String(500))
+    media_kind: Mapped[str | None] = mapped_column(String(16))
+
+
+class Inspection(Base):
+    __tablename__ = "inspections"
+    __table_args__ = (
+        UniqueConstraint("project_id", "kind", "held_on"),
+        CheckConstraint(_in("kind", INSPECTION_KINDS), name="kind"),
+        CheckConstraint(_in("result", INSPECTION_RESULTS), name="result"),
+        CheckConstraint("score IS NULL OR (score >= 0 AND score <= 100)", name="score"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    held_on: Mapped[date] = mapped_column(Date)
+    score: Mapped[int | None] = mapped_column(Integer)
+    result: Mapped[str] = mapped_column(String(16))
+    summary_zh: Mapped[str | None] = mapped_column(Text)
+    summary_en: Mapped[str | None] = mapped_column(Text)
+
+
+class Expert(Base):
+    __tablename__ = "experts"
+    __table_args__ = (CheckConstraint(_in("field", EXPERT_FIELDS), name="field"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    field: Mapped[str] = mapped_column(String(16))
+    affiliation_uscc: Mapped[str | None] = mapped_column(String(18))
+
+
+class Identity(Base):
+    """A chat identity (one user on one channel) and its single binding, if any.
+
+    Everyone is a resident; a binding makes the identity staff of one department, a member of
+    one organization or an expert.
+    """
+
+    __tablename__ = "identities"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        CheckConstraint(_in("role", ROLES), name="role"),
+        CheckConstraint(f"locale IS NULL OR {_in('locale', LOCALES)}", name="locale"),
+        CheckConstraint(
+            "(role = 'resident' AND department_id IS NULL AND organization_id IS NULL AND expert_id IS NULL)"
+            " OR (role = 'staff' AND department_id IS NOT NULL AND organization_id IS NULL AND expert_id IS NULL)"
+            " OR (role = 'org' AND organization_id IS NOT NULL AND department_id IS NULL AND expert_id IS NULL)"
+            " OR (role = 'expert' AND expert_id IS NOT NULL AND department_id IS NULL AND organization_id IS NULL)",
+            name="binding",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16), default="resident")
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
+    expert_id: Mapped[int | None] = mapped_column(ForeignKey("experts.id"))
+    display_name: Mapped[str | None] = mapped_column(String(100))
+    locale: Mapped[str | None] = mapped_column(String(8))
+    unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class Invite(Base):
+    """A single-use binding code; only its SHA-256 is stored."""
+
+    __tablename__ = "invites"
+    __table_args__ = (CheckConstraint(_in("role", ("staff", "org", "expert")), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # the first characters of the code, so an operator can name it in `invite revoke`
+    code_prefix: Mapped[str] = mapped_column(String(16), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Conversation(Base):
+    """What a flow needs to continue with one identity: flow, step, slots, a version."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), unique=True)
+    flow: Mapped[str | None] = mapped_column(String(48))
+    step: Mapped[str | None] = mapped_column(String(48))
+    slots: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime]
+
+
+class HandledIncoming(Base):
+    """Ids of incoming messages already handled, so a re-delivered one is skipped."""
+
+    __tablename__ = "handled_incoming"
+
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    handled_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class SurveyResponse(Base):
+    """One anonymous satisfaction response: no identity, no token, a date without a time."""
+
+    __tablename__ = "survey_responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_key: Mapped[str] = mapped_column(String(64), unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    submitted_on: Mapped[date] = mapped_column(Date)
+
+
+class SurveyAnswer(Base):
+    __tablename__ = "survey_answers"
+    __table_args__ = (
+        UniqueConstraint("response_id", "item"),
+        Index("ix_survey_answers_item_value", "item", "value_int"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("survey_responses.id", ondelete="CASCADE"))
+    item: Mapped[str] = mapped_column(String(32))
+    value_int: Mapped[int | None] = mapped_column(Integer)
+    value_text: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxMessage(Base):
+    """A message sent not as an answer (reminder, notice, invitation); delivered by the dispatcher."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint(_in("state", OUTBOX_STATES), name="state"),
+        Index("ix_outbox_state_next", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(200), unique=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(48))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(48))
+    entity: Mapped[str] = mapped_column(String(48))
+    entity_key: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
