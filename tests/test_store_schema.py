@@ -12,7 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store import models as m
-from store.lifecycle import APPLICATION_MOVES, PROJECT_MOVES, IllegalTransition, move_application, move_project
+from store.lifecycle import (
+    APPLICATION_MOVES,
+    PROJECT_MOVES,
+    IllegalTransition,
+    move_application,
+    move_project,
+)
 from store.migrate import current_revision, head_revision
 
 NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
