@@ -1,0 +1,111 @@
+"""What a flow sees during one turn: the session, who is talking, their state, and how to answer."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dialogs import i18n
+from dialogs.types import Attachment, Button, Incoming, Reply
+from store.models import Identity
+
+
+@dataclass(frozen=True)
+class DialogSettings:
+    """The part of the configuration that conversations need (built by the bot from its settings)."""
+
+    zone: ZoneInfo = ZoneInfo("Asia/Shanghai")
+    default_locale: str = "zh-Hans"
+    admins: frozenset[tuple[str, str]] = frozenset()
+    media_dir: str = "./media"
+    invite_ttl_days: int = 7
+    admin_share_max: float = 0.15
+    disclosure_min_responses: int = 5
+    submissions_per_day: int = 5
+    bot_username: str | None = None
+
+
+@dataclass
+class State:
+    """The conversation row's content while a turn runs."""
+
+    flow: str | None = None
+    step: str | None = None
+    slots: dict[str, Any] = field(default_factory=dict)
+
+    def clear(self) -> None:
+        self.flow, self.step, self.slots = None, None, {}
+
+
+class Understand(Protocol):
+    def __call__(self, text: str) -> dict[str, Any]: ...
+
+
+Notify = Callable[..., Awaitable[None]]
+
+
+@dataclass
+class Context:
+    session: AsyncSession
+    identity: Identity
+    state: State
+    locale: str
+    now: datetime
+    settings: DialogSettings
+    incoming: Incoming
+    understand: Understand | None = None
+    replies: list[Reply] = field(default_factory=list)
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(self.settings.zone).date()
+
+    @property
+    def is_admin(self) -> bool:
+        return (self.identity.channel, self.identity.external_id) in self.settings.admins
+
+    @property
+    def is_staff(self) -> bool:
+        return self.is_admin or self.identity.role == "staff"
+
+    def staff_of(self, department_id: int) -> bool:
+        return self.is_admin or (self.identity.role == "staff" and self.identity.department_id == department_id)
+
+    @property
+    def organization_id(self) -> int | None:
+        return self.identity.organization_id if self.identity.role == "org" else None
+
+    def t(self, key: str, /, **values: object) -> str:
+        return i18n.t(self.locale, key, **values)
+
+    def money(self, fen: int | None) -> str:
+        return i18n.money(self.locale, fen)
+
+    def day(self, value: date | None) -> str:
+        return i18n.day(self.locale, value)
+
+    def moment(self, value: datetime | None) -> str:
+        return i18n.moment(self.locale, value, self.settings.zone)
+
+    def button(self, key: str, data: str, /, **values: object) -> Button:
+        return Button(self.t(key, **values), data)
+
+    def say(
+        self,
+        text: str,
+        buttons: Sequence[Sequence[Button]] = (),
+        *,
+        image: Attachment | None = None,
+        document: Attachment | None = None,
+    ) -> Reply:
+        reply = Reply(text, [list(row) for row in buttons], image=image, document=document)
+        self.replies.append(reply)
+        return reply
+
+    def tell(self, key: str, /, buttons: Sequence[Sequence[Button]] = (), **values: object) -> Reply:
+        return self.say(self.t(key, **values), buttons)

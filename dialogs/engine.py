@@ -1,0 +1,276 @@
+"""One turn, end to end: lock the conversation, skip re-deliveries, route, run the flow, save.
+
+Every turn is one database transaction. Turns of one user are serialized twice over: by an
+in-process lock (no interleaving inside this process, and SQLite has no row locks) and by the
+conversation row lock (PostgreSQL ``FOR UPDATE``, across processes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+from weakref import WeakValueDictionary
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dialogs import i18n
+from dialogs.context import Context, DialogSettings, State, Understand
+from dialogs.flow import Flow, split_button
+from dialogs.types import Button, Incoming, Reply
+from store.conversations import claim_incoming, ensure_identity, lock_conversation, save_conversation
+
+log = logging.getLogger(__name__)
+
+GLOBAL_COMMANDS = ("start", "help", "menu", "cancel", "lang")
+MAX_TEXT = 4000  # anything longer is cut before it reaches a flow; fields have their own limits
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Engine:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: DialogSettings,
+        flows: Iterable[Flow],
+        *,
+        understand: Understand | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.flows: dict[str, Flow] = {}
+        self.commands: dict[str, Flow] = {}
+        self.intents: dict[str, Flow] = {}
+        self.prefixes: dict[str, Flow] = {}
+        for flow in flows:
+            self.flows[flow.name] = flow
+            for command in flow.commands:
+                self.commands[command] = flow
+            for intent in flow.intents:
+                self.intents[intent] = flow
+            if flow.start_prefix:
+                self.prefixes[flow.start_prefix] = flow
+        self.understand = understand
+        self.clock = clock
+        self._locks: WeakValueDictionary[tuple[str, str], asyncio.Lock] = WeakValueDictionary()
+
+    def _lock(self, incoming: Incoming) -> asyncio.Lock:
+        key = (incoming.channel, incoming.user_id)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock
+
+    async def handle(self, incoming: Incoming) -> list[Reply]:
+        """Turn one incoming into replies; an incoming already handled gets none."""
+        lock = self._lock(incoming)
+        async with lock:
+            try:
+                return await self._turn(incoming)
+            except Exception:
+                log.exception("turn failed for %s:%s (%s)", incoming.channel, incoming.user_id, incoming.id)
+                locale = i18n.normalize_locale(incoming.locale) or self.settings.default_locale
+                return [Reply(i18n.t(locale, "common.error"))]
+
+    async def _turn(self, incoming: Incoming) -> list[Reply]:
+        now = self.clock()
+        async with self.sessions() as session, session.begin():
+            identity = await ensure_identity(
+                session, incoming.channel, incoming.user_id, now, incoming.display_name
+            )
+            conversation = await lock_conversation(session, identity.id, now)
+            if not await claim_incoming(session, f"{incoming.channel}:{incoming.id}", now):
+                return []
+            state = State(conversation.flow, conversation.step, dict(conversation.slots or {}))
+            locale = identity.locale or i18n.normalize_locale(incoming.locale) or self.settings.default_locale
+            ctx = Context(
+                session=session, identity=identity, state=state, locale=locale, now=now,
+                settings=self.settings, incoming=incoming, understand=self.understand,
+            )
+            await self._route(ctx, incoming)
+            if not ctx.replies:
+                await self.show_menu(ctx)
+            await save_conversation(session, conversation, state.flow, state.step, state.slots, now)
+            return ctx.replies
+
+    async def _route(self, ctx: Context, msg: Incoming) -> None:
+        if msg.text is not None and len(msg.text) > MAX_TEXT:
+            msg = Incoming(**{**msg.__dict__, "text": msg.text[:MAX_TEXT]})
+            ctx.incoming = msg
+        if msg.command is not None:
+            await self._command(ctx, msg.command, msg.payload)
+            return
+        if msg.button is not None:
+            await self._button(ctx, msg)
+            return
+        active = self.flows.get(ctx.state.flow or "")
+        if active is not None:
+            if not active.allowed(ctx):
+                await self._refuse(ctx)
+                return
+            await active.handle(ctx, msg)
+            return
+        if msg.text and msg.text.strip():
+            await self._free_text(ctx, msg.text)
+            return
+        await self.show_menu(ctx)
+
+    async def _command(self, ctx: Context, command: str, payload: str | None) -> None:
+        if command == "start":
+            if payload:
+                prefix = payload[:1]
+                flow = self.prefixes.get(prefix)
+                if flow is not None:
+                    ctx.state.clear()
+                    await self.open(ctx, flow, payload)
+                    return
+                ctx.tell("common.bad_start_payload")
+            ctx.state.clear()
+            ctx.tell("common.welcome")
+            await self.show_menu(ctx)
+            return
+        if command in ("menu", "help"):
+            if command == "help":
+                ctx.say(self.help_text(ctx))
+            await self.show_menu(ctx)
+            return
+        if command == "cancel":
+            await self.cancel(ctx)
+            return
+        if command == "lang":
+            await self._language(ctx, payload)
+            return
+        flow = self.commands.get(command)
+        if flow is None:
+            ctx.tell("common.unknown_command", command=command)
+            await self.show_menu(ctx)
+            return
+        await self.open(ctx, flow, payload)
+
+    async def _button(self, ctx: Context, msg: Incoming) -> None:
+        data = msg.button or ""
+        if data.startswith("g:"):
+            action, _, arg = data[2:].partition(":")
+            if action == "menu":
+                await self.show_menu(ctx)
+            elif action == "cancel":
+                await self.cancel(ctx)
+            elif action == "lang":
+                await self._language(ctx, arg)
+            elif action == "run":
+                name, _, flow_arg = arg.partition(":")
+                flow = self.flows.get(name)
+                if flow is None:
+                    await self._stale(ctx)
+                else:
+                    await self.open(ctx, flow, flow_arg or None)
+            else:
+                await self._stale(ctx)
+            return
+        flow_name, _, _ = split_button(data)
+        active = self.flows.get(ctx.state.flow or "")
+        if active is None or flow_name != active.name:
+            await self._stale(ctx)
+            return
+        if not active.allowed(ctx):
+            await self._refuse(ctx)
+            return
+        await active.handle(ctx, msg)
+
+    async def _free_text(self, ctx: Context, text: str) -> None:
+        if self.understand is None:
+            ctx.tell("common.not_understood")
+            await self.show_menu(ctx)
+            return
+        parse: dict[str, Any] = self.understand(text)
+        intent = parse.get("intent", {}).get("name") or "out_of_scope"
+        if intent in ("greet", "thanks", "goodbye"):
+            ctx.tell(f"common.intent_{intent}")
+            if intent == "greet":
+                await self.show_menu(ctx)
+            return
+        if intent == "help":
+            ctx.say(self.help_text(ctx))
+            await self.show_menu(ctx)
+            return
+        if intent == "cancel":
+            await self.cancel(ctx)
+            return
+        flow = self.intents.get(intent)
+        if flow is None:
+            ctx.tell("common.out_of_scope")
+            await self.show_menu(ctx)
+            return
+        ctx.state.slots["nlu"] = parse
+        await self.open(ctx, flow, None, parse=parse)
+
+    async def open(self, ctx: Context, flow: Flow, payload: str | None, *, parse: dict[str, Any] | None = None) -> None:
+        """Start ``flow`` (checking its role) in place of whatever was going on."""
+        if not flow.allowed(ctx):
+            await self._refuse(ctx)
+            return
+        ctx.state.clear()
+        ctx.state.flow = flow.name
+        if parse is not None:
+            ctx.state.slots["nlu"] = parse
+        await flow.start(ctx, payload)
+
+    async def cancel(self, ctx: Context) -> None:
+        was_active = ctx.state.flow is not None
+        ctx.state.clear()
+        ctx.tell("common.cancelled" if was_active else "common.nothing_to_cancel")
+        await self.show_menu(ctx)
+
+    async def _refuse(self, ctx: Context) -> None:
+        ctx.state.clear()
+        ctx.tell("common.not_allowed")
+        await self.show_menu(ctx)
+
+    async def _stale(self, ctx: Context) -> None:
+        ctx.tell("common.stale_button")
+        active = self.flows.get(ctx.state.flow or "")
+        if active is not None and active.allowed(ctx):
+            await active.reprompt(ctx)
+        else:
+            ctx.state.clear()
+            await self.show_menu(ctx)
+
+    async def _language(self, ctx: Context, choice: str | None) -> None:
+        if choice in i18n.LOCALES:
+            ctx.identity.locale = choice
+            ctx.locale = choice
+            ctx.tell("common.language_set")
+            active = self.flows.get(ctx.state.flow or "")
+            if active is not None and active.allowed(ctx):
+                await active.reprompt(ctx)
+            return
+        ctx.tell(
+            "common.choose_language",
+            buttons=[[Button(i18n.t(code, "common.language_name"), f"g:lang:{code}") for code in i18n.LOCALES]],
+        )
+
+    def menu_flows(self, ctx: Context) -> list[Flow]:
+        flows = [f for f in self.flows.values() if f.menu_key and f.allowed(ctx)]
+        return sorted(flows, key=lambda f: f.menu_order)
+
+    async def show_menu(self, ctx: Context) -> None:
+        flows = self.menu_flows(ctx)
+        rows = [[Button(ctx.t(f.menu_key or ""), f"g:run:{f.name}")] for f in flows]
+        rows.append([Button(ctx.t("common.menu_language"), "g:lang")])
+        role_key = "staff" if ctx.is_staff else ctx.identity.role
+        ctx.tell(f"common.menu_title_{role_key}", buttons=rows)
+
+    def help_text(self, ctx: Context) -> str:
+        lines = [ctx.t("common.help_intro")]
+        for flow in self.menu_flows(ctx):
+            if flow.commands:
+                lines.append(f"/{flow.commands[0]} — {ctx.t(flow.menu_key or '')}")
+        lines.append(ctx.t("common.help_globals"))
+        return "\n".join(lines)

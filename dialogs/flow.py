@@ -1,0 +1,55 @@
+"""The contract every conversation flow follows, and the button-data conventions they share.
+
+Button data is channel-neutral text: ``g:…`` for global actions (menu, cancel, language, start a
+flow) and ``<flow>:<step>:<value>`` for a flow's own buttons, so a button pressed after its step
+has passed can be recognised as stale instead of being applied to a later question.
+"""
+
+from __future__ import annotations
+
+from dialogs.context import Context
+from dialogs.types import Incoming
+
+EVERYONE = frozenset({"resident", "org", "staff", "expert"})
+
+
+class Flow:
+    """A conversation with one purpose; ``start`` opens it, ``handle`` takes each later input."""
+
+    name: str = ""
+    commands: tuple[str, ...] = ()
+    intents: tuple[str, ...] = ()
+    start_prefix: str | None = None  # /start payloads with this prefix open this flow
+    roles: frozenset[str] = EVERYONE
+    menu_key: str | None = None  # catalog key of this flow's menu button, if it has one
+    menu_order: int = 100
+
+    def allowed(self, ctx: Context) -> bool:
+        if "staff" in self.roles and ctx.is_admin:
+            return True
+        return ctx.identity.role in self.roles or ("resident" in self.roles)
+
+    async def start(self, ctx: Context, payload: str | None) -> None:
+        raise NotImplementedError
+
+    async def handle(self, ctx: Context, msg: Incoming) -> None:
+        raise NotImplementedError
+
+    async def reprompt(self, ctx: Context) -> None:
+        """Show the current question again (after a stale button or an interruption)."""
+        await self.start(ctx, None)
+
+
+def button_data(flow: str, step: str, value: str = "") -> str:
+    return f"{flow}:{step}:{value}"
+
+
+def split_button(data: str) -> tuple[str, str, str]:
+    flow, _, rest = data.partition(":")
+    step, _, value = rest.partition(":")
+    return flow, step, value
+
+
+def run_button(flow: str, arg: str = "") -> str:
+    """Data of a button that starts ``flow`` from anywhere (menus, digests, answers)."""
+    return f"g:run:{flow}:{arg}" if arg else f"g:run:{flow}"

@@ -1,0 +1,457 @@
+"""The form toolkit: a flow that asks fields one by one, validates, and ends on a summary.
+
+In the spirit of Rasa forms: each ``Field`` names its prompt, input kind, limits and checks; the
+``Form`` asks the next unanswered field, parses what the person typed or pressed with the shared
+parsers of ``nlu``, explains a failure in one message (what is wrong, what is expected), and after
+two failures offers an example, skip (when optional) or leaving. A summary lists the answers with
+one edit button per field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from dialogs.context import Context
+from dialogs.flow import Flow, button_data, split_button
+from dialogs.types import Button, Incoming
+from nlu.dates import parse_date, parse_date_range
+from nlu.normalize import TextTooLong, clean_text, fold
+from nlu.numbers import parse_int, parse_money_fen
+
+TEXT, LONG_TEXT, INTEGER, MONEY, DATE, DATE_RANGE = "text", "long_text", "integer", "money", "date", "date_range"
+CHOICE, MULTI, RATING, YES_NO, MEDIA = "choice", "multi", "rating", "yes_no", "media"
+
+SKIP, EXAMPLE, LEAVE, DONE = "~skip", "~example", "~leave", "~done"
+FAILS_BEFORE_HELP = 2
+
+YES_WORDS = frozenset({"是", "是的", "对", "好", "好的", "可以", "要", "y", "yes", "yeah", "ok", "确认", "同意", "1"})
+NO_WORDS = frozenset({"否", "不", "不是", "不要", "没有", "n", "no", "nope", "不同意", "0"})
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why an answer was not taken: a catalog key and its values."""
+
+    key: str
+    values: tuple[tuple[str, object], ...] = ()
+
+    @classmethod
+    def of(cls, key: str, **values: object) -> Problem:
+        return cls(key, tuple(values.items()))
+
+    def text(self, ctx: Context) -> str:
+        return ctx.t(self.key, **dict(self.values))
+
+
+Values = dict[str, Any]
+Check = Callable[[Context, Any, Values], Awaitable[Problem | None]]
+Choices = Callable[[Context, Values], Awaitable[list[Choice]]]
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str
+    prompt: str
+    label: str
+    required: bool = True
+    max_len: int = 200
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: Choices | None = None
+    check: Check | None = None
+    skip_if: Callable[[Values], bool] | None = None
+    example: str | None = None
+    prefer: str = "future"
+
+    def applies(self, values: Values) -> bool:
+        return self.skip_if is None or not self.skip_if(values)
+
+
+class Form(Flow):
+    """Subclasses declare ``fields`` and implement ``begin``, ``store`` and ``submit``."""
+
+    fields: tuple[Field, ...] = ()
+    can_save: bool = False  # show "save and exit" (the record keeps the answers)
+
+    # -- hooks -------------------------------------------------------------------------------
+    async def begin(self, ctx: Context, payload: str | None) -> bool:
+        """Prepare the record (create or resume); False when the form cannot start (say why)."""
+        return True
+
+    async def store(self, ctx: Context, values: Values) -> None:
+        """Persist the answers so far (a draft); called after each accepted answer."""
+
+    async def problems(self, ctx: Context, values: Values) -> list[Problem]:
+        """Checks across fields, shown on the summary; submission waits until there are none."""
+        return []
+
+    async def submit(self, ctx: Context, values: Values) -> None:
+        raise NotImplementedError
+
+    def summary_title(self, ctx: Context, values: Values) -> str:
+        return ctx.t("form.summary_title")
+
+    # -- state -------------------------------------------------------------------------------
+    def values(self, ctx: Context) -> Values:
+        return ctx.state.slots.setdefault("values", {})
+
+    def field(self, name: str | None) -> Field | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+    def next_field(self, values: Values, after: str | None = None) -> Field | None:
+        started = after is None
+        for f in self.fields:
+            if not started:
+                started = f.name == after
+                continue
+            if f.applies(values) and f.name not in values:
+                return f
+        if after is not None:
+            return self.next_field(values, None)
+        return None
+
+    # -- flow --------------------------------------------------------------------------------
+    async def start(self, ctx: Context, payload: str | None) -> None:
+        if not await self.begin(ctx, payload):
+            ctx.state.clear()
+            return
+        await self.advance(ctx, None)
+
+    async def reprompt(self, ctx: Context) -> None:
+        current = self.field(ctx.state.step)
+        if current is None:
+            await self.show_summary(ctx)
+        else:
+            await self.ask(ctx, current)
+
+    async def advance(self, ctx: Context, after: str | None) -> None:
+        values = self.values(ctx)
+        if ctx.state.slots.pop("editing", False):
+            await self.show_summary(ctx)
+            return
+        nxt = self.next_field(values, after)
+        if nxt is None:
+            await self.show_summary(ctx)
+        else:
+            await self.ask(ctx, nxt)
+
+    async def ask(self, ctx: Context, f: Field, problem: Problem | None = None) -> None:
+        ctx.state.step = f.name
+        values = self.values(ctx)
+        lines = []
+        if problem is not None:
+            lines.append(ctx.t("form.problem", problem=problem.text(ctx)))
+        lines.append(ctx.t(f.prompt))
+        if f.name in values and problem is None:
+            lines.append(ctx.t("form.current_value", value=await self.display(ctx, f, values[f.name])))
+        rows = await self.input_buttons(ctx, f)
+        fails = ctx.state.slots.get("fails", 0)
+        if fails >= FAILS_BEFORE_HELP:
+            help_row = []
+            if f.example:
+                help_row.append(Button(ctx.t("form.show_example"), button_data(self.name, f.name, EXAMPLE)))
+            if not f.required:
+                help_row.append(Button(ctx.t("form.skip"), button_data(self.name, f.name, SKIP)))
+            help_row.append(Button(ctx.t("form.leave"), button_data(self.name, f.name, LEAVE)))
+            rows.append(help_row)
+            lines.append(ctx.t("form.help_offer"))
+        elif not f.required:
+            rows.append([Button(ctx.t("form.skip"), button_data(self.name, f.name, SKIP))])
+        if self.can_save and fails < FAILS_BEFORE_HELP:
+            rows.append([Button(ctx.t("form.save_exit"), button_data(self.name, f.name, LEAVE))])
+        ctx.say("\n".join(lines), rows)
+
+    async def input_buttons(self, ctx: Context, f: Field) -> list[list[Button]]:
+        if f.kind == CHOICE and f.choices is not None:
+            options = await f.choices(ctx, self.values(ctx))
+            return [[Button(c.label, button_data(self.name, f.name, c.value))] for c in options]
+        if f.kind == MULTI and f.choices is not None:
+            picked = set(ctx.state.slots.get("picked", []))
+            options = await f.choices(ctx, self.values(ctx))
+            rows = [
+                [Button(("✓ " if c.value in picked else "") + c.label, button_data(self.name, f.name, c.value))]
+                for c in options
+            ]
+            rows.append([Button(ctx.t("form.done"), button_data(self.name, f.name, DONE))])
+            return rows
+        if f.kind == RATING:
+            low, high = f.minimum or 1, f.maximum or 5
+            return [[Button(str(v), button_data(self.name, f.name, str(v))) for v in range(low, high + 1)]]
+        if f.kind == YES_NO:
+            return [[
+                Button(ctx.t("form.answer_yes"), button_data(self.name, f.name, "yes")),
+                Button(ctx.t("form.answer_no"), button_data(self.name, f.name, "no")),
+            ]]
+        return []
+
+    async def handle(self, ctx: Context, msg: Incoming) -> None:
+        step = ctx.state.step
+        if step == "summary":
+            await self.on_summary(ctx, msg)
+            return
+        f = self.field(step)
+        if f is None:
+            await self.advance(ctx, None)
+            return
+        pressed: str | None = None
+        if msg.button is not None:
+            _, button_step, pressed = split_button(msg.button)
+            if button_step != f.name:
+                ctx.tell("common.stale_button")
+                await self.ask(ctx, f)
+                return
+            if pressed == LEAVE:
+                await self.leave(ctx)
+                return
+            if pressed == EXAMPLE:
+                ctx.say(ctx.t("form.example", example=ctx.t(f.example or "form.no_example")))
+                await self.ask(ctx, f)
+                return
+            if pressed == SKIP and not f.required:
+                await self.accept(ctx, f, None)
+                return
+        if f.kind == MULTI and pressed is not None and pressed != DONE:
+            await self.toggle(ctx, f, pressed)
+            return
+        result = await self.parse(ctx, f, msg, pressed)
+        if isinstance(result, Problem):
+            ctx.state.slots["fails"] = ctx.state.slots.get("fails", 0) + 1
+            await self.ask(ctx, f, result)
+            return
+        if f.check is not None:
+            problem = await f.check(ctx, result, self.values(ctx))
+            if problem is not None:
+                ctx.state.slots["fails"] = ctx.state.slots.get("fails", 0) + 1
+                await self.ask(ctx, f, problem)
+                return
+        await self.accept(ctx, f, result)
+
+    async def accept(self, ctx: Context, f: Field, value: Any) -> None:
+        values = self.values(ctx)
+        values[f.name] = value
+        for other in self.fields:  # answers that no longer apply are dropped
+            if not other.applies(values):
+                values.pop(other.name, None)
+        ctx.state.slots.pop("fails", None)
+        ctx.state.slots.pop("picked", None)
+        await self.store(ctx, values)
+        await self.advance(ctx, f.name)
+
+    async def toggle(self, ctx: Context, f: Field, value: str) -> None:
+        options = {c.value for c in await f.choices(ctx, self.values(ctx))} if f.choices else set()
+        if value not in options:
+            ctx.tell("common.stale_button")
+        else:
+            picked = ctx.state.slots.setdefault("picked", [])
+            if value in picked:
+                picked.remove(value)
+            else:
+                picked.append(value)
+        await self.ask(ctx, f)
+
+    async def leave(self, ctx: Context) -> None:
+        ctx.tell("form.saved" if self.can_save else "common.cancelled")
+        ctx.state.clear()
+
+    # -- parsing -----------------------------------------------------------------------------
+    async def parse(self, ctx: Context, f: Field, msg: Incoming, pressed: str | None) -> Any:
+        text = (msg.text or "").strip()
+        if f.kind == MEDIA:
+            if msg.media is None:
+                return Problem.of("form.error.need_media")
+            return {"kind": msg.media.kind, "path": msg.media.path, "filename": msg.media.filename}
+        if f.kind in (CHOICE, MULTI):
+            return await self._parse_choice(ctx, f, text, pressed)
+        if f.kind == YES_NO:
+            word = fold(pressed or text)
+            if word in YES_WORDS:
+                return True
+            if word in NO_WORDS:
+                return False
+            return Problem.of("form.error.yes_no")
+        if pressed is not None and f.kind != RATING:
+            return Problem.of("form.error.need_text")
+        if not text and pressed is None:
+            return Problem.of("form.error.empty")
+        if f.kind in (TEXT, LONG_TEXT):
+            try:
+                cleaned = clean_text(text, f.max_len, multiline=f.kind == LONG_TEXT)
+            except TextTooLong as exc:
+                return Problem.of("form.error.too_long", length=exc.length, limit=f.max_len)
+            if len(cleaned) < (f.minimum or 1):
+                return Problem.of("form.error.too_short", minimum=f.minimum or 1)
+            return cleaned
+        if f.kind in (INTEGER, RATING):
+            number = parse_int(pressed or text)
+            if number is None:
+                return Problem.of("form.error.integer")
+            return self._bounded(ctx, f, number, str(number))
+        if f.kind == MONEY:
+            fen = parse_money_fen(text)
+            if fen is None:
+                return Problem.of("form.error.money")
+            return self._bounded(ctx, f, fen, ctx.money(fen))
+        if f.kind == DATE:
+            day = parse_date(text, ctx.today, prefer=f.prefer)  # type: ignore[arg-type]
+            if day is None:
+                return Problem.of("form.error.date")
+            return day.isoformat()
+        if f.kind == DATE_RANGE:
+            span = parse_date_range(text, ctx.today, prefer=f.prefer)  # type: ignore[arg-type]
+            if span is None:
+                return Problem.of("form.error.date_range")
+            return [span[0].isoformat(), span[1].isoformat()]
+        raise ValueError(f"unknown field kind {f.kind!r}")
+
+    def _bounded(self, ctx: Context, f: Field, value: int, shown: str) -> int | Problem:
+        money = f.kind == MONEY
+        if f.minimum is not None and value < f.minimum:
+            low = ctx.money(f.minimum) if money else str(f.minimum)
+            return Problem.of("form.error.too_small", value=shown, minimum=low)
+        if f.maximum is not None and value > f.maximum:
+            high = ctx.money(f.maximum) if money else str(f.maximum)
+            return Problem.of("form.error.too_large", value=shown, maximum=high)
+        return value
+
+    async def _parse_choice(self, ctx: Context, f: Field, text: str, pressed: str | None) -> Any:
+        options = await f.choices(ctx, self.values(ctx)) if f.choices else []
+        if f.kind == MULTI:
+            if pressed == DONE:
+                picked = [v for v in ctx.state.slots.get("picked", []) if v in {c.value for c in options}]
+            else:
+                picked = []
+                for part in _split_list(text):
+                    match = _match_choice(options, part)
+                    if match is None:
+                        return Problem.of("form.error.choice", answer=part)
+                    picked.append(match.value)
+            if not picked and f.required:
+                return Problem.of("form.error.pick_one")
+            return picked
+        if pressed is not None:
+            if pressed in {c.value for c in options}:
+                return pressed
+            return Problem.of("form.error.choice", answer="")
+        match = _match_choice(options, text)
+        if match is None:
+            return Problem.of("form.error.choice", answer=text[:40])
+        return match.value
+
+    # -- summary -----------------------------------------------------------------------------
+    async def display(self, ctx: Context, f: Field, value: Any) -> str:
+        if value is None:
+            return ctx.t("common.none")
+        if f.kind == MONEY:
+            return ctx.money(value)
+        if f.kind == DATE:
+            return ctx.day(date.fromisoformat(value))
+        if f.kind == DATE_RANGE:
+            return ctx.t("form.range", start=ctx.day(date.fromisoformat(value[0])), end=ctx.day(date.fromisoformat(value[1])))
+        if f.kind == YES_NO:
+            return ctx.t("form.answer_yes" if value else "form.answer_no")
+        if f.kind in (CHOICE, MULTI) and f.choices is not None:
+            labels = {c.value: c.label for c in await f.choices(ctx, self.values(ctx))}
+            if f.kind == MULTI:
+                return "、".join(labels.get(v, v) for v in value)
+            return labels.get(value, str(value))
+        if f.kind == MEDIA:
+            return value.get("filename") or ctx.t("form.media_attached")
+        return str(value)
+
+    async def show_summary(self, ctx: Context) -> None:
+        ctx.state.step = "summary"
+        values = self.values(ctx)
+        lines = [self.summary_title(ctx, values)]
+        edit_rows: list[list[Button]] = []
+        row: list[Button] = []
+        for f in self.fields:
+            if not f.applies(values):
+                continue
+            shown = await self.display(ctx, f, values.get(f.name)) if f.name in values else ctx.t("form.missing")
+            lines.append(ctx.t("form.summary_line", label=ctx.t(f.label), value=shown))
+            row.append(Button(ctx.t("form.edit", label=ctx.t(f.label)), button_data(self.name, "summary", f"edit.{f.name}")))
+            if len(row) == 2:
+                edit_rows.append(row)
+                row = []
+        if row:
+            edit_rows.append(row)
+        problems = await self.problems(ctx, values)
+        if problems:
+            lines.append(ctx.t("form.problems_title"))
+            lines.extend(ctx.t("form.problem_line", problem=p.text(ctx)) for p in problems)
+        actions = [Button(ctx.t("form.submit"), button_data(self.name, "summary", "submit"))]
+        if self.can_save:
+            actions.append(Button(ctx.t("form.save_exit"), button_data(self.name, "summary", LEAVE)))
+        else:
+            actions.append(Button(ctx.t("form.leave"), button_data(self.name, "summary", LEAVE)))
+        ctx.say("\n".join(lines), [*edit_rows, actions])
+
+    async def on_summary(self, ctx: Context, msg: Incoming) -> None:
+        if msg.button is None:
+            ctx.tell("form.use_buttons")
+            await self.show_summary(ctx)
+            return
+        _, step, value = split_button(msg.button)
+        if step != "summary":
+            ctx.tell("common.stale_button")
+            await self.show_summary(ctx)
+            return
+        if value == LEAVE:
+            await self.leave(ctx)
+            return
+        if value.startswith("edit."):
+            f = self.field(value[5:])
+            if f is None or not f.applies(self.values(ctx)):
+                await self.show_summary(ctx)
+                return
+            ctx.state.slots["editing"] = True
+            await self.ask(ctx, f)
+            return
+        if value == "submit":
+            values = self.values(ctx)
+            missing = self.next_field(values, None)
+            if missing is not None:
+                ctx.tell("form.still_missing", label=ctx.t(missing.label))
+                await self.ask(ctx, missing)
+                return
+            problems = await self.problems(ctx, values)
+            if problems:
+                ctx.tell("form.fix_first")
+                await self.show_summary(ctx)
+                return
+            await self.submit(ctx, values)
+            return
+        await self.show_summary(ctx)
+
+
+def _split_list(text: str) -> list[str]:
+    for sep in "，、;；":
+        text = text.replace(sep, ",")
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _match_choice(options: Sequence[Choice], text: str) -> Choice | None:
+    """A choice typed as its number (1-based), its label or its value; unique prefixes count."""
+    key = fold(text).strip()
+    if not key:
+        return None
+    number = parse_int(key)
+    if number is not None and 1 <= number <= len(options) and key.isdigit():
+        return options[number - 1]
+    exact = [c for c in options if fold(c.label) == key or fold(c.value) == key]
+    if len(exact) == 1:
+        return exact[0]
+    partial = [c for c in options if key in fold(c.label)]
+    if len(partial) == 1:
+        return partial[0]
+    return None

@@ -1,0 +1,27 @@
+"""Every flow of the product, and the engine wired with them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dialogs.context import DialogSettings, Understand
+from dialogs.engine import Engine, utcnow
+from dialogs.flow import Flow
+from dialogs.flows.binding import BindingFlow
+
+
+def all_flows() -> list[Flow]:
+    return [BindingFlow()]
+
+
+def build_engine(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: DialogSettings,
+    *,
+    understand: Understand | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> Engine:
+    return Engine(sessions, settings, all_flows(), understand=understand, clock=clock)

@@ -1,0 +1,66 @@
+"""What a channel hands to the dialogs (Incoming) and what it gets back (Reply)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_COMMAND = re.compile(r"^/([A-Za-z][A-Za-z0-9_]{0,31})(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Media:
+    """A photo or document a person sent, already stored by the channel under the media folder."""
+
+    kind: str  # "photo" | "document"
+    path: str
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One thing a person did: typed text, pressed a button, sent a command or a file."""
+
+    channel: str
+    user_id: str
+    id: str
+    locale: str | None = None
+    text: str | None = None
+    button: str | None = None
+    command: str | None = None
+    payload: str | None = None
+    media: Media | None = None
+    display_name: str | None = None
+
+    @classmethod
+    def from_text(cls, channel: str, user_id: str, id: str, text: str, **extra: object) -> Incoming:
+        """Text as typed; a leading ``/command [payload]`` becomes a command."""
+        match = _COMMAND.match(text.strip())
+        if match:
+            payload = (match.group(2) or "").strip() or None
+            return cls(channel, user_id, id, command=match.group(1).lower(), payload=payload, **extra)  # type: ignore[arg-type]
+        return cls(channel, user_id, id, text=text, **extra)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    data: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    mime: str
+
+
+@dataclass
+class Reply:
+    """One message to show: text (plain; the channel escapes it), button rows, an optional file."""
+
+    text: str
+    buttons: list[list[Button]] = field(default_factory=list)
+    image: Attachment | None = None
+    document: Attachment | None = None

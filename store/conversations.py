@@ -1,0 +1,92 @@
+"""Identities and their conversation rows: get-or-create, lock for a turn, de-duplicate, save."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import Conversation, HandledIncoming, Identity
+
+
+def insert_ignore(session: AsyncSession, model: Any, **values: Any) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the session's dialect."""
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    return dialect.insert(model).values(**values).on_conflict_do_nothing()
+
+
+async def get_identity(session: AsyncSession, channel: str, external_id: str) -> Identity | None:
+    return (
+        await session.execute(
+            select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
+        )
+    ).scalar_one_or_none()
+
+
+async def ensure_identity(
+    session: AsyncSession, channel: str, external_id: str, now: datetime, display_name: str | None = None
+) -> Identity:
+    """The identity for (channel, external_id), created as a resident on first contact."""
+    identity = await get_identity(session, channel, external_id)
+    if identity is not None:
+        return identity
+    await session.execute(
+        insert_ignore(
+            session, Identity, channel=channel, external_id=external_id, role="resident",
+            display_name=display_name, created_at=now, unreachable=False,
+        )
+    )
+    identity = await get_identity(session, channel, external_id)
+    assert identity is not None
+    return identity
+
+
+async def lock_conversation(session: AsyncSession, identity_id: int, now: datetime) -> Conversation:
+    """The identity's conversation row, created if missing, locked for this transaction.
+
+    On PostgreSQL ``FOR UPDATE`` serializes turns of one user across processes; inserting first
+    (ON CONFLICT DO NOTHING) avoids the race on a first message. SQLite turns already hold the
+    database write lock (BEGIN IMMEDIATE).
+    """
+    await session.execute(
+        insert_ignore(session, Conversation, identity_id=identity_id, slots={}, version=0, updated_at=now)
+    )
+    return (
+        await session.execute(
+            select(Conversation)
+            .where(Conversation.identity_id == identity_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+
+
+async def claim_incoming(session: AsyncSession, key: str, now: datetime) -> bool:
+    """Record that ``key`` is being handled; False when it was handled before (a re-delivery)."""
+    result = await session.execute(
+        insert_ignore(session, HandledIncoming, key=key, handled_at=now).returning(HandledIncoming.key)
+    )
+    return result.first() is not None
+
+
+async def save_conversation(
+    session: AsyncSession, conversation: Conversation, flow: str | None, step: str | None,
+    slots: dict[str, Any], now: datetime,
+) -> None:
+    await session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation.id)
+        .values(flow=flow, step=step, slots=slots, version=Conversation.version + 1, updated_at=now)
+    )
+
+
+async def forget_handled_before(session: AsyncSession, cutoff: datetime) -> int:
+    """Drop de-duplication keys older than ``cutoff`` (channels re-deliver within hours, not weeks)."""
+    result = await session.execute(delete(HandledIncoming).where(HandledIncoming.handled_at < cutoff))
+    return result.rowcount or 0
+
+
+HANDLED_RETENTION = timedelta(days=7)

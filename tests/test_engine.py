@@ -1,0 +1,122 @@
+"""The engine: routing, de-duplication, persisted state, languages, binding by code."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from dialogs.context import DialogSettings
+from dialogs.registry import build_engine
+from dialogs.types import Incoming
+from store import models as m
+from store.db import sessionmaker
+from store.invites import create_invite
+from tests.chat import Person
+from tests.factories import NOW, World, bind_identity, build_world
+
+
+@pytest.fixture
+async def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return sessionmaker(engine)
+
+
+@pytest.fixture
+async def world(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[World]:
+    async with sessions() as s, s.begin():
+        w = await build_world(s)
+    yield w
+
+
+@pytest.fixture
+def bot(sessions: async_sessionmaker[AsyncSession]):  # type: ignore[no-untyped-def]
+    return build_engine(sessions, DialogSettings(), clock=lambda: NOW)
+
+
+async def test_start_shows_welcome_and_menu_in_the_channel_language(bot, world) -> None:  # type: ignore[no-untyped-def]
+    zh = Person(bot, "1")
+    await zh.say("/start")
+    assert "civicbot" in zh.text and "请选择" in zh.text
+    en = Person(bot, "2", locale="en")
+    await en.say("/start")
+    assert "Hello" in en.text
+    hant = Person(bot, "3", locale="zh-hant")
+    await hant.say("/menu")
+    assert "請選擇" in hant.text
+
+
+async def test_redelivered_incoming_is_handled_once(bot, sessions, world) -> None:  # type: ignore[no-untyped-def]
+    incoming = Incoming.from_text("test", "9", "same-id", "/start")
+    first = await bot.handle(incoming)
+    again = await bot.handle(incoming)
+    assert first and again == []
+    async with sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(m.HandledIncoming)) == 1
+
+
+async def test_lang_command_switches_and_persists(bot, world) -> None:  # type: ignore[no-untyped-def]
+    p = Person(bot, "5")
+    await p.say("/lang")
+    await p.press("English")
+    assert "Language set to English" in p.text
+    await p.say("/menu")
+    assert "What would you like to do?" in p.text
+    await p.say("/lang zh-Hant")
+    assert "繁體中文" in p.text
+
+
+async def test_unknown_command_and_stale_button(bot, world) -> None:  # type: ignore[no-untyped-def]
+    p = Person(bot, "6")
+    await p.say("/frobnicate")
+    assert "/frobnicate" in p.text
+    await p.press_data("apply:title:x")
+    assert "失效" in p.text
+
+
+async def test_binding_code_binds_once_and_confirms_replacement(bot, sessions, world) -> None:  # type: ignore[no-untyped-def]
+    async with sessions() as s, s.begin():
+        code, _ = await create_invite(s, "org", world.org.uscc, NOW, 7)
+        code2, _ = await create_invite(s, "org", world.org2.uscc, NOW, 7)
+    p = Person(bot, "42")
+    await p.say(f"/start {code}")
+    assert "阳光社工服务中心" in p.text
+    async with sessions() as s:
+        ident = (await s.execute(select(m.Identity).where(m.Identity.external_id == "42"))).scalar_one()
+        assert (ident.role, ident.organization_id) == ("org", world.org.id)
+    other = Person(bot, "43")
+    await other.say(f"/start {code}")
+    assert "已经使用过" in other.text
+    await p.say(f"/start {code2}")
+    assert "彩虹青少年服务社" in p.text and "阳光社工服务中心" in p.text
+    await p.press("保留")
+    async with sessions() as s:
+        ident = (await s.execute(select(m.Identity).where(m.Identity.external_id == "42"))).scalar_one()
+        assert ident.organization_id == world.org.id
+    await p.say(f"/start {code2}")
+    await p.press("替换")
+    async with sessions() as s:
+        ident = (await s.execute(select(m.Identity).where(m.Identity.external_id == "42"))).scalar_one()
+        assert ident.organization_id == world.org2.id
+
+
+async def test_expired_and_forged_codes(bot, sessions, world) -> None:  # type: ignore[no-untyped-def]
+    async with sessions() as s, s.begin():
+        code, _ = await create_invite(s, "staff", world.dept.code, NOW, 7)
+    p = Person(bot, "77")
+    await p.say("/start bAAAAAAAAAAAAAAAAAAAAAA")
+    assert "无效" in p.text
+    late = build_engine(sessions, DialogSettings(), clock=lambda: NOW + timedelta(days=8))
+    q = Person(late, "78")
+    await q.say(f"/start {code}")
+    assert "过期" in q.text
+
+
+async def test_staff_identity_sees_staff_menu(bot, sessions, world) -> None:  # type: ignore[no-untyped-def]
+    async with sessions() as s, s.begin():
+        await bind_identity(s, "test", "300", "staff", world.dept.id)
+    p = Person(bot, "300")
+    await p.say("/menu")
+    assert "工作人员菜单" in p.text
