@@ -14,12 +14,14 @@ from dialogs import i18n
 from dialogs.types import Attachment, Button, Incoming, Reply
 from store.models import Identity
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
 
 @dataclass(frozen=True)
 class DialogSettings:
     """The part of the configuration that conversations need (built by the bot from its settings)."""
 
-    zone: ZoneInfo = ZoneInfo("Asia/Shanghai")
+    zone: ZoneInfo = SHANGHAI
     default_locale: str = "zh-Hans"
     admins: frozenset[tuple[str, str]] = frozenset()
     media_dir: str = "./media"

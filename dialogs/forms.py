@@ -72,6 +72,7 @@ class Field:
     skip_if: Callable[[Values], bool] | None = None
     example: str | None = None
     prefer: str = "future"
+    editable: bool = True
 
     def applies(self, values: Values) -> bool:
         return self.skip_if is None or not self.skip_if(values)
@@ -379,6 +380,8 @@ class Form(Flow):
                 continue
             shown = await self.display(ctx, f, values.get(f.name)) if f.name in values else ctx.t("form.missing")
             lines.append(ctx.t("form.summary_line", label=ctx.t(f.label), value=shown))
+            if not f.editable:
+                continue
             row.append(Button(ctx.t("form.edit", label=ctx.t(f.label)), button_data(self.name, "summary", f"edit.{f.name}")))
             if len(row) == 2:
                 edit_rows.append(row)
@@ -411,7 +414,7 @@ class Form(Flow):
             return
         if value.startswith("edit."):
             f = self.field(value[5:])
-            if f is None or not f.applies(self.values(ctx)):
+            if f is None or not f.editable or not f.applies(self.values(ctx)):
                 await self.show_summary(ctx)
                 return
             ctx.state.slots["editing"] = True

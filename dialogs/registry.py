@@ -10,11 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dialogs.context import DialogSettings, Understand
 from dialogs.engine import Engine, utcnow
 from dialogs.flow import Flow
+from dialogs.flows.application import ApplicationFlow
 from dialogs.flows.binding import BindingFlow
 
 
 def all_flows() -> list[Flow]:
-    return [BindingFlow()]
+    return [
+        BindingFlow(),
+        ApplicationFlow(),
+    ]
 
 
 def build_engine(

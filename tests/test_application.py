@@ -1,0 +1,215 @@
+"""The guided application, driven as an organization member would, on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from dialogs.context import DialogSettings
+from dialogs.flows.application import parse_outcomes
+from dialogs.registry import build_engine
+from store import models as m
+from store.db import sessionmaker
+from tests.chat import Person
+from tests.factories import NOW, World, bind_identity, build_world
+
+YEAR = NOW.year + 1
+
+
+@pytest.fixture
+async def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return sessionmaker(engine)
+
+
+@pytest.fixture
+async def world(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[World]:
+    async with sessions() as s, s.begin():
+        w = await build_world(s)
+        for n, org in enumerate((w.org, w.org2, w.barred_org, w.unqualified_org), start=1):
+            await bind_identity(s, "test", f"org{n}", "org", org.id)
+        await bind_identity(s, "test", "org1b", "org", w.org.id)
+    yield w
+
+
+@pytest.fixture
+def bot(sessions):  # type: ignore[no-untyped-def]
+    return build_engine(sessions, DialogSettings(), clock=lambda: NOW)
+
+
+ANSWERS = [
+    ("title", "阳光助老·居家探访服务"),
+    ("need", "辖区内80岁以上独居老人约300人，缺少日常照料和精神慰藉，需要定期探访。"),
+    ("target_group", "南山区80岁以上独居老人"),
+    ("beneficiaries", "三百"),
+    ("objectives", "建立定期探访和紧急联络机制，降低意外风险。"),
+    ("casework", "20"),
+    ("group_sessions", "十二"),
+    ("community_events", "6"),
+    ("term", f"{YEAR}年1月1日至{YEAR}年12月31日"),
+    ("total", "35万"),
+    ("personnel", "20万"),
+    ("activities", "８万"),
+    ("materials", "20000"),
+    ("administration", "3万"),
+    ("other", "2万"),
+    ("staff_total", "6"),
+    ("social_workers", "4"),
+    ("outcomes", "服务独居老人 120 人\n开展上门探访 500 次"),
+]
+
+
+async def fill(p: Person, answers=ANSWERS) -> None:  # type: ignore[no-untyped-def]
+    for _, text in answers:
+        await p.say(text)
+        assert "⚠️" not in p.text, (text, p.text)
+
+
+async def test_full_application_is_submitted_with_reference(bot, sessions, world) -> None:  # type: ignore[no-untyped-def]
+    p = Person(bot, "org1")
+    await p.say("/apply")
+    assert "阳光社工服务中心" in p.text
+    await p.press(world.call.title_zh)
+    await p.press("居家养老服务")
+    await fill(p)
+    assert "请核对申报书内容" in p.text and "35万元" in p.text
+    await p.press("提交")
+    assert "SQ-" in p.text
+    async with sessions() as s:
+        app = (await s.execute(select(m.Application))).scalar_one()
+        assert app.status == "submitted" and app.reference == f"SQ-{YEAR}-{app.id:06d}"
+        assert app.total_fen == 35_000_000 and app.content["beneficiaries"] == 300
+        lines = dict((await s.execute(select(m.BudgetLine.kind, m.BudgetLine.amount_fen))).all())
+        assert lines == {"personnel": 20_000_000, "activities": 8_000_000, "materials": 2_000_000,
+                         "administration": 3_000_000, "other": 2_000_000}
+        assert sum(lines.values()) == app.total_fen
+        assert await s.scalar(select(func.count()).select_from(m.AuditEntry).where(m.AuditEntry.action == "submit")) == 1
+
+
+async def test_validation_explains_and_offers_help_after_two_failures(bot, world) -> None:  # type: ignore[no-untyped-def]
+    p = Person(bot, "org1")
+    await p.say("/apply")
+    await p.press(world.call.title_zh)
+    await p.press("居家养老服务")
+    await p.say("短")
+    assert "太短" in p.text and "项目名称" in p.text
+    assert len(p.last) == 1  # one message: what is wrong and the question again
+    await p.say("x" * 61)
+    assert "太长" in p.text
+    assert "查看示例" in p.text and "离开" in p.text
+    await p.press("查看示例")
+    assert "阳光助老" in p.text
+    await p.say("合格的项目名称")
+    assert "需求分析" in p.text
+
+
+async def test_budget_rules(bot, world) -> None:  # type: ignore[no-untyped-def]
+    p = Person(bot, "org1")
+    await p.say("/apply")
+    await p.press(world.call.title_zh)
+    await p.press("居家养老服务")
+    await fill(p, ANSWERS[:9])
+    await p.say("60万")  # over the 50万 ceiling
+    assert "上限" in p.text
+    await p.say("35万")
+    await fill(p, ANSWERS[10:13])
+    await p.say("6万")  # administration over 15% of 35万
+    assert "管理费不能超过" in p.text
+    await p.say("3万")
+    await p.say("1万")  # lines add to 34万
+    assert "不一致" in p.text
+    await p.say("2万")
+    assert "团队" in p.text
+
+
+async def test_term_rules(bot, world) -> None:  # type: ignore[no-untyped-def]
+    p = Person(bot, "org1")
+    await p.say("/apply")
+    await p.press(world.call.title_zh)
+    await p.press("居家养老服务")
+    await fill(p, ANSWERS[:8])
+    await p.say(f"{YEAR}年1月1日至{YEAR + 1}年3月1日")
+    assert "12 个月" in p.text
+    await p.say("不是日期")
+    assert "起止日期" in p.text
+
+
+async def test_ineligible_organizations_are_told_why(bot, world) -> None:  # type: ignore[no-untyped-def]
+    barred = Person(bot, "org3")
+    await barred.say("/apply")
+    assert "禁入期" in barred.text
+    unqualified = Person(bot, "org4")
+    await unqualified.say("/apply")
+    assert "资质名录" in unqualified.text
+    resident = Person(bot, "someone")
+    await resident.say("/apply")
+    assert "没有权限" in resident.text
+
+
+async def test_save_exit_and_resume_after_restart(bot, sessions, world) -> None:  # type: ignore[no-untyped-def]
+    p = Person(bot, "org1")
+    await p.say("/apply")
+    await p.press(world.call.title_zh)
+    await p.press("居家养老服务")
+    await fill(p, ANSWERS[:3])
+    await p.press("保存并退出")
+    assert "已保存草稿" in p.text
+    restarted = build_engine(sessions, DialogSettings(), clock=lambda: NOW + timedelta(hours=3))
+    again = Person(restarted, "org1")
+    await again.say("/apply")
+    assert "继续填写" in again.text and "受益人数" in again.text
+    colleague = Person(restarted, "org1b")  # same organization, other member: same draft
+    await colleague.say("/apply")
+    assert "受益人数" in colleague.text
+    other_org = Person(restarted, "org2")
+    await other_org.say("/apply")
+    assert "受益人数" not in other_org.text and "项目指南" in other_org.text
+
+
+async def test_edit_from_summary_returns_to_summary(bot, sessions, world) -> None:  # type: ignore[no-untyped-def]
+    p = Person(bot, "org1")
+    await p.say("/apply")
+    await p.press(world.call.title_zh)
+    await p.press("居家养老服务")
+    await fill(p)
+    await p.press("修改受益人数")
+    assert "受益人数" in p.text and "300" in p.text
+    await p.say("450")
+    assert "请核对申报书内容" in p.text and "450" in p.text
+    await p.press("修改申请金额")
+    await p.say("40万")
+    assert "不一致" in p.text  # lines no longer add up: listed on the summary
+    await p.press("提交")
+    assert "请先修改" in p.text
+    async with sessions() as s:
+        assert (await s.execute(select(m.Application.status))).scalar_one() == "draft"
+
+
+async def test_stale_button_from_an_earlier_step_is_refused(bot, world) -> None:  # type: ignore[no-untyped-def]
+    p = Person(bot, "org1")
+    await p.say("/apply")
+    await p.press(world.call.title_zh)
+    item_button = p.button("居家养老服务")
+    await p.press_data(item_button.data or "")
+    await p.press_data(item_button.data or "")
+    assert "失效" in p.text and "项目名称" in p.text
+
+
+async def test_closed_window_means_no_call(sessions, world) -> None:  # type: ignore[no-untyped-def]
+    late = build_engine(sessions, DialogSettings(), clock=lambda: NOW + timedelta(days=30))
+    p = Person(late, "org1")
+    await p.say("/apply")
+    assert "没有正在征集" in p.text
+
+
+def test_outcome_parsing() -> None:
+    assert parse_outcomes("1. 服务老人 120 人\n- 探访：五百次\n满意度 90%") == [
+        {"text": "服务老人", "target": 120.0, "unit": "人"},
+        {"text": "探访", "target": 500.0, "unit": "次"},
+        {"text": "满意度", "target": 90.0, "unit": "%"},
+    ]
+    assert parse_outcomes("没有数字的目标") is None
+    assert parse_outcomes("") is None
