@@ -71,15 +71,21 @@ async def find_invite(session: AsyncSession, code: str, now: datetime) -> Lookup
     return Lookup(invite, None)
 
 
+async def set_binding(session: AsyncSession, identity: Identity, role: str, ref: str | None) -> None:
+    """Make ``identity`` a resident (role ``resident``) or bind it to ``ref`` (replacing any other)."""
+    target = None if role == "resident" else await resolve_ref(session, role, ref or "")
+    if role != "resident" and target is None:
+        raise LookupError(f"{role} {ref!r} does not exist")
+    identity.role = role
+    identity.department_id = target if role == "staff" else None
+    identity.organization_id = target if role == "org" else None
+    identity.expert_id = target if role == "expert" else None
+    await session.flush()
+
+
 async def bind(session: AsyncSession, identity: Identity, invite: Invite, now: datetime) -> None:
     """Give ``identity`` the invite's binding (replacing any other) and use the invite up."""
-    target = await resolve_ref(session, invite.role, invite.ref)
-    if target is None:
-        raise LookupError(f"{invite.role} {invite.ref!r} no longer exists")
-    identity.role = invite.role
-    identity.department_id = target if invite.role == "staff" else None
-    identity.organization_id = target if invite.role == "org" else None
-    identity.expert_id = target if invite.role == "expert" else None
+    await set_binding(session, identity, invite.role, invite.ref)
     invite.used_at = now
     await session.flush()
 

@@ -1,0 +1,71 @@
+"""Wiring: settings → database engine, migrations, dialog engine. One place, read top to bottom."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from dialogs.context import DialogSettings
+from dialogs.engine import Engine
+from dialogs.registry import build_engine
+from store.db import create_engine, sessionmaker
+from store.demo import write_demo_package
+from store.migrate import upgrade
+from store.models import Project
+
+
+def dialog_settings(settings: Settings, bot_username: str | None = None) -> DialogSettings:
+    return DialogSettings(
+        zone=settings.zone,
+        default_locale=settings.default_locale,
+        admins=settings.admin_identities,
+        media_dir=str(settings.media_dir),
+        invite_ttl_days=settings.invite_ttl_days,
+        admin_share_max=settings.admin_share_max,
+        disclosure_min_responses=settings.disclosure_min_responses,
+        submissions_per_day=settings.submissions_per_day,
+        bot_username=bot_username or settings.telegram_username,
+    )
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+
+    def engine(self, bot_username: str | None = None) -> Engine:
+        return build_engine(self.sessions, dialog_settings(self.settings, bot_username))
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+async def open_app(settings: Settings, *, migrate: bool = True) -> App:
+    db = create_engine(settings.database_url)
+    if migrate:
+        await upgrade(db)
+    return App(settings, db, sessionmaker(db))
+
+
+async def is_empty(app: App) -> bool:
+    async with app.sessions() as session:
+        return (await session.scalar(select(func.count()).select_from(Project))) == 0
+
+
+async def load_demo(app: App, now: datetime | None = None, progress=None):  # type: ignore[no-untyped-def]
+    """Write the bundled demo package for today and import it."""
+    from store.importing import import_package
+
+    now = now or datetime.now(UTC)
+    today = now.astimezone(app.settings.zone).date()
+    with TemporaryDirectory(prefix="civicbot-demo-") as tmp:
+        write_demo_package(Path(tmp), today)
+        return await import_package(app.db, Path(tmp), zone=app.settings.zone, now=now, actor="demo-data",
+                                    progress=progress)

@@ -1,0 +1,283 @@
+"""The ``civicbot`` command line (also ``python -m bot``): the operator's interface.
+
+Exit 0 on success; on failure a non-zero exit with the reason on stderr, one line per error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from bot.app import App, is_empty, load_demo, open_app
+from bot.config import Settings, load_settings
+
+Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+
+
+class CliError(Exception):
+    """A failure to report on stderr (one line per message) with a non-zero exit."""
+
+    def __init__(self, *lines: str, code: int = 1) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+        self.code = code
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, default=str))
+
+
+# --- database and data ---------------------------------------------------------------------
+
+async def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    app = await open_app(settings)
+    await app.close()
+    print("database is up to date")
+    return 0
+
+
+def _progress_printer() -> tuple[Callable[[str, int], None], Callable[[], None]]:
+    """A rich progress display for long imports; silent when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return (lambda label, done: None), (lambda: None)
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:,} rows"),
+                        transient=True)
+    tasks: dict[str, Any] = {}
+    progress.start()
+
+    def update(label: str, done: int) -> None:
+        if label not in tasks:
+            tasks[label] = progress.add_task(label, total=None)
+        progress.update(tasks[label], completed=done)
+
+    return update, progress.stop
+
+
+def _report_import(result: Any) -> None:
+    for table, counts in result.counts.items():
+        print(f"{table}: {counts.inserted} inserted, {counts.updated} updated, {counts.unchanged} unchanged")
+
+
+async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from store.importing import ImportFailed, import_package
+
+    path = Path(args.path)
+    if not path.exists():
+        raise CliError(f"{path}: no such file or folder")
+    app = await open_app(settings)
+    update, stop = _progress_printer()
+    try:
+        result = await import_package(app.db, path, zone=settings.zone, now=_now(), progress=update)
+    except ImportFailed as failed:
+        stop()
+        raise CliError(*(str(e) for e in failed.errors)) from None
+    finally:
+        stop()
+        await app.close()
+    _report_import(result)
+    return 0
+
+
+async def cmd_demo_data(args: argparse.Namespace, settings: Settings) -> int:
+    app = await open_app(settings)
+    try:
+        result = await load_demo(app)
+    finally:
+        await app.close()
+    _report_import(result)
+    return 0
+
+
+async def cmd_synth(args: argparse.Namespace, settings: Settings) -> int:
+    from store.synth import write_synthetic_package
+
+    if args.projects < 1:
+        raise CliError("--projects must be at least 1")
+    counts = write_synthetic_package(Path(args.out), args.projects, seed=args.seed)
+    for name, rows in counts.items():
+        print(f"{name}: {rows} rows")
+    return 0
+
+
+# --- chat ----------------------------------------------------------------------------------
+
+async def _console(app: App, args: argparse.Namespace) -> None:
+    from bot.channels.console import ConsoleChat, act_as
+
+    user_id = await act_as(app.sessions, args.as_)
+    chat = ConsoleChat(app.engine(), app.sessions, user_id, locale=args.lang, media_dir=app.settings.media_dir)
+    await chat.run()
+
+
+async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    app = await open_app(settings)
+    try:
+        await _console(app, args)
+    finally:
+        await app.close()
+    return 0
+
+
+async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    app = await open_app(settings)
+    try:
+        if await is_empty(app):
+            print("loading the demo data (a fictional city, dates relative to today)…", file=sys.stderr)
+            await load_demo(app)
+        print(
+            "civicbot demo — type a number to press a button, :as org:USCC | staff:MZ to switch identity, "
+            ":quit to leave",
+            file=sys.stderr,
+        )
+        await _console(app, args)
+    finally:
+        await app.close()
+    return 0
+
+
+# --- invitations ---------------------------------------------------------------------------
+
+def _deep_link(settings: Settings, payload: str) -> str | None:
+    username = settings.telegram_username
+    return f"https://t.me/{username}?start={payload}" if username else None
+
+
+async def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
+    from store.invites import active_invites, create_invite, revoke
+
+    app = await open_app(settings)
+    now = _now()
+    try:
+        async with app.sessions() as session, session.begin():
+            if args.kind == "list":
+                invites = await active_invites(session, now)
+                rows = [
+                    {"code": f"{i.code_prefix}…", "role": i.role, "ref": i.ref, "expires_at": i.expires_at.isoformat()}
+                    for i in invites
+                ]
+                if args.json:
+                    _print_json(rows)
+                else:
+                    for row in rows:
+                        print(f"{row['code']}\t{row['role']}\t{row['ref']}\t{row['expires_at']}")
+                return 0
+            if args.kind == "revoke":
+                found = await revoke(session, args.ref, now)
+                if len(found) != 1:
+                    reason = "no active invitation matches" if not found else "several invitations match; give the whole code"
+                    raise CliError(f"{args.ref}: {reason}")
+                print(f"revoked {found[0].code_prefix}… ({found[0].role} {found[0].ref})")
+                return 0
+            role = {"org": "org", "staff": "staff", "expert": "expert"}[args.kind]
+            try:
+                code, invite = await create_invite(session, role, args.ref, now, settings.invite_ttl_days)
+            except LookupError as exc:
+                raise CliError(str(exc)) from None
+    finally:
+        await app.close()
+    link = _deep_link(settings, code)
+    if args.json:
+        _print_json({"code": code, "link": link, "expires_at": invite.expires_at.isoformat()})
+    else:
+        print(code)
+        if link:
+            print(link)
+    return 0
+
+
+# --- the service ---------------------------------------------------------------------------
+
+async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.telegram_token:
+        raise CliError("no channel is configured: set CIVICBOT_TELEGRAM_TOKEN (or use `civicbot chat`)")
+    raise CliError("the Telegram channel is not part of this build yet")
+
+
+# --- parser --------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="civicbot",
+        description="civicbot — chat front end for government purchase of services (政府购买服务).",
+        epilog="Settings come from CIVICBOT_* environment variables or a .env file (see README).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def chat_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--as", dest="as_", default="resident", metavar="ROLE",
+                       help="resident (default), org:USCC, staff:DEPT_CODE or expert:CODE")
+        p.add_argument("--lang", choices=["zh-Hans", "zh-Hant", "en"], default=None)
+
+    p = sub.add_parser("demo", help="local SQLite database with demo data, then a chat in this terminal")
+    chat_options(p)
+    p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("chat", help="a terminal chat against the configured database")
+    chat_options(p)
+    p.set_defaults(handler=cmd_chat)
+
+    p = sub.add_parser("run", help="the service: channels, scheduler and outbox dispatcher")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("db", help="database maintenance")
+    db_sub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help="apply migrations").set_defaults(handler=cmd_db_upgrade)
+
+    p = sub.add_parser("import", help="load a data package (folder of CSV files or an .xlsx workbook)")
+    p.add_argument("path")
+    p.set_defaults(handler=cmd_import)
+
+    sub.add_parser("demo-data", help="load the bundled demo package").set_defaults(handler=cmd_demo_data)
+
+    p = sub.add_parser("synth", help="write a synthetic data package for benchmarks")
+    p.add_argument("--projects", type=int, required=True)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("out")
+    p.set_defaults(handler=cmd_synth)
+
+    p = sub.add_parser("invite", help="single-use binding codes: org USCC | staff DEPT | expert CODE | list | revoke CODE")
+    p.add_argument("kind", choices=["org", "staff", "expert", "list", "revoke"])
+    p.add_argument("ref", nargs="?", help="USCC, department code, expert code, or the code to revoke")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_invite)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "kind", None) in ("org", "staff", "expert", "revoke") and not args.ref:
+        parser.error(f"invite {args.kind} needs an argument")
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "CIVICBOT_" + "_".join(str(p) for p in error["loc"]).upper()
+            print(f"configuration error: {name}: {error['msg']}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(args.handler(args, settings))
+    except CliError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

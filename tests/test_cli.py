@@ -1,0 +1,101 @@
+"""The operator's command line: configuration errors, invitations, the console channel."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+
+import pytest
+
+from bot.channels.console import ConsoleChat, act_as, parse_role, render
+from bot.cli import main
+from dialogs.context import DialogSettings
+from dialogs.registry import build_engine
+from dialogs.types import Button, Reply
+from store.db import create_engine, sessionmaker
+from tests.factories import NOW, build_world
+
+
+@pytest.fixture
+def db(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("CIVICBOT_DATABASE_URL", sqlite_url)
+    monkeypatch.delenv("CIVICBOT_TELEGRAM_USERNAME", raising=False)
+
+    async def seed() -> None:
+        engine = create_engine(sqlite_url)
+        async with sessionmaker(engine)() as s, s.begin():
+            await build_world(s)
+        await engine.dispose()
+
+    asyncio.run(seed())
+    return sqlite_url
+
+
+def test_unknown_time_zone_is_a_clear_configuration_error(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CIVICBOT_TIMEZONE", "Mars/Olympus")
+    assert main(["db", "upgrade"]) == 2
+    err = capsys.readouterr().err
+    assert "CIVICBOT_TIMEZONE" in err and "Mars/Olympus" in err
+
+
+def test_bad_quiet_hours_rejected(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CIVICBOT_QUIET_HOURS", "late-early")
+    assert main(["db", "upgrade"]) == 2
+    assert "CIVICBOT_QUIET_HOURS" in capsys.readouterr().err
+
+
+def test_invite_prints_code_then_link_and_lists_and_revokes(db, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CIVICBOT_TELEGRAM_USERNAME", "linjiang_bot")
+    assert main(["invite", "staff", "MZ"]) == 0
+    code, link = capsys.readouterr().out.strip().splitlines()
+    assert code.startswith("b") and len(code) >= 17 and link == f"https://t.me/linjiang_bot?start={code}"
+    assert main(["invite", "staff", "MZ", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {"code", "link", "expires_at"} and data["code"] != code
+    assert main(["invite", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert len(listed) == 2 and all(row["role"] == "staff" for row in listed)
+    assert code not in json.dumps(listed)  # only prefixes are shown: the codes are stored hashed
+    assert main(["invite", "revoke", code]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert main(["invite", "list", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 1
+
+
+def test_invite_unknown_reference_fails(db, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["invite", "org", "91110000000000000X"]) == 1
+    assert "no organization" in capsys.readouterr().err
+
+
+def test_console_numbers_buttons_and_accepts_number_or_label() -> None:
+    replies = [Reply("选择：", [[Button("甲", "f:s:a"), Button("乙", "f:s:b")]])]
+    text, buttons = render(replies)
+    assert "[1] 甲" in text and "[2] 乙" in text
+    chat = ConsoleChat(None, None, "u")  # type: ignore[arg-type]
+    chat.buttons = buttons
+    assert chat.to_incoming("2").button == "f:s:b"  # type: ignore[union-attr]
+    assert chat.to_incoming("甲").button == "f:s:a"  # type: ignore[union-attr]
+    assert chat.to_incoming("/apply").command == "apply"  # type: ignore[union-attr]
+    assert chat.to_incoming("你好").text == "你好"  # type: ignore[union-attr]
+
+
+def test_parse_role() -> None:
+    assert parse_role("resident") == ("resident", None)
+    assert parse_role("org:53100000500019795A") == ("org", "53100000500019795A")
+    with pytest.raises(ValueError):
+        parse_role("mayor")
+
+
+async def test_console_chat_as_organization_reaches_the_application(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)
+    sessions = sessionmaker(engine)
+    async with sessions() as s, s.begin():
+        world = await build_world(s)
+    out = io.StringIO()
+    user = await act_as(sessions, f"org:{world.org.uscc}")
+    chat = ConsoleChat(build_engine(sessions, DialogSettings(), clock=lambda: NOW), sessions, user, out=out)
+    await chat.send("/apply")
+    await chat.send("1")
+    assert "目录项目" in out.getvalue()
+    await engine.dispose()
