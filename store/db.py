@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+MIGRATING = "civicbot_migrating"  # execution option: a migration transaction (foreign keys off on SQLite)
 
 
 def is_sqlite(url: str) -> bool:
@@ -53,6 +54,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(MIGRATING):
+            # Batch migrations re-create tables; with foreign keys on, dropping the old table would
+            # cascade-delete the rows that reference it. The pragma only works outside a transaction.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 

@@ -11,6 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from store.db import MIGRATING
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -27,8 +29,17 @@ def _upgrade(connection: Any, revision: str) -> None:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(_upgrade, revision)
+    async with engine.connect() as conn:
+        await conn.execution_options(**{MIGRATING: True})
+        async with conn.begin():
+            await conn.run_sync(_upgrade, revision)
+            if conn.dialect.name == "sqlite":
+                broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).fetchall()
+                if broken:
+                    raise RuntimeError(f"migration left dangling references: {broken[:5]}")
+        if conn.dialect.name == "sqlite":
+            # this connection has foreign keys off: never hand it back to the pool
+            await conn.invalidate()
 
 
 def _current(connection: Any) -> str | None:

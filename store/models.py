@@ -420,6 +420,8 @@ class SurveyResponse(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     response_key: Mapped[str] = mapped_column(String(64), unique=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    # None for responses imported from paper or phone surveys (they count as one closed survey)
+    survey_id: Mapped[int | None] = mapped_column(ForeignKey("surveys.id", ondelete="SET NULL"), index=True)
     submitted_on: Mapped[date] = mapped_column(Date)
 
 
@@ -469,3 +471,151 @@ class AuditEntry(Base):
     entity: Mapped[str] = mapped_column(String(48))
     entity_key: Mapped[str] = mapped_column(String(200))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# --- channels ----------------------------------------------------------------------------------
+
+class ChannelUpdate(Base):
+    """A raw update recorded before the channel acknowledges it, so none is lost or handled twice."""
+
+    __tablename__ = "channel_updates"
+    __table_args__ = (Index("ix_channel_updates_pending", "channel", "handled_at", "update_id"),)
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    user_key: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    received_at: Mapped[datetime]
+    handled_at: Mapped[datetime | None]
+
+
+class ButtonToken(Base):
+    """Button data too long for a channel's limit (Telegram: 64 bytes), kept server-side."""
+
+    __tablename__ = "button_tokens"
+
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+# --- scheduling --------------------------------------------------------------------------------
+
+class Lease(Base):
+    """A named lease one process holds until it expires (the single-evaluator rule on SQLite)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(48), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime]
+
+
+# --- surveys -----------------------------------------------------------------------------------
+
+class Survey(Base):
+    """A satisfaction survey of one project, open between two moments."""
+
+    __tablename__ = "surveys"
+    __table_args__ = (CheckConstraint("closes_at > opens_at", name="window"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    template: Mapped[str] = mapped_column(String(48), default="standard")
+    opens_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
+class SurveyInvitation(Base):
+    """A single-use survey token (hash only). Once used it keeps only the day, never who or when."""
+
+    __tablename__ = "survey_invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]
+    used_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime]
+
+
+# --- residents' voice --------------------------------------------------------------------------
+
+NEED_STATES = ("new", "taken", "declined")
+TICKET_STATES = ("received", "investigating", "resolved", "unfounded")
+TICKET_KINDS = ("not_delivered", "quality", "conduct", "funds", "other")
+
+
+class Need(Base):
+    """A service need suggested by a resident (需求征集); anonymous unless they consented to contact."""
+
+    __tablename__ = "needs"
+    __table_args__ = (
+        CheckConstraint(_in("state", NEED_STATES), name="state"),
+        CheckConstraint("identity_id IS NULL OR contact_consent", name="identity_needs_consent"),
+        Index("ix_needs_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    category: Mapped[str] = mapped_column(String(100))
+    district: Mapped[str | None] = mapped_column(String(50))
+    target_group: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text)
+    media_path: Mapped[str | None] = mapped_column(String(500))
+    contact_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    contact: Mapped[str | None] = mapped_column(String(100))
+    identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(16), default="new")
+    catalog_year: Mapped[int | None] = mapped_column(Integer)
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+
+
+class Ticket(Base):
+    """A resident's report of a problem with a project (监督投诉). Never shown to the organization."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        CheckConstraint(_in("state", TICKET_STATES), name="state"),
+        CheckConstraint(_in("kind", TICKET_KINDS), name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text)
+    media_path: Mapped[str | None] = mapped_column(String(500))
+    contact: Mapped[str | None] = mapped_column(String(100))
+    # the reporter's chat identity, kept only to tell them of each change; never shown to anyone
+    reporter_identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id", ondelete="SET NULL"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="received")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class TicketEvent(Base):
+    __tablename__ = "ticket_events"
+    __table_args__ = (CheckConstraint(_in("state", TICKET_STATES), name="state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    staff_identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id", ondelete="SET NULL"))
+    at: Mapped[datetime]
+
+
+class SubmissionCount(Base):
+    """How many needs/complaints one identity filed on one day: rate limits without linking content."""
+
+    __tablename__ = "submission_counts"
+
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    last_digest: Mapped[str | None] = mapped_column(String(64))
+    last_at: Mapped[datetime | None]

@@ -20,8 +20,8 @@ def normalize_uscc(code: str) -> str:
 
 def check_char(first17: str) -> str:
     """The 18th character for the given first 17 characters (all from ALPHABET)."""
-    if len(first17) != _LENGTH - 1:
-        raise ValueError(f"expected 17 characters, got {len(first17)}")
+    if len(first17) != _LENGTH - 1 or any(c not in _VALUES for c in first17):
+        raise ValueError(f"expected 17 characters of {ALPHABET}: {first17!r}")
     total = sum(_VALUES[c] * w for c, w in zip(first17, _WEIGHTS, strict=True))
     return ALPHABET[(31 - total % 31) % 31]
 
