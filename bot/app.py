@@ -61,7 +61,7 @@ async def is_empty(app: App) -> bool:
 
 async def load_demo(app: App, now: datetime | None = None, progress=None):  # type: ignore[no-untyped-def]
     """Write the bundled demo package for today and import it."""
-    from store.importing import import_package
+    from store.importer import import_package
 
     now = now or datetime.now(UTC)
     today = now.astimezone(app.settings.zone).date()

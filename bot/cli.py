@@ -73,7 +73,7 @@ def _report_import(result: Any) -> None:
 
 
 async def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from store.importing import ImportFailed, import_package
+    from store.importer import ImportFailed, import_package
 
     path = Path(args.path)
     if not path.exists():

@@ -20,7 +20,7 @@ from dialogs import i18n
 from dialogs.context import Context, DialogSettings, State, Understand
 from dialogs.flow import Flow, split_button
 from dialogs.types import Button, Incoming, Reply
-from store.conversations import claim_incoming, ensure_identity, lock_conversation, save_conversation
+from store.conversations import claim_incoming, open_turn, save_conversation
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +82,9 @@ class Engine:
     async def _turn(self, incoming: Incoming) -> list[Reply]:
         now = self.clock()
         async with self.sessions() as session, session.begin():
-            identity = await ensure_identity(
+            identity, conversation = await open_turn(
                 session, incoming.channel, incoming.user_id, now, incoming.display_name
             )
-            conversation = await lock_conversation(session, identity.id, now)
             if not await claim_incoming(session, f"{incoming.channel}:{incoming.id}", now):
                 return []
             state = State(conversation.flow, conversation.step, dict(conversation.slots or {}))

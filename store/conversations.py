@@ -64,6 +64,24 @@ async def lock_conversation(session: AsyncSession, identity_id: int, now: dateti
     ).scalar_one()
 
 
+async def open_turn(
+    session: AsyncSession, channel: str, external_id: str, now: datetime, display_name: str | None = None
+) -> tuple[Identity, Conversation]:
+    """The identity and its locked conversation row: one query for a returning user."""
+    found = (
+        await session.execute(
+            select(Identity, Conversation)
+            .join(Conversation, Conversation.identity_id == Identity.id)
+            .where(Identity.channel == channel, Identity.external_id == external_id)
+            .with_for_update(of=Conversation)
+        )
+    ).first()
+    if found is not None:
+        return found[0], found[1]
+    identity = await ensure_identity(session, channel, external_id, now, display_name)
+    return identity, await lock_conversation(session, identity.id, now)
+
+
 async def claim_incoming(session: AsyncSession, key: str, now: datetime) -> bool:
     """Record that ``key`` is being handled; False when it was handled before (a re-delivery)."""
     result = await session.execute(
