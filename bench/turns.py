@@ -23,18 +23,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncpg  # noqa: E402
-from sqlalchemy import select  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import asyncpg
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
-from bot.app import dialog_settings, load_demo, open_app  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from dialogs.registry import build_engine  # noqa: E402
-from dialogs.types import Incoming  # noqa: E402
-from store.applications import eligibility, open_calls  # noqa: E402
-from store.conversations import ensure_identity, lock_conversation, save_conversation  # noqa: E402
-from store.invites import set_binding  # noqa: E402
-from store.models import Organization  # noqa: E402
+from bot.app import dialog_settings, load_demo, open_app
+from bot.config import Settings
+from dialogs.registry import build_engine
+from dialogs.types import Incoming
+from store.applications import eligibility, open_calls
+from store.conversations import ensure_identity, lock_conversation, save_conversation
+from store.invites import set_binding
+from store.models import Organization
 
 
 def answers(year: int) -> list[str]:

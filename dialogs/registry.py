@@ -12,12 +12,18 @@ from dialogs.engine import Engine, utcnow
 from dialogs.flow import Flow
 from dialogs.flows.application import ApplicationFlow
 from dialogs.flows.binding import BindingFlow
+from dialogs.flows.progress import ProgressFlow
+from dialogs.flows.review import ReviewFlow
+from dialogs.flows.status import StatusFlow
 
 
 def all_flows() -> list[Flow]:
     return [
         BindingFlow(),
         ApplicationFlow(),
+        StatusFlow(),
+        ProgressFlow(),
+        ReviewFlow(),
     ]
 
 

@@ -1,14 +1,28 @@
-"""The outbox: every message that is not a direct answer is queued here, once per de-duplication key."""
+"""The outbox: every message that is not a direct answer is queued here, once per de-duplication key.
+
+States: ``pending → sending → sent``; ``failed`` (retried at ``next_attempt_at``), ``dead`` (final,
+reason in ``last_error``) and ``cancelled``. A claim moves due rows to ``sending`` atomically
+(PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite ``UPDATE … RETURNING`` under its single write lock)
+and stamps ``next_attempt_at`` with the end of the sending lease, so a row left in ``sending`` by a
+killed process is found and retried once the lease has run out.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.conversations import insert_ignore
-from store.models import OutboxMessage
+from store.models import Application, CatalogItem, Identity, OutboxMessage, Project
+
+WAITING = ("pending", "failed")  # states a claim takes rows from
+INTERRUPTED = "interrupted while sending (process stopped); retried"
 
 
 async def enqueue(
@@ -29,3 +43,266 @@ async def enqueue(
         ).returning(OutboxMessage.id)
     )
     return result.first() is not None
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    identity_id: int
+    kind: str
+    payload: dict[str, Any]
+    dedup_key: str
+
+
+def _dialect_insert(session: AsyncSession) -> Any:
+    return (sqlite if session.get_bind().dialect.name == "sqlite" else postgresql).insert(OutboxMessage)
+
+
+ENQUEUE_CHUNK = 500  # rows per INSERT (SQLite allows 32766 bound parameters)
+
+
+async def enqueue_many(session: AsyncSession, messages: Sequence[NewMessage], now: datetime) -> int:
+    """Queue many messages in few statements; returns how many were new (the rest had their key queued)."""
+    queued = 0
+    for start in range(0, len(messages), ENQUEUE_CHUNK):
+        rows = [
+            {"dedup_key": m.dedup_key, "identity_id": m.identity_id, "kind": m.kind, "payload": m.payload,
+             "state": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
+            for m in messages[start:start + ENQUEUE_CHUNK]
+        ]
+        stmt = _dialect_insert(session).values(rows).on_conflict_do_nothing().returning(OutboxMessage.id)
+        result = await session.execute(stmt)
+        queued += len(result.all())
+    return queued
+
+
+async def queued_keys(session: AsyncSession, keys: Iterable[str]) -> set[str]:
+    """Which of ``keys`` were queued already (in any state)."""
+    wanted = list(keys)
+    if not wanted:
+        return set()
+    stmt = select(OutboxMessage.dedup_key).where(OutboxMessage.dedup_key.in_(wanted))
+    return set((await session.execute(stmt)).scalars())
+
+
+# --- claiming and settling ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Claimed:
+    """A row claimed for sending, with what the dispatcher needs to reach and address the recipient."""
+
+    id: int
+    identity_id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    channel: str
+    external_id: str
+    locale: str | None
+    unreachable: bool
+
+
+async def claim(
+    session: AsyncSession, now: datetime, lease_until: datetime, channels: Iterable[str], limit: int
+) -> list[Claimed]:
+    """Move up to ``limit`` due rows for recipients on ``channels`` to ``sending``, oldest due first."""
+    wanted = sorted(set(channels))
+    if not wanted or limit <= 0:
+        return []
+    due = (
+        select(OutboxMessage.id)
+        .join(Identity, Identity.id == OutboxMessage.identity_id)
+        .where(OutboxMessage.state.in_(WAITING), OutboxMessage.next_attempt_at <= now, Identity.channel.in_(wanted))
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=OutboxMessage)
+    )
+    stmt = (
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()), OutboxMessage.state.in_(WAITING))
+        .values(state="sending", next_attempt_at=lease_until)
+        .returning(OutboxMessage.id, OutboxMessage.identity_id, OutboxMessage.kind, OutboxMessage.payload,
+                   OutboxMessage.attempts)
+        .execution_options(synchronize_session=False)
+    )
+    rows = (await session.execute(stmt)).all()
+    if not rows:
+        return []
+    identities = {
+        row.id: row
+        for row in (
+            await session.execute(
+                select(Identity.id, Identity.channel, Identity.external_id, Identity.locale, Identity.unreachable)
+                .where(Identity.id.in_({r.identity_id for r in rows}))
+            )
+        ).all()
+    }
+    claimed = [
+        Claimed(r.id, r.identity_id, r.kind, r.payload or {}, r.attempts, identities[r.identity_id].channel,
+                identities[r.identity_id].external_id, identities[r.identity_id].locale,
+                identities[r.identity_id].unreachable)
+        for r in rows
+    ]
+    return sorted(claimed, key=lambda c: c.id)
+
+
+async def _settle(session: AsyncSession, message_id: int, **values: Any) -> bool:
+    # Only a row still in ``sending`` is settled: one recovered and re-claimed meanwhile is not ours.
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.state == "sending")
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return (result.rowcount or 0) == 1
+
+
+async def mark_sent(session: AsyncSession, message_id: int, now: datetime) -> bool:
+    return await _settle(session, message_id, state="sent", sent_at=now, attempts=OutboxMessage.attempts + 1,
+                         last_error=None)
+
+
+async def mark_failed(
+    session: AsyncSession, message_id: int, next_attempt_at: datetime, error: str, *, count_attempt: bool = True
+) -> bool:
+    """Back to the queue for a retry at ``next_attempt_at``; a rate limit (429) does not count as an attempt."""
+    attempts = OutboxMessage.attempts + 1 if count_attempt else OutboxMessage.attempts
+    return await _settle(session, message_id, state="failed", next_attempt_at=next_attempt_at, attempts=attempts,
+                         last_error=error[:1000])
+
+
+async def mark_dead(session: AsyncSession, message_id: int, reason: str, *, count_attempt: bool = True) -> bool:
+    attempts = OutboxMessage.attempts + 1 if count_attempt else OutboxMessage.attempts
+    return await _settle(session, message_id, state="dead", attempts=attempts, last_error=reason[:1000])
+
+
+async def mark_cancelled(session: AsyncSession, message_id: int, reason: str) -> bool:
+    return await _settle(session, message_id, state="cancelled", last_error=reason[:1000])
+
+
+async def release(session: AsyncSession, message_ids: Sequence[int], next_attempt_at: datetime) -> int:
+    """Give claimed rows back unsent and unattempted (the dispatcher stopped before reaching them)."""
+    if not message_ids:
+        return 0
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(list(message_ids)), OutboxMessage.state == "sending")
+        .values(state="pending", next_attempt_at=next_attempt_at)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+async def recover_stuck(session: AsyncSession, now: datetime) -> int:
+    """Rows left in ``sending`` past their lease (their process died) become ``failed``, due now.
+
+    The attempt counts: the message may have reached the recipient before the process died, and a
+    message that kills its sender every time must end ``dead`` rather than loop.
+    """
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.state == "sending", OutboxMessage.next_attempt_at <= now)
+        .values(state="failed", attempts=OutboxMessage.attempts + 1, next_attempt_at=now, last_error=INTERRUPTED)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+async def defer_due(session: AsyncSession, now: datetime, until: datetime) -> int:
+    """Push every message due by ``now`` to ``until`` (quiet hours): kept, not dropped."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.state.in_(WAITING), OutboxMessage.next_attempt_at <= now)
+        .values(next_attempt_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+async def mark_identity_unreachable(session: AsyncSession, identity_id: int) -> None:
+    """The recipient blocked the bot (403); the channel clears this when they write again."""
+    await session.execute(
+        update(Identity).where(Identity.id == identity_id).values(unreachable=True)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# --- looking at the queue ----------------------------------------------------------------------
+
+async def counts(session: AsyncSession) -> dict[str, int]:
+    """Rows per state (states without rows are absent)."""
+    rows = (await session.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state))).all()
+    return {state: n for state, n in rows}
+
+
+async def waiting_count(session: AsyncSession) -> int:
+    """Messages still to be sent: pending, failed (to retry) and in flight."""
+    stmt = select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.state.in_((*WAITING, "sending"))
+    )
+    return await session.scalar(stmt) or 0
+
+
+@dataclass(frozen=True)
+class Listed:
+    id: int
+    state: str
+    kind: str
+    key: str | None
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+    identity_id: int
+    role: str
+    channel: str
+
+
+def department_people(department_id: int):  # type: ignore[no-untyped-def]
+    """Identities a department's staff may see messages to: its staff, and members of organizations
+    with a project or an application in the department."""
+    org_has_project = exists().where(
+        Project.organization_id == Identity.organization_id, Project.department_id == department_id
+    )
+    org_has_application = exists().where(
+        Application.organization_id == Identity.organization_id,
+        Application.catalog_item_id == CatalogItem.id,
+        CatalogItem.department_id == department_id,
+    )
+    return or_(
+        (Identity.role == "staff") & (Identity.department_id == department_id),
+        (Identity.role == "org") & (org_has_project | org_has_application),
+    )
+
+
+async def list_messages(
+    session: AsyncSession,
+    states: Sequence[str],
+    *,
+    department_id: int | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Listed], int]:
+    """Messages in ``states`` (to one department's people, or to anyone with None), most urgent first;
+    and how many there are in all."""
+    condition = OutboxMessage.state.in_(list(states))
+    base = select(OutboxMessage.id).join(Identity, Identity.id == OutboxMessage.identity_id).where(condition)
+    if department_id is not None:
+        base = base.where(department_people(department_id))
+    total = await session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    stmt = (
+        select(OutboxMessage, Identity.role, Identity.channel)
+        .join(Identity, Identity.id == OutboxMessage.identity_id)
+        .where(OutboxMessage.id.in_(base.scalar_subquery()))
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    listed = []
+    for message, role, channel in (await session.execute(stmt)).all():
+        payload = message.payload or {}
+        listed.append(Listed(
+            message.id, message.state, message.kind, payload.get("key"), message.attempts, message.next_attempt_at,
+            message.created_at, message.sent_at, message.last_error, message.identity_id, role, channel,
+        ))
+    return listed, total
