@@ -1,0 +1,310 @@
+"""/status: an organization's own applications and projects, with timelines, money and deadlines; withdrawal.
+
+Every turn re-reads the member's organization and checks each record against it, so a button
+kept from an earlier binding or forged with another organization's id shows nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from dialogs.context import Context
+from dialogs.flow import Flow, button_data, run_button, split_button
+from dialogs.listing import localized, nav_row, page_label, page_of, parse_id, shorten
+from dialogs.types import Button, Incoming
+from store import decisions
+from store import projects as prj
+from store.lifecycle import IllegalTransition
+from store.models import Application, CatalogItem, Organization, Project
+
+EVENT_ACTIONS = ("submit", "eligible", "ineligible", "review", "approve", "reject", "withdraw")
+FINAL_ACTIONS = {"eligibility_failed": "ineligible", "approved": "approve", "rejected": "reject"}
+STEPS_AHEAD = {
+    "draft": ("submit", "eligibility", "review", "decision"),
+    "submitted": ("eligibility", "review", "decision"),
+    "eligible": ("review", "decision"),
+    "under_review": ("decision",),
+}
+LABEL_LIMIT = 28
+
+
+def actor(ctx: Context) -> str:
+    return f"identity:{ctx.identity.id}"
+
+
+def application_title(ctx: Context, application: Application) -> str:
+    return application.title or (application.content or {}).get("title") or ctx.t("status.untitled")
+
+
+class StatusFlow(Flow):
+    name = "status"
+    commands = ("status",)
+    intents = ("check_status",)
+    roles = frozenset({"org"})
+    menu_key = "status.menu"
+    menu_order = 20
+
+    async def start(self, ctx: Context, payload: str | None) -> None:
+        if ctx.organization_id is None:
+            ctx.state.clear()
+            ctx.tell("common.not_allowed")
+            return
+        # ``a<id>`` / ``p<id>`` open one record directly (links in notices and answers)
+        item_id = parse_id((payload or "")[1:])
+        if payload and item_id is not None and payload[0] == "a":
+            await self.show_application(ctx, item_id)
+        elif payload and item_id is not None and payload[0] == "p":
+            await self.show_project(ctx, item_id)
+        else:
+            await self.show_list(ctx, 0)
+
+    async def handle(self, ctx: Context, msg: Incoming) -> None:
+        if ctx.organization_id is None:
+            ctx.state.clear()
+            ctx.tell("common.not_allowed")
+            return
+        if msg.button is None:
+            ctx.tell("status.use_buttons")
+            await self.reprompt(ctx)
+            return
+        _, step, value = split_button(msg.button)
+        if step == "list":
+            await self.show_list(ctx, parse_id(value) or 0)
+        elif step == "open" and value[:1] == "a" and (item_id := parse_id(value[1:])) is not None:
+            await self.show_application(ctx, item_id)
+        elif step == "open" and value[:1] == "p" and (item_id := parse_id(value[1:])) is not None:
+            await self.show_project(ctx, item_id)
+        elif step == "withdraw" and (item_id := parse_id(value)) is not None:
+            await self.ask_withdraw(ctx, item_id)
+        elif step == "confirm" and ctx.state.step == "confirm":
+            await self.confirm_withdraw(ctx, value == "yes")
+        else:
+            ctx.tell("common.stale_button")
+            await self.reprompt(ctx)
+
+    async def reprompt(self, ctx: Context) -> None:
+        step, item_id = ctx.state.step, ctx.state.slots.get("id")
+        if step in ("application", "confirm") and isinstance(item_id, int):
+            await (self.ask_withdraw(ctx, item_id) if step == "confirm" else self.show_application(ctx, item_id))
+        elif step == "project" and isinstance(item_id, int):
+            await self.show_project(ctx, item_id)
+        else:
+            page = ctx.state.slots.get("page")
+            await self.show_list(ctx, page if isinstance(page, int) else 0)
+
+    # -- the list ----------------------------------------------------------------------------
+    async def show_list(self, ctx: Context, number: int) -> None:
+        assert ctx.organization_id is not None
+        org = await ctx.session.get(Organization, ctx.organization_id)
+        applications = await decisions.org_applications(ctx.session, ctx.organization_id)
+        projects = await prj.org_projects(ctx.session, ctx.organization_id)
+        entries: list[Application | Project] = [*applications, *projects]
+        if not entries:
+            ctx.state.clear()
+            ctx.tell("status.empty")
+            return
+        page = page_of(entries, number)
+        lines = [ctx.t(
+            "status.list_title", org=localized(ctx, org.name_zh, org.name_en) if org else "",
+            applications=len(applications), projects=len(projects),
+        )]
+        rows: list[list[Button]] = []
+        for n, entry in enumerate(page.items, start=page.first + 1):
+            if isinstance(entry, Application):
+                title = application_title(ctx, entry)
+                lines.append(self._application_row(ctx, entry, n, title))
+                data = button_data(self.name, "open", f"a{entry.id}")
+            else:
+                title = localized(ctx, entry.title_zh, entry.title_en)
+                lines.append(ctx.t(
+                    "status.row_project", n=n, code=entry.code, title=title,
+                    status=ctx.t(f"lifecycle.project.{entry.status}"), amount=ctx.money(entry.amount_fen),
+                ))
+                lines.append(await self._project_brief(ctx, entry))
+                data = button_data(self.name, "open", f"p{entry.id}")
+            rows.append([Button(ctx.t("status.open_label", n=n, title=shorten(title, LABEL_LIMIT)), data)])
+        if page.pages > 1:
+            lines.append(page_label(ctx, page))
+            rows.append(nav_row(ctx, self.name, "list", page))
+        ctx.state.step, ctx.state.slots = "list", {"page": page.number}
+        ctx.say("\n".join(lines), rows)
+
+    def _application_row(self, ctx: Context, application: Application, n: int, title: str) -> str:
+        if application.status == "draft":
+            return ctx.t("status.row_draft", n=n, title=title, updated=ctx.moment(application.updated_at))
+        return ctx.t(
+            "status.row_application", n=n, reference=application.reference or "", title=title,
+            status=ctx.t(f"lifecycle.application.{application.status}"), total=ctx.money(application.total_fen),
+        )
+
+    async def _project_brief(self, ctx: Context, project: Project) -> str:
+        payments = await prj.project_payments(ctx.session, project.id)
+        upcoming = await prj.next_milestones(ctx.session, project.id, ctx.now, limit=1)
+        deadline = ctx.t("common.none")
+        if upcoming:
+            deadline = ctx.t("status.deadline_brief", kind=ctx.t(f"lifecycle.milestone.{upcoming[0].kind}"),
+                             day=ctx.day(self._local(ctx, upcoming[0].due_at)))
+        return ctx.t("status.row_project_more", paid=ctx.money(payments.total_fen), deadline=deadline)
+
+    async def _own_application(self, ctx: Context, application_id: int) -> Application | None:
+        application = await ctx.session.get(Application, application_id)
+        if application is None or application.organization_id != ctx.organization_id:
+            return None
+        return application
+
+    async def _refuse(self, ctx: Context) -> None:
+        ctx.tell("status.not_yours")
+        await self.show_list(ctx, 0)
+
+    # -- one application ---------------------------------------------------------------------
+    async def show_application(self, ctx: Context, application_id: int) -> None:
+        application = await self._own_application(ctx, application_id)
+        if application is None:
+            await self._refuse(ctx)
+            return
+        title = application_title(ctx, application)
+        lines = []
+        if application.status == "draft":
+            lines.append(ctx.t("status.draft_title", title=title))
+            lines.append(ctx.t("status.draft_note", created=ctx.moment(application.created_at),
+                               updated=ctx.moment(application.updated_at)))
+        else:
+            lines.append(ctx.t("status.application_title", reference=application.reference or "", title=title))
+        if application.catalog_item_id is not None:
+            item = await ctx.session.get(CatalogItem, application.catalog_item_id)
+            if item is not None:
+                lines.append(ctx.t("status.item", item=localized(ctx, item.name_zh, item.name_en)))
+        lines.append(ctx.t("status.state", status=ctx.t(f"lifecycle.application.{application.status}")))
+        if application.start_on is not None and application.end_on is not None:
+            lines.append(ctx.t("status.term", start=ctx.day(application.start_on), end=ctx.day(application.end_on)))
+        lines.append(ctx.t("status.requested", amount=ctx.money(application.total_fen)))
+        if application.granted_fen is not None:
+            lines.append(ctx.t("status.granted", amount=ctx.money(application.granted_fen)))
+        lines.append(ctx.t("status.timeline_title"))
+        lines.extend(await self._timeline(ctx, application))
+        if application.decision_reason:
+            lines.append(ctx.t("status.reason", reason=application.decision_reason))
+        rows: list[list[Button]] = []
+        if application.status in decisions.WITHDRAWABLE_STATUSES:
+            rows.append([Button(ctx.t("status.withdraw"), button_data(self.name, "withdraw", str(application.id)))])
+        if application.status == "draft":
+            rows.append([Button(ctx.t("status.continue_draft"), run_button("apply"))])
+        project = await decisions.application_project(ctx.session, application.id)
+        if project is not None:
+            lines.append(ctx.t("status.project_opened", code=project.code))
+            rows.append([Button(ctx.t("status.open_project"), button_data(self.name, "open", f"p{project.id}"))])
+        rows.append([Button(ctx.t("status.back"), button_data(self.name, "list", "0"))])
+        ctx.state.step, ctx.state.slots = "application", {"id": application.id}
+        ctx.say("\n".join(lines), rows)
+
+    async def _timeline(self, ctx: Context, application: Application) -> list[str]:
+        """What happened (from the audit log, else the row's own stamps), then the steps still ahead."""
+        history = await decisions.application_history(ctx.session, application)
+        events: list[tuple[datetime, str]] = [(e.at, e.action) for e in history if e.action in EVENT_ACTIONS]
+        seen = {action for _, action in events}
+        if application.submitted_at is not None and "submit" not in seen:
+            events.append((application.submitted_at, "submit"))
+        final = FINAL_ACTIONS.get(application.status)
+        if final is not None and application.decided_at is not None and final not in seen:
+            events.append((application.decided_at, final))
+        # same-moment events keep the lifecycle's order, not the alphabet's
+        events.sort(key=lambda event: (event[0], EVENT_ACTIONS.index(event[1])))
+        lines = [ctx.t("status.done_line", day=ctx.day(self._local(ctx, at)),
+                       event=ctx.t(f"status.event.{action}")) for at, action in events]
+        lines.extend(ctx.t("status.todo_line", step=ctx.t(f"status.step.{step}"))
+                     for step in STEPS_AHEAD.get(application.status, ()))
+        return lines
+
+    # -- one project -------------------------------------------------------------------------
+    async def show_project(self, ctx: Context, project_id: int) -> None:
+        assert ctx.organization_id is not None
+        project = await prj.org_project(ctx.session, ctx.organization_id, project_id)
+        if project is None:
+            await self._refuse(ctx)
+            return
+        lines = [
+            ctx.t("status.project_title", code=project.code, title=localized(ctx, project.title_zh, project.title_en)),
+            ctx.t("status.state", status=ctx.t(f"lifecycle.project.{project.status}")),
+            ctx.t("status.lifecycle", stages=self._stages(ctx, project.status)),
+            ctx.t("status.term", start=ctx.day(project.start_on), end=ctx.day(project.end_on)),
+        ]
+        application = await ctx.session.get(Application, project.application_id) if project.application_id else None
+        if application is not None and application.total_fen is not None:
+            lines.append(ctx.t("status.requested", amount=ctx.money(application.total_fen)))
+        lines.append(ctx.t("status.approved_amount", amount=ctx.money(project.amount_fen)))
+        payments = await prj.project_payments(ctx.session, project.id)
+        lines.append(ctx.t("status.paid", amount=ctx.money(payments.total_fen), count=len(payments.tranches)))
+        lines.extend(
+            ctx.t("status.tranche", n=t.installment, amount=ctx.money(t.amount_fen), day=ctx.day(t.paid_on))
+            for t in payments.tranches
+        )
+        done = [m for m in await prj.project_milestones(ctx.session, project.id) if m.done_at is not None]
+        if done:
+            lines.append(ctx.t("status.milestones_done"))
+            lines.extend(
+                ctx.t("status.milestone_done", kind=ctx.t(f"lifecycle.milestone.{m.kind}"), day=ctx.day(self._local(ctx, m.done_at)))
+                for m in done if m.done_at is not None
+            )
+        deadlines = await prj.next_milestones(ctx.session, project.id, ctx.now, limit=10)
+        if deadlines:
+            lines.append(ctx.t("status.deadlines"))
+            for d in deadlines:
+                due = self._local(ctx, d.due_at)
+                days = (due - ctx.today).days
+                key = "status.milestone_overdue" if d.overdue else "status.milestone_open"
+                lines.append(ctx.t(key, kind=ctx.t(f"lifecycle.milestone.{d.kind}"), day=ctx.day(due), days=abs(days)))
+        rows: list[list[Button]] = []
+        if project.status in prj.ACTIVE_STATUSES:
+            rows.append([Button(ctx.t("status.post_progress"), run_button("progress"))])
+        rows.append([Button(ctx.t("status.back"), button_data(self.name, "list", "0"))])
+        ctx.state.step, ctx.state.slots = "project", {"id": project.id}
+        ctx.say("\n".join(lines), rows)
+
+    def _local(self, ctx: Context, moment: datetime) -> date:
+        return moment.astimezone(ctx.settings.zone).date()
+
+    def _stages(self, ctx: Context, status: str) -> str:
+        if status not in prj.LIFECYCLE:
+            return ctx.t(f"lifecycle.project.{status}")
+        reached = prj.LIFECYCLE.index(status)
+        marks = []
+        for i, stage in enumerate(prj.LIFECYCLE):
+            key = "status.stage_done" if i < reached else "status.stage_current" if i == reached else "status.stage_todo"
+            marks.append(ctx.t(key, stage=ctx.t(f"lifecycle.project.{stage}")))
+        return ctx.t("status.stage_separator").join(marks)
+
+    # -- withdrawal --------------------------------------------------------------------------
+    async def ask_withdraw(self, ctx: Context, application_id: int) -> None:
+        application = await self._own_application(ctx, application_id)
+        if application is None:
+            await self._refuse(ctx)
+            return
+        if application.status not in decisions.WITHDRAWABLE_STATUSES:
+            ctx.tell("status.cannot_withdraw", status=ctx.t(f"lifecycle.application.{application.status}"))
+            await self.show_application(ctx, application.id)
+            return
+        ctx.state.step, ctx.state.slots = "confirm", {"id": application.id}
+        ctx.tell(
+            "status.withdraw_confirm", title=application_title(ctx, application),
+            buttons=[[
+                Button(ctx.t("status.withdraw_yes"), button_data(self.name, "confirm", "yes")),
+                Button(ctx.t("status.withdraw_no"), button_data(self.name, "confirm", "no")),
+            ]],
+        )
+
+    async def confirm_withdraw(self, ctx: Context, yes: bool) -> None:
+        item_id = ctx.state.slots.get("id")
+        application = await decisions.lock_application(ctx.session, item_id) if isinstance(item_id, int) else None
+        if application is None or application.organization_id != ctx.organization_id:
+            await self._refuse(ctx)
+            return
+        if not yes:
+            ctx.tell("status.withdraw_kept")
+        else:
+            try:
+                await decisions.withdraw(ctx.session, application, actor(ctx), ctx.now)
+            except IllegalTransition:
+                ctx.tell("status.cannot_withdraw", status=ctx.t(f"lifecycle.application.{application.status}"))
+            else:
+                ctx.tell("status.withdrawn", title=application_title(ctx, application))
+        await self.show_application(ctx, application.id)

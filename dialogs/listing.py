@@ -1,0 +1,81 @@
+"""Showing records in chat: pages with previous/next buttons, ids read back from button data, names in
+the reader's language."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from dialogs.context import Context
+from dialogs.flow import button_data
+from dialogs.types import Button
+
+PAGE_SIZE = 8
+MAX_ID_DIGITS = 9  # ids and page numbers from button data stay far from integer overflow
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    number: int  # 0-based
+    pages: int
+    total: int
+    first: int  # 0-based index of items[0] in the whole list
+
+    @property
+    def has_prev(self) -> bool:
+        return self.number > 0
+
+    @property
+    def has_next(self) -> bool:
+        return self.number + 1 < self.pages
+
+
+def page_count(total: int, size: int = PAGE_SIZE) -> int:
+    return max(1, -(-total // size))
+
+
+def clamp_page(number: int, total: int, size: int = PAGE_SIZE) -> int:
+    return min(max(number, 0), page_count(total, size) - 1)
+
+
+def page_of(items: Sequence[T], number: int, size: int = PAGE_SIZE) -> Page[T]:
+    """The ``number``-th page of ``items`` (clamped to the pages that exist)."""
+    number = clamp_page(number, len(items), size)
+    first = number * size
+    return Page(list(items[first:first + size]), number, page_count(len(items), size), len(items), first)
+
+
+def nav_row(ctx: Context, flow: str, step: str, page: Page[T]) -> list[Button]:
+    """Previous/next buttons (only those that lead somewhere); data ``<flow>:<step>:<page>``."""
+    row = []
+    if page.has_prev:
+        row.append(Button(ctx.t("paging.prev"), button_data(flow, step, str(page.number - 1))))
+    if page.has_next:
+        row.append(Button(ctx.t("paging.next"), button_data(flow, step, str(page.number + 1))))
+    return row
+
+
+def page_label(ctx: Context, page: Page[T]) -> str:
+    return ctx.t("paging.page", page=page.number + 1, pages=page.pages)
+
+
+def parse_id(value: str | None) -> int | None:
+    """A non-negative id or page number from button data or a payload; None for anything else."""
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > MAX_ID_DIGITS:
+        return None
+    return int(value)
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def localized(ctx: Context, zh: str | None, en: str | None) -> str:
+    """The English name for English readers when there is one, the Chinese one otherwise."""
+    if ctx.locale == "en" and en:
+        return en
+    return zh or en or ""
