@@ -1,4 +1,4 @@
-"""Write dialogs/locales/zh-Hant/*.yml from the zh-Hans catalogs with OpenCC (s2twp).
+"""Write dialogs/locales/zh-Hant/*.yml from the zh-Hans catalogs with OpenCC (s2t: characters only, no regional phrase changes such as 项目 → 專案).
 
 Run after editing a zh-Hans catalog: ``python scripts/derive_hant.py``. Keys listed in
 ``zh-Hant/_overrides.yml`` are kept as written there instead of converted.
@@ -23,7 +23,7 @@ def convert(node: object, converter: opencc.OpenCC) -> object:
 
 
 def main() -> None:
-    converter = opencc.OpenCC("s2twp")
+    converter = opencc.OpenCC("s2t")
     for source in sorted((LOCALES / "zh-Hans").glob("*.yml")):
         data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
         converted = convert(data, converter)
