@@ -1,0 +1,268 @@
+"""Report a problem with a project (监督投诉): find it by code, by name ("did you mean") or by district,
+then kind, description, photo, contact; the department's staff are told, the organization never is."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import LCSseq
+
+from dialogs import voice
+from dialogs.context import Context
+from dialogs.flow import button_data, run_button, split_button
+from dialogs.forms import CHOICE, LEAVE, LONG_TEXT, MEDIA, TEXT, Choice, Field, Form, Problem, Values
+from dialogs.listing import PAGE_SIZE, Page, clamp_page, localized, page_count, page_label, parse_id, shorten
+from dialogs.notices import queue_notice
+from dialogs.types import Button, Incoming
+from nlu.normalize import fold, normalize
+from store import needs, tickets
+from store.models import TICKET_KINDS, Project
+
+DESCRIPTION_MAX = 1000
+QUERY_MAX = 60
+SUGGESTIONS = 5
+SUGGEST_CUTOFF = 50.0
+LABEL_LIMIT = 30
+_CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+_WORD_RUN = re.compile(r"[a-z0-9][a-z0-9\-_]*")
+
+
+def search_terms(folded: str) -> tuple[list[str], list[str]]:
+    """Pieces of a folded query for the SQL prefilter: Chinese character pairs, and Latin/digit words
+    (whole and split at hyphens, so a code typed with a slip still shares its parts)."""
+    grams: list[str] = []
+    for run in _CJK_RUN.findall(folded):
+        grams.extend([run] if len(run) == 1 else [run[i:i + 2] for i in range(len(run) - 1)])
+    words: list[str] = []
+    for run in _WORD_RUN.findall(folded):
+        words.extend(part for part in dict.fromkeys([run, *re.split(r"[-_]", run)]) if len(part) >= 2)
+    return list(dict.fromkeys(grams)), list(dict.fromkeys(words))
+
+
+def title_score(query: str, project: Project) -> float:
+    """How well a folded query names a project: the share of its characters found in order in the
+    Chinese title, or a token match on the English title, or closeness to the code."""
+    title = fold(project.title_zh)
+    scores = [LCSseq.similarity(query, title) / len(query) * 100 if query else 0.0,
+              fuzz.ratio(query, fold(project.code))]
+    if project.title_en:
+        scores.append(fuzz.WRatio(query, fold(project.title_en)))
+    return max(scores)
+
+
+def rank_projects(query: str, candidates: Sequence[Project]) -> list[tuple[Project, float]]:
+    scored = [(p, title_score(query, p), fuzz.ratio(query, fold(p.title_zh))) for p in candidates]
+    scored.sort(key=lambda s: (-s[1], -s[2], s[0].code))
+    return [(p, score) for p, score, _ in scored if score >= SUGGEST_CUTOFF]
+
+
+async def _kinds(ctx: Context, values: Values) -> list[Choice]:
+    return [Choice(kind, ctx.t(f"complain.kind.{kind}")) for kind in TICKET_KINDS]
+
+
+async def _no_choices(ctx: Context, values: Values) -> list[Choice]:
+    return []  # the project is picked by the search and browse steps of the flow itself
+
+
+def project_label(ctx: Context, project: Project) -> str:
+    return ctx.t("complain.project_label", code=project.code, title=localized(ctx, project.title_zh, project.title_en))
+
+
+class ComplaintFlow(Form):
+    name = "complain"
+    commands = ("complain",)
+    intents = ("complaint",)
+    menu_key = "complain.menu"
+    menu_order = 60
+
+    fields = (
+        Field("project", CHOICE, "complain.ask.project", "complain.label.project", choices=_no_choices),
+        Field("kind", CHOICE, "complain.ask.kind", "complain.label.kind", choices=_kinds),
+        Field("description", LONG_TEXT, "complain.ask.description", "complain.label.description",
+              max_len=DESCRIPTION_MAX, minimum=5, example="complain.example.description"),
+        Field("photo", MEDIA, "complain.ask.photo", "complain.label.photo", required=False),
+        Field("contact", TEXT, "complain.ask.contact", "complain.label.contact", required=False,
+              max_len=voice.CONTACT_MAX, check=voice.check_contact, example="voice.example.contact"),
+    )
+
+    async def begin(self, ctx: Context, payload: str | None) -> bool:
+        parse = ctx.state.slots.pop("nlu", None)
+        if not await voice.may_start(ctx):
+            return False
+        ctx.tell("complain.intro")
+        project = await self._named_project(ctx, payload, parse)
+        if project is not None:
+            self.values(ctx)["project"] = project.id
+        return True
+
+    async def _named_project(self, ctx: Context, payload: str | None, parse: dict[str, Any] | None) -> Project | None:
+        """The project a link (``p<id>`` or a code) or the opening sentence already names."""
+        if payload:
+            project_id = parse_id(payload[1:]) if payload.startswith("p") else None
+            project = await ctx.session.get(Project, project_id) if project_id is not None else None
+            return project or await tickets.project_by_code(ctx.session, normalize(payload))
+        for entity in (parse or {}).get("entities") or []:
+            if entity.get("entity") == "project" and isinstance(entity.get("value"), str):
+                return await tickets.project_by_code(ctx.session, entity["value"])
+        return None
+
+    # -- picking the project -----------------------------------------------------------------
+    async def ask(self, ctx: Context, f: Field, problem: Problem | None = None) -> None:
+        if f.name != "project":
+            await super().ask(ctx, f, problem)
+            return
+        ctx.state.step = "project"
+        lines = [ctx.t("form.problem", problem=problem.text(ctx))] if problem else []
+        lines.append(ctx.t("complain.ask.project"))
+        ctx.say("\n".join(lines), [*await self._district_rows(ctx), [self._leave(ctx)]])
+
+    async def _district_rows(self, ctx: Context) -> list[list[Button]]:
+        names = await needs.known_districts(ctx.session)
+        buttons = [Button(name, button_data(self.name, "project", f"d.{name}")) for name in names]
+        return [buttons[i:i + 3] for i in range(0, len(buttons), 3)]
+
+    def _leave(self, ctx: Context) -> Button:
+        return Button(ctx.t("form.leave"), button_data(self.name, "project", LEAVE))
+
+    async def handle(self, ctx: Context, msg: Incoming) -> None:
+        if ctx.state.step != "project":
+            await super().handle(ctx, msg)
+            return
+        f = self.field("project")
+        assert f is not None
+        if msg.button is None:
+            if not (msg.text or "").strip():
+                await self.ask(ctx, f, Problem.of("complain.error.need_name"))
+                return
+            await self.search(ctx, f, msg.text or "")
+            return
+        _, step, value = split_button(msg.button)
+        head, _, rest = value.partition(".")
+        if step != "project":
+            ctx.tell("common.stale_button")
+            await self.ask(ctx, f)
+        elif value == LEAVE:
+            await self.leave(ctx)
+        elif head == "p" and (project_id := parse_id(rest)) is not None and await ctx.session.get(Project, project_id):
+            ctx.state.slots.pop("browse", None)
+            await self.accept(ctx, f, project_id)
+        elif head == "d" and rest:
+            await self.show_district(ctx, rest, 0)
+        elif head == "pg" and (number := parse_id(rest)) is not None and ctx.state.slots.get("browse"):
+            await self.show_district(ctx, ctx.state.slots["browse"], number)
+        elif value == "districts":
+            await self.ask(ctx, f)
+        else:
+            ctx.tell("common.stale_button")
+            await self.ask(ctx, f)
+
+    async def search(self, ctx: Context, f: Field, text: str) -> None:
+        typed = normalize(text)[:QUERY_MAX]
+        exact = await tickets.project_by_code(ctx.session, typed)
+        if exact is not None:
+            await self.accept(ctx, f, exact.id)
+            return
+        query = fold(typed)
+        ranked = await self._similar(ctx, typed, query)
+        same_title = [p for p in ranked if query in (fold(p.title_zh), fold(p.title_en or ""))]
+        if len(same_title) == 1:
+            await self.accept(ctx, f, same_title[0].id)
+            return
+        if not ranked:
+            await self.ask(ctx, f, Problem.of("complain.error.not_found", query=shorten(typed, 30)))
+            return
+        rows = [
+            [Button(shorten(project_label(ctx, p), LABEL_LIMIT), button_data(self.name, "project", f"p.{p.id}"))]
+            for p in ranked[:SUGGESTIONS]
+        ]
+        rows.append([Button(ctx.t("complain.browse"), button_data(self.name, "project", "districts")), self._leave(ctx)])
+        ctx.say(ctx.t("complain.did_you_mean", query=shorten(typed, 30)), rows)
+
+    async def _similar(self, ctx: Context, typed: str, query: str) -> list[Project]:
+        """Projects whose name or code resembles the query, best first: from the NLU's name index
+        when the engine has one, else a SQL prefilter on title pieces ranked with rapidfuzz."""
+        suggest = getattr(ctx.understand, "suggest", None)
+        if callable(suggest):
+            codes = [value for value, _, _ in suggest("project", typed, SUGGESTIONS)]
+            found = await tickets.projects_by_codes(ctx.session, codes) if codes else []
+            if found:
+                return found
+        grams, words = search_terms(query)
+        candidates = await tickets.project_candidates(ctx.session, grams, words)
+        return [p for p, _ in rank_projects(query, candidates)]
+
+    async def show_district(self, ctx: Context, district: str, number: int) -> None:
+        f = self.field("project")
+        assert f is not None
+        if district not in await needs.known_districts(ctx.session):
+            ctx.tell("common.stale_button")
+            await self.ask(ctx, f)
+            return
+        items, total = await tickets.district_projects(ctx.session, district, number * PAGE_SIZE, PAGE_SIZE)
+        if not items and total:
+            number = clamp_page(number, total)
+            items, total = await tickets.district_projects(ctx.session, district, number * PAGE_SIZE, PAGE_SIZE)
+        if not items:
+            await self.ask(ctx, f, Problem.of("complain.error.district_empty", district=district))
+            return
+        ctx.state.slots["browse"] = district
+        page: Page[Project] = Page(items, number, page_count(total), total, number * PAGE_SIZE)
+        lines = [ctx.t("complain.district_projects", district=district, total=total)]
+        rows = [
+            [Button(shorten(project_label(ctx, p), LABEL_LIMIT), button_data(self.name, "project", f"p.{p.id}"))]
+            for p in items
+        ]
+        if page.pages > 1:
+            lines.append(page_label(ctx, page))
+            nav = []
+            if page.has_prev:
+                nav.append(Button(ctx.t("paging.prev"), button_data(self.name, "project", f"pg.{number - 1}")))
+            if page.has_next:
+                nav.append(Button(ctx.t("paging.next"), button_data(self.name, "project", f"pg.{number + 1}")))
+            rows.append(nav)
+        rows.append([Button(ctx.t("complain.other_district"), button_data(self.name, "project", "districts")),
+                     self._leave(ctx)])
+        ctx.say("\n".join(lines), rows)
+
+    async def display(self, ctx: Context, f: Field, value: Any) -> str:
+        if f.name == "project":
+            project = await ctx.session.get(Project, int(value))
+            return project_label(ctx, project) if project else ctx.t("form.missing")
+        if f.name == "contact" and value:
+            return voice.show_contact(ctx, voice.normalize_contact(value))
+        return await super().display(ctx, f, value)
+
+    # -- filing ------------------------------------------------------------------------------
+    def summary_title(self, ctx: Context, values: Values) -> str:
+        return ctx.t("complain.summary_title")
+
+    async def submit(self, ctx: Context, values: Values) -> None:
+        project = await ctx.session.get(Project, int(values["project"]))
+        if project is None:
+            ctx.state.clear()
+            ctx.tell("complain.project_gone")
+            return
+        content = {"project": project.id, "kind": values["kind"], "description": values["description"]}
+        if not await voice.admit(ctx, "complaint", content):
+            ctx.state.clear()
+            return
+        photo = values.get("photo")
+        ticket = await tickets.create_ticket(
+            ctx.session, project_id=project.id, kind=values["kind"], description=values["description"],
+            media_path=photo["path"] if photo else None,
+            contact=voice.normalize_contact(values["contact"]) if values.get("contact") else None,
+            reporter_identity_id=ctx.identity.id, now=ctx.now, year=ctx.today.year,
+        )
+        title = {"zh-Hans": project.title_zh, "en": project.title_en or project.title_zh}
+        for staff_id in await tickets.department_staff(ctx.session, project.department_id, ctx.settings.admins):
+            await queue_notice(
+                ctx.session, staff_id, "complain.notice_staff", f"ticket:{ticket.id}:new:{staff_id}", ctx.now,
+                buttons=[[("tickets.open", run_button("tickets", f"t{ticket.id}"))]],
+                reference=ticket.reference, code=project.code, title=title, problem={"t": f"complain.kind.{ticket.kind}"},
+            )
+        ctx.state.clear()
+        key = "complain.submitted_org" if ctx.identity.role == "org" else "complain.submitted"
+        ctx.tell(key, reference=ticket.reference)

@@ -1,0 +1,234 @@
+"""/tickets: staff follow problem reports about their department's projects (received → investigating →
+resolved | unfounded, each move with a note the reporter is told); residents see their own reports.
+
+Members of organizations get nothing here. Staff never see who reported: only what was reported and
+the contact the reporter chose to leave.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dialogs import voice
+from dialogs.context import Context
+from dialogs.flow import Flow, button_data, run_button, split_button
+from dialogs.listing import (
+    PAGE_SIZE,
+    Page,
+    clamp_page,
+    localized,
+    nav_row,
+    page_count,
+    page_label,
+    parse_id,
+    shorten,
+)
+from dialogs.notices import queue_notice
+from dialogs.types import Attachment, Button, Incoming
+from nlu.normalize import TextTooLong, clean_text
+from store import tickets
+from store.audit import record
+from store.lifecycle import IllegalTransition
+from store.models import Project, Ticket
+
+NOTE_MAX = 500
+PREVIEW = 40
+PHOTO_MAX_BYTES = 10 * 1024 * 1024
+PHOTO_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
+
+
+class TicketsFlow(Flow):
+    name = "tickets"
+    commands = ("tickets",)
+    menu_key = "tickets.menu"
+    menu_order = 65
+
+    def allowed(self, ctx: Context) -> bool:
+        return ctx.is_staff or ctx.identity.role != "org"
+
+    async def start(self, ctx: Context, payload: str | None) -> None:
+        ticket_id = parse_id((payload or "")[1:]) if (payload or "").startswith("t") else None
+        if ticket_id is not None:
+            await self.show_ticket(ctx, ticket_id)
+        else:
+            await self.show_list(ctx, 0)
+
+    async def handle(self, ctx: Context, msg: Incoming) -> None:
+        if not self.allowed(ctx):
+            ctx.state.clear()
+            ctx.tell("common.not_allowed")
+            return
+        if msg.button is None:
+            if ctx.state.step == "note" and (msg.text or "").strip():
+                await self.apply_move(ctx, msg.text or "")
+                return
+            ctx.tell("tickets.use_buttons")
+            await self.reprompt(ctx)
+            return
+        _, step, value = split_button(msg.button)
+        head, _, target = value.partition(".")
+        if step == "list" and (number := parse_id(value)) is not None:
+            await self.show_list(ctx, number)
+        elif step == "open" and (ticket_id := parse_id(value)) is not None:
+            await self.show_ticket(ctx, ticket_id)
+        elif step == "move" and (ticket_id := parse_id(head)) is not None and target in tickets.TICKET_MOVES:
+            await self.ask_note(ctx, ticket_id, target)
+        else:
+            ctx.tell("common.stale_button")
+            await self.reprompt(ctx)
+
+    async def reprompt(self, ctx: Context) -> None:
+        ticket_id = ctx.state.slots.get("id")
+        if ctx.state.step == "note" and isinstance(ticket_id, int):
+            await self.ask_note(ctx, ticket_id, str(ctx.state.slots.get("target")))
+        elif ctx.state.step == "ticket" and isinstance(ticket_id, int):
+            await self.show_ticket(ctx, ticket_id)
+        else:
+            page = ctx.state.slots.get("page")
+            await self.show_list(ctx, page if isinstance(page, int) else 0)
+
+    # -- whose tickets -----------------------------------------------------------------------
+    async def _page(self, ctx: Context, number: int) -> tuple[list[tuple[Ticket, Project]], int]:
+        offset = number * PAGE_SIZE
+        if ctx.is_staff:
+            department = None if ctx.is_admin else ctx.identity.department_id
+            return await tickets.staff_tickets(ctx.session, department, offset, PAGE_SIZE)
+        return await tickets.reporter_tickets(ctx.session, ctx.identity.id, offset, PAGE_SIZE)
+
+    async def _visible(self, ctx: Context, ticket_id: int, *, lock: bool = False) -> tuple[Ticket, Project] | None:
+        """The ticket with its project when this person may see it: staff of the project's
+        department (admins: all) or, for everyone else, the person who reported it."""
+        found = await tickets.ticket_with_project(ctx.session, ticket_id, lock=lock)
+        if found is None:
+            return None
+        ticket, project = found
+        if ctx.is_staff:
+            return found if ctx.staff_of(project.department_id) else None
+        return found if ticket.reporter_identity_id == ctx.identity.id else None
+
+    # -- the list ----------------------------------------------------------------------------
+    async def show_list(self, ctx: Context, number: int) -> None:
+        items, total = await self._page(ctx, number)
+        if not items and total:
+            number = clamp_page(number, total)
+            items, total = await self._page(ctx, number)
+        ctx.state.step, ctx.state.slots = "list", {"page": number}
+        if not items:
+            ctx.state.clear()
+            ctx.tell("tickets.empty_staff" if ctx.is_staff else "tickets.empty_mine")
+            return
+        page: Page[tuple[Ticket, Project]] = Page(items, number, page_count(total), total, number * PAGE_SIZE)
+        lines = [ctx.t("tickets.list_staff" if ctx.is_staff else "tickets.list_mine", total=total)]
+        rows: list[list[Button]] = []
+        for n, (ticket, project) in enumerate(items, start=page.first + 1):
+            lines.append(ctx.t(
+                "tickets.row", n=n, reference=ticket.reference, day=ctx.moment(ticket.created_at), code=project.code,
+                kind=ctx.t(f"complain.kind.{ticket.kind}"), state=ctx.t(f"tickets.state.{ticket.state}"),
+                preview=shorten(ticket.description, PREVIEW),
+            ))
+            rows.append([Button(ctx.t("tickets.open_label", n=n, reference=ticket.reference),
+                                button_data(self.name, "open", str(ticket.id)))])
+        if page.pages > 1:
+            lines.append(page_label(ctx, page))
+            rows.append(nav_row(ctx, self.name, "list", page))
+        ctx.say("\n".join(lines), rows)
+
+    # -- one ticket --------------------------------------------------------------------------
+    async def show_ticket(self, ctx: Context, ticket_id: int) -> None:
+        found = await self._visible(ctx, ticket_id)
+        if found is None:
+            ctx.tell("tickets.not_found")
+            await self.show_list(ctx, 0)
+            return
+        ticket, project = found
+        lines = [
+            ctx.t("tickets.detail_title", reference=ticket.reference, moment=ctx.moment(ticket.created_at)),
+            ctx.t("tickets.detail_project", code=project.code, title=localized(ctx, project.title_zh, project.title_en)),
+            ctx.t("tickets.detail_kind", kind=ctx.t(f"complain.kind.{ticket.kind}")),
+            ctx.t("tickets.detail_state", state=ctx.t(f"tickets.state.{ticket.state}")),
+            ctx.t("tickets.detail_description", description=ticket.description),
+        ]
+        if ticket.media_path:
+            lines.append(ctx.t("tickets.detail_photo"))
+        if ctx.is_staff:
+            lines.append(ctx.t("tickets.detail_contact", contact=voice.show_contact(ctx, ticket.contact)))
+        lines.append(ctx.t("tickets.history"))
+        for event in await tickets.ticket_events(ctx.session, ticket.id):
+            state = ctx.t(f"tickets.state.{event.state}")
+            if event.note:
+                lines.append(ctx.t("tickets.history_note", moment=ctx.moment(event.at), state=state, note=event.note))
+            else:
+                lines.append(ctx.t("tickets.history_line", moment=ctx.moment(event.at), state=state))
+        rows: list[list[Button]] = []
+        if ctx.is_staff:
+            moves = tickets.TICKET_MOVES.get(ticket.state, ())
+            if moves:
+                rows.append([Button(ctx.t(f"tickets.move.{target}"), button_data(self.name, "move", f"{ticket.id}.{target}"))
+                             for target in moves])
+        page = ctx.state.slots.get("page", 0)
+        rows.append([Button(ctx.t("tickets.back"), button_data(self.name, "list", str(page if isinstance(page, int) else 0)))])
+        ctx.state.step, ctx.state.slots = "ticket", {"id": ticket.id, "page": page}
+        ctx.say("\n".join(lines), rows, image=self._photo(ticket) if ctx.is_staff else None)
+
+    def _photo(self, ticket: Ticket) -> Attachment | None:
+        """The reporter's photo for staff, when the file is still there and is an image of sane size."""
+        if not ticket.media_path:
+            return None
+        path = Path(ticket.media_path)
+        mime = PHOTO_TYPES.get(path.suffix.lower())
+        try:
+            if mime is None or not path.is_file() or path.stat().st_size > PHOTO_MAX_BYTES:
+                return None
+            return Attachment(path.name, path.read_bytes(), mime)
+        except OSError:
+            return None
+
+    # -- moving a ticket on ------------------------------------------------------------------
+    async def ask_note(self, ctx: Context, ticket_id: int, target: str) -> None:
+        found = await self._visible(ctx, ticket_id)
+        if not ctx.is_staff or found is None:
+            ctx.tell("tickets.not_found")
+            await self.show_list(ctx, 0)
+            return
+        ticket, _ = found
+        if target not in tickets.TICKET_MOVES.get(ticket.state, ()):
+            ctx.tell("tickets.cannot_move", state=ctx.t(f"tickets.state.{ticket.state}"))
+            await self.show_ticket(ctx, ticket.id)
+            return
+        page = ctx.state.slots.get("page", 0)
+        ctx.state.step, ctx.state.slots = "note", {"id": ticket.id, "target": target, "page": page}
+        ctx.tell(
+            "tickets.ask_note", reference=ticket.reference, state=ctx.t(f"tickets.state.{target}"),
+            buttons=[[Button(ctx.t("tickets.back"), button_data(self.name, "open", str(ticket.id)))]],
+        )
+
+    async def apply_move(self, ctx: Context, text: str) -> None:
+        ticket_id, target = ctx.state.slots.get("id"), ctx.state.slots.get("target")
+        try:
+            note = clean_text(text, NOTE_MAX, multiline=True)
+        except TextTooLong as exc:
+            ctx.tell("tickets.note_too_long", length=exc.length, limit=NOTE_MAX)
+            return
+        found = await self._visible(ctx, ticket_id, lock=True) if isinstance(ticket_id, int) else None
+        if not ctx.is_staff or found is None or not isinstance(target, str):
+            ctx.tell("tickets.not_found")
+            await self.show_list(ctx, 0)
+            return
+        ticket, project = found
+        try:
+            event = await tickets.move_ticket(ctx.session, ticket, target, note, ctx.identity.id, ctx.now)
+        except IllegalTransition:
+            ctx.tell("tickets.cannot_move", state=ctx.t(f"tickets.state.{ticket.state}"))
+            await self.show_ticket(ctx, ticket.id)
+            return
+        await record(ctx.session, ctx.now, f"identity:{ctx.identity.id}", f"ticket_{target}", "ticket",
+                     ticket.reference, project=project.code)
+        if ticket.reporter_identity_id is not None:
+            await queue_notice(
+                ctx.session, ticket.reporter_identity_id, "tickets.notice_state", f"ticket:{ticket.id}:event:{event.id}",
+                ctx.now, buttons=[[("tickets.open", run_button("tickets", f"t{ticket.id}"))]],
+                reference=ticket.reference, state={"t": f"tickets.state.{target}"}, note=note,
+            )
+        ctx.tell("tickets.moved", reference=ticket.reference, state=ctx.t(f"tickets.state.{target}"))
+        await self.show_ticket(ctx, ticket.id)
+
