@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +100,49 @@ async def test_console_chat_as_organization_reaches_the_application(sqlite_url: 
     await chat.send("1")
     assert "目录项目" in out.getvalue()
     await engine.dispose()
+
+
+FORMBOT = Path(__file__).resolve().parents[2] / "shared" / "external" / "rasa-formbot" / "nlu.yml"
+
+
+@pytest.mark.skipif(not FORMBOT.exists(), reason="shared/external not beside the repo")
+def test_nlu_test_reads_a_third_party_rasa_file(monkeypatch, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CIVICBOT_NLU_CACHE", str(tmp_path))
+    assert main(["nlu", "test", "--data", str(FORMBOT), "--cross-validation", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) >= {"accuracy", "macro_f1", "per_intent"}
+    assert {"request_restaurant", "affirm", "deny"} <= set(report["per_intent"])
+    assert 0.5 < report["macro_f1"] <= 1.0
+    assert set(report["per_intent"]["affirm"]) >= {"precision", "recall", "f1", "support"}
+
+
+def test_nlu_commands_report_malformed_data(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.yml"
+    bad.write_text('version: "3.1"\nnlu: {intent: greet}\n', encoding="utf-8")
+    with pytest.raises(SystemExit) as info:
+        main(["nlu", "test", "--data", str(bad)])
+    assert info.value.code == 1
+    assert "bad.yml" in capsys.readouterr().err
+
+
+async def test_nlu_serve_answers_rasa_model_parse() -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.cli_nlu import make_server
+    from nlu.classifier import train_classifier
+    from nlu.parser import NluParser
+    from nlu.rasa_format import parse_training_data
+
+    data = parse_training_data(
+        'version: "3.1"\nnlu:\n- intent: greet\n  examples: |\n    - hello\n    - hi there\n    - good morning\n'
+        "    - hey\n    - 你好\n    - 您好\n- intent: goodbye\n  examples: |\n    - bye\n    - see you\n    - 再见\n"
+        "    - goodbye now\n    - 拜拜\n    - see you later\n"
+    )
+    parser = NluParser(train_classifier(data))
+    async with TestClient(TestServer(make_server(parser))) as client:
+        response = await client.post("/model/parse", json={"text": "hello"})
+        body = await response.json()
+        assert response.status == 200 and body["text"] == "hello"
+        assert {"intent", "intent_ranking", "entities"} <= set(body)
+        assert (await client.post("/model/parse", data=b"not json")).status == 400
+        assert (await client.post("/model/parse", json={"txt": 1})).status == 400
