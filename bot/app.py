@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -14,6 +14,7 @@ from bot.config import Settings
 from dialogs.context import DialogSettings
 from dialogs.engine import Engine
 from dialogs.registry import build_engine
+from dialogs.understanding import Understanding
 from store.db import create_engine, sessionmaker
 from store.demo import write_demo_package
 from store.migrate import upgrade
@@ -39,9 +40,18 @@ class App:
     settings: Settings
     db: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    _understanding: Understanding | None = field(default=None, init=False, repr=False)
+
+    @property
+    def understanding(self) -> Understanding:
+        """Free-text understanding, shared by every engine of this app; its model loads in the background."""
+        if self._understanding is None:
+            self._understanding = Understanding(self.sessions, zone=self.settings.zone)
+        return self._understanding
 
     def engine(self, bot_username: str | None = None) -> Engine:
-        return build_engine(self.sessions, dialog_settings(self.settings, bot_username))
+        self.understanding.warm_up()
+        return build_engine(self.sessions, dialog_settings(self.settings, bot_username), understand=self.understanding)
 
     async def close(self) -> None:
         await self.db.dispose()
