@@ -124,10 +124,11 @@ class Engine:
     async def _command(self, ctx: Context, command: str, payload: str | None) -> None:
         if command == "start":
             if payload:
-                prefix = payload[:1]
-                flow = self.prefixes.get(prefix)
+                flow = self.prefixes.get(payload[:1])
+                if flow is not None and flow.name == ctx.state.flow and flow.allowed(ctx):
+                    await flow.start(ctx, payload)  # the same link again: the flow decides (e.g. resume)
+                    return
                 if flow is not None:
-                    ctx.state.clear()
                     await self.open(ctx, flow, payload)
                     return
                 ctx.tell("common.bad_start_payload")

@@ -429,7 +429,8 @@ class SurveyAnswer(Base):
     __tablename__ = "survey_answers"
     __table_args__ = (
         UniqueConstraint("response_id", "item"),
-        Index("ix_survey_answers_item_value", "item", "value_int"),
+        # covers the results queries: SQLite answers them from the index alone
+        Index("ix_survey_answers_item_value", "item", "value_int", "response_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,0 +1,193 @@
+"""``civicbot survey invite`` and ``civicbot survey results``: satisfaction surveys from the command line.
+
+``invite`` opens a survey with the standard template when the project has none open, then prints
+one deep link per line (QR PNGs and a printable A4 sheet on request). ``results`` prints the
+figures of the project's latest survey (or ``--survey ID|imported``), as text or ``--json``, and can
+write an XLSX workbook and a chart PNG. Warnings (small sample, not yet public) go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+from bot.app import open_app
+from bot.config import Settings
+from dialogs import i18n
+from dialogs.surveys import cards, report
+from dialogs.surveys.templates import STANDARD, TemplateError, get_template
+from store import surveys
+from store.audit import record
+
+DEFAULT_DAYS_OPEN = 30
+IMPORTED = "imported"
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {value!r}") from None
+
+
+def _survey_choice(value: str) -> int | str:
+    if value == IMPORTED or (value.isdigit() and len(value) < 10):
+        return int(value) if value.isdigit() else value
+    raise argparse.ArgumentTypeError(f"expected a survey id or {IMPORTED!r}, got {value!r}")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("survey", help="satisfaction surveys (满意度测评): invitations and results")
+    survey_sub = p.add_subparsers(dest="survey_command", required=True, metavar="ACTION")
+    lang = {"choices": list(i18n.LOCALES), "default": None, "help": "language of the texts (default: CIVICBOT_DEFAULT_LOCALE)"}
+
+    inv = survey_sub.add_parser(
+        "invite", help="make N single-use invitations (opens a survey if none is open)",
+        description="Prints one Telegram deep link per line (the bot's username comes from "
+                    "CIVICBOT_TELEGRAM_USERNAME; without it, the tokens, to be sent as /start TOKEN).",
+    )
+    inv.add_argument("project", metavar="PROJECT_CODE")
+    inv.add_argument("--count", type=int, required=True, metavar="N")
+    inv.add_argument("--closes", type=_day, metavar="DATE",
+                     help=f"last day of a newly opened survey (default: {DEFAULT_DAYS_OPEN} days on)")
+    inv.add_argument("--json", action="store_true", help='a JSON list of {"token", "link"}')
+    inv.add_argument("--qr", metavar="DIR", help="also write one QR-code PNG per invitation into DIR")
+    inv.add_argument("--sheet", metavar="FILE", help="also write printable A4 invitation cards (FILE.pdf or FILE.png)")
+    inv.add_argument("--lang", **lang)  # type: ignore[arg-type]
+    inv.set_defaults(handler=cmd_survey_invite)
+
+    res = survey_sub.add_parser("results", help="satisfaction results of a project's survey")
+    res.add_argument("project", metavar="PROJECT_CODE")
+    res.add_argument("--survey", type=_survey_choice, metavar="ID|imported",
+                     help="which survey (default: the one that closes last)")
+    res.add_argument("--json", action="store_true", help="machine-readable figures")
+    res.add_argument("--xlsx", metavar="FILE", help="write the figures, every answer count and the comments to FILE")
+    res.add_argument("--chart", metavar="FILE.png", help="write a chart of the 5-point items to FILE.png")
+    res.add_argument("--lang", **lang)  # type: ignore[arg-type]
+    res.set_defaults(handler=cmd_survey_results)
+
+
+def _fail(*lines: str) -> int:
+    for line in lines:
+        print(line, file=sys.stderr)
+    return 1
+
+
+def _templates_ok() -> list[str]:
+    try:
+        get_template(STANDARD)
+    except TemplateError as exc:
+        return exc.problems
+    return []
+
+
+async def cmd_survey_invite(args: argparse.Namespace, settings: Settings) -> int:
+    if not 1 <= args.count <= surveys.MAX_INVITATIONS:
+        return _fail(f"--count must be between 1 and {surveys.MAX_INVITATIONS}")
+    username = settings.telegram_username
+    if (args.qr or args.sheet) and not username:
+        return _fail("--qr and --sheet need the bot's username for the links: set CIVICBOT_TELEGRAM_USERNAME")
+    sheet = Path(args.sheet) if args.sheet else None
+    if sheet is not None and sheet.suffix.lower() not in (".pdf", ".png"):
+        return _fail(f"{sheet}: the sheet is written as .pdf or .png")
+    if problems := _templates_ok():
+        return _fail(*problems)
+    zone, now = settings.zone, datetime.now(UTC)
+    today = now.astimezone(zone).date()
+    last_day = args.closes or today + timedelta(days=DEFAULT_DAYS_OPEN)
+    locale = args.lang or settings.default_locale
+    app = await open_app(settings)
+    try:
+        async with app.sessions() as session, session.begin():
+            project = await surveys.project_by_code(session, args.project)
+            if project is None:
+                return _fail(f"{args.project}: no such project")
+            survey = await surveys.open_survey_of(session, project.id, now)
+            if survey is None:
+                if last_day <= today:
+                    return _fail(f"--closes {last_day.isoformat()}: the survey must close after today")
+                closes_at = datetime.combine(last_day + timedelta(days=1), time(), zone)
+                survey = await surveys.open_survey(session, project.id, now, closes_at, template=STANDARD)
+                await record(session, now, "cli", "survey.open", "survey", str(survey.id), project=project.code,
+                             closes_at=closes_at.isoformat())
+            elif args.closes is not None:
+                print(f"warning: {project.code} already has a survey open until {survey.closes_at.isoformat()};"
+                      " --closes is ignored", file=sys.stderr)
+            issued = await surveys.create_invitations(session, survey, args.count, now)
+            await record(session, now, "cli", "survey.invite", "survey", str(survey.id), project=project.code,
+                         count=args.count)
+            name = project.title_en if locale == "en" and project.title_en else project.title_zh
+            last_open = (survey.closes_at.astimezone(zone) - timedelta(microseconds=1)).date()
+            survey_id, code = survey.id, project.code
+    finally:
+        await app.close()
+
+    links = [cards.deep_link(username, i.token) for i in issued]
+    if args.json:
+        print(json.dumps([{"token": i.token, "link": link} for i, link in zip(issued, links, strict=True)]))
+    else:
+        for i, link in zip(issued, links, strict=True):
+            print(link or i.token)
+    if not username:
+        print("warning: CIVICBOT_TELEGRAM_USERNAME is not set, so these are tokens, not links: "
+              "each recipient sends /start TOKEN to the bot", file=sys.stderr)
+    if args.qr:
+        folder = Path(args.qr)
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, link in zip(issued, links, strict=True):
+            (folder / f"{code}-survey{survey_id}-{i.invitation_id}.png").write_bytes(cards.qr_png(link or ""))
+    if sheet is not None:
+        day = i18n.day(locale, last_open)
+        valid = [link for link in links if link]
+        if sheet.suffix.lower() == ".pdf":
+            sheet.write_bytes(cards.sheet_pdf(valid, name, day, locale))
+        else:
+            for n, page in enumerate(cards.sheet_pngs(valid, name, day, locale), start=1):
+                target = sheet if n == 1 else sheet.with_name(f"{sheet.stem}-{n}{sheet.suffix}")
+                target.write_bytes(page)
+    return 0
+
+
+async def cmd_survey_results(args: argparse.Namespace, settings: Settings) -> int:
+    if problems := _templates_ok():
+        return _fail(*problems)
+    zone, now = settings.zone, datetime.now(UTC)
+    locale = args.lang or settings.default_locale
+    app = await open_app(settings)
+    try:
+        async with app.sessions() as session:
+            project = await surveys.project_by_code(session, args.project)
+            if project is None:
+                return _fail(f"{args.project}: no such project")
+            if args.survey is None:
+                ref = await surveys.latest_survey(session, project.id, now, zone=zone)
+            else:
+                wanted = None if args.survey == IMPORTED else args.survey
+                ref = await surveys.find_survey(session, project.id, wanted, zone)
+            if ref is None:
+                which = "no survey yet" if args.survey is None else f"no survey {args.survey}"
+                return _fail(f"{project.code}: {which} (civicbot survey invite {project.code} --count N opens one)")
+            template = get_template(ref.template) or get_template(STANDARD)
+            assert template is not None
+            results = await surveys.survey_results(session, ref, now, template.kinds)
+            answers = await surveys.free_text(session, ref, template.free_text_items) if args.xlsx else []
+            name = project.title_en if locale == "en" and project.title_en else project.title_zh
+            code = project.code
+    finally:
+        await app.close()
+
+    warnings = report.warnings(results, settings.disclosure_min_responses)
+    if args.json:
+        print(json.dumps({"project": code, **results.as_dict(), "warnings": warnings}, ensure_ascii=False))
+    else:
+        print("\n".join(report.figure_lines(results, template, locale, name)))
+    for line in report.warning_lines(results, settings.disclosure_min_responses, locale):
+        print(line, file=sys.stderr)
+    if args.xlsx:
+        report.workbook(results, template, locale, name, answers).save(args.xlsx)
+    if args.chart:
+        Path(args.chart).write_bytes(report.chart_png(results, template, locale, name))
+    return 0
