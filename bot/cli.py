@@ -17,6 +17,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.app import App, is_empty, load_demo, open_app
+from bot.cli_needs import add_parser as add_needs_parser
+from bot.cli_nlu import add_parser as add_nlu_parser
+from bot.cli_reminders import add_parser as add_reminders_parser
+from bot.cli_survey import add_parser as add_survey_parser
 from bot.config import Settings, load_settings
 
 Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
@@ -143,17 +147,43 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             ":quit to leave",
             file=sys.stderr,
         )
-        await _console(app, args)
+        channel = await _start_telegram(app, settings) if settings.telegram_token else None
+        try:
+            await _console(app, args)
+        finally:
+            if channel is not None:
+                await channel.stop()
     finally:
         await app.close()
     return 0
 
 
+async def _start_telegram(app: App, settings: Settings) -> Any:
+    """The Telegram bot next to the demo console; the demo goes on without it if Telegram is unreachable."""
+    from bot.channels.telegram import open_channel
+
+    try:
+        channel = await open_channel(app, settings)
+    except Exception as exc:
+        print(f"Telegram is not running: {exc}", file=sys.stderr)
+        return None
+    try:
+        await channel.start()
+    except Exception as exc:
+        await channel.bot.session.close()
+        print(f"Telegram is not running: {exc}", file=sys.stderr)
+        return None
+    print(f"Telegram: @{channel.username} is running too", file=sys.stderr)
+    return channel
+
+
 # --- invitations ---------------------------------------------------------------------------
 
-def _deep_link(settings: Settings, payload: str) -> str | None:
-    username = settings.telegram_username
-    return f"https://t.me/{username}?start={payload}" if username else None
+async def _deep_link(settings: Settings, payload: str) -> str | None:
+    from bot.channels.telegram import bot_username, deep_link
+
+    username = await bot_username(settings)
+    return deep_link(username, payload) if username else None
 
 
 async def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
@@ -189,7 +219,7 @@ async def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
                 raise CliError(str(exc)) from None
     finally:
         await app.close()
-    link = _deep_link(settings, code)
+    link = await _deep_link(settings, code)
     if args.json:
         _print_json({"code": code, "link": link, "expires_at": invite.expires_at.isoformat()})
     else:
@@ -204,7 +234,28 @@ async def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.telegram_token:
         raise CliError("no channel is configured: set CIVICBOT_TELEGRAM_TOKEN (or use `civicbot chat`)")
-    raise CliError("the Telegram channel is not part of this build yet")
+    import logging
+    import signal
+
+    from aiogram.exceptions import AiogramError
+
+    from bot.channels.telegram import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = await open_app(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await serve(app, settings, stop)
+    except AiogramError as exc:
+        raise CliError(f"Telegram ({settings.telegram_api_url}): {exc}") from None
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await app.close()
+    return 0
 
 
 # --- parser --------------------------------------------------------------------------------
@@ -254,6 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ref", nargs="?", help="USCC, department code, expert code, or the code to revoke")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_invite)
+    add_reminders_parser(sub)
+    add_needs_parser(sub)
+    add_survey_parser(sub)
+    add_nlu_parser(sub)
     return parser
 
 

@@ -12,9 +12,17 @@ from dialogs.engine import Engine, utcnow
 from dialogs.flow import Flow
 from dialogs.flows.application import ApplicationFlow
 from dialogs.flows.binding import BindingFlow
+from dialogs.flows.complaint import ComplaintFlow
+from dialogs.flows.needs import NeedFlow
+from dialogs.flows.needs_review import NeedsReviewFlow
+from dialogs.flows.outbox import OutboxFlow
 from dialogs.flows.progress import ProgressFlow
+from dialogs.flows.query import QueryFlow
 from dialogs.flows.review import ReviewFlow
 from dialogs.flows.status import StatusFlow
+from dialogs.flows.survey import SurveyFlow
+from dialogs.flows.survey_staff import SurveyStaffFlow
+from dialogs.flows.tickets import TicketsFlow
 
 
 def all_flows() -> list[Flow]:
@@ -24,6 +32,14 @@ def all_flows() -> list[Flow]:
         StatusFlow(),
         ProgressFlow(),
         ReviewFlow(),
+        NeedFlow(),
+        NeedsReviewFlow(),
+        ComplaintFlow(),
+        TicketsFlow(),
+        OutboxFlow(),
+        SurveyFlow(),
+        SurveyStaffFlow(),
+        QueryFlow(),
     ]
 
 

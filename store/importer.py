@@ -111,4 +111,8 @@ async def _import(
                 raise ImportFailed(run.sorted_errors())
             if summaries:
                 await run.db.insert("audit_log", AUDIT_COLUMNS, summaries)
+        if summaries:
+            # fresh statistics, or the planner picks the wrong index for the new data volume
+            async with engine.connect() as conn, conn.begin():
+                await conn.exec_driver_sql("ANALYZE")
     return ImportResult(run.counts)

@@ -14,9 +14,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    FunctionElement,
+    Select,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
 
 from store.conversations import insert_ignore
 from store.models import Application, CatalogItem, Identity, OutboxMessage, Project
@@ -54,25 +68,85 @@ class NewMessage:
 
 
 def _dialect_insert(session: AsyncSession) -> Any:
-    return (sqlite if session.get_bind().dialect.name == "sqlite" else postgresql).insert(OutboxMessage)
-
-
-ENQUEUE_CHUNK = 500  # rows per INSERT (SQLite allows 32766 bound parameters)
+    return (sqlite if session.get_bind().dialect.name == "sqlite" else postgresql).insert(OutboxMessage.__table__)
 
 
 async def enqueue_many(session: AsyncSession, messages: Sequence[NewMessage], now: datetime) -> int:
-    """Queue many messages in few statements; returns how many were new (the rest had their key queued)."""
-    queued = 0
-    for start in range(0, len(messages), ENQUEUE_CHUNK):
-        rows = [
-            {"dedup_key": m.dedup_key, "identity_id": m.identity_id, "kind": m.kind, "payload": m.payload,
-             "state": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
-            for m in messages[start:start + ENQUEUE_CHUNK]
-        ]
-        stmt = _dialect_insert(session).values(rows).on_conflict_do_nothing().returning(OutboxMessage.id)
-        result = await session.execute(stmt)
-        queued += len(result.all())
-    return queued
+    """Queue many messages in few round trips; returns how many were new (the rest had their key queued).
+
+    A Core executemany, which SQLAlchemy batches into multi-row INSERTs of one cached statement.
+    """
+    if not messages:
+        return 0
+    rows = [
+        {"dedup_key": m.dedup_key, "identity_id": m.identity_id, "kind": m.kind, "payload": m.payload,
+         "state": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
+        for m in messages
+    ]
+    stmt = _dialect_insert(session).on_conflict_do_nothing().returning(OutboxMessage.__table__.c.id)
+    result = await session.execute(stmt, rows)
+    return len(result.all())
+
+
+class JsonObject(FunctionElement[Any]):
+    """A JSON object built by the database: ``json_object`` (SQLite), ``jsonb_build_object`` (PostgreSQL)."""
+
+    type = JSON()
+    inherit_cache = True
+
+
+class JsonArray(FunctionElement[Any]):
+    type = JSON()
+    inherit_cache = True
+
+
+@compiles(JsonObject, "sqlite")
+def _json_object_sqlite(element: JsonObject, compiler: Any, **kw: Any) -> str:
+    return f"json_object({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(JsonObject, "postgresql")
+def _json_object_pg(element: JsonObject, compiler: Any, **kw: Any) -> str:
+    return f"jsonb_build_object({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(JsonArray, "sqlite")
+def _json_array_sqlite(element: JsonArray, compiler: Any, **kw: Any) -> str:
+    return f"json_array({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(JsonArray, "postgresql")
+def _json_array_pg(element: JsonArray, compiler: Any, **kw: Any) -> str:
+    return f"jsonb_build_array({compiler.process(element.clauses, **kw)})"
+
+
+def sql_json(value: Any) -> ColumnElement[Any]:
+    """``value`` (dicts, lists, plain values, and SQL expressions as leaves) as JSON built in SQL."""
+    if isinstance(value, dict):
+        return JsonObject(*[part for key, item in value.items() for part in (literal(key), sql_json(item))])
+    if isinstance(value, list | tuple):
+        return JsonArray(*[sql_json(item) for item in value])
+    if isinstance(value, ColumnElement):
+        return value
+    return literal(value)
+
+
+async def enqueue_from(session: AsyncSession, sources: Sequence[Select[Any]], now: datetime) -> int:
+    """Queue the messages the ``sources`` select — each with columns (dedup_key, identity_id, kind,
+    payload) — in one INSERT … SELECT … UNION ALL that never brings them into Python; returns how many
+    were new."""
+    if not sources:
+        return 0
+    table = OutboxMessage.__table__
+    moment = literal(now, table.c.created_at.type)
+    # SQLite reads "… JOIN y ON … ON CONFLICT" ambiguously unless the SELECT has a WHERE clause
+    parts = [source.add_columns(literal("pending"), literal(0), moment, moment).where(true()) for source in sources]
+    stmt = _dialect_insert(session).from_select(
+        ["dedup_key", "identity_id", "kind", "payload", "state", "attempts", "next_attempt_at", "created_at"],
+        parts[0] if len(parts) == 1 else union_all(*parts),
+    ).on_conflict_do_nothing()
+    result = await session.execute(stmt)
+    return max(result.rowcount or 0, 0)
 
 
 async def queued_keys(session: AsyncSession, keys: Iterable[str]) -> set[str]:
@@ -228,10 +302,12 @@ async def mark_identity_unreachable(session: AsyncSession, identity_id: int) -> 
 
 # --- looking at the queue ----------------------------------------------------------------------
 
-async def counts(session: AsyncSession) -> dict[str, int]:
-    """Rows per state (states without rows are absent)."""
-    rows = (await session.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state))).all()
-    return {state: n for state, n in rows}
+async def counts(session: AsyncSession, *, department_id: int | None = None) -> dict[str, int]:
+    """Rows per state (states without rows are absent); only messages to one department's people if given."""
+    stmt = select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)
+    if department_id is not None:
+        stmt = stmt.join(Identity, Identity.id == OutboxMessage.identity_id).where(department_people(department_id))
+    return {state: n for state, n in (await session.execute(stmt)).all()}
 
 
 async def waiting_count(session: AsyncSession) -> int:

@@ -10,6 +10,7 @@ import re
 from datetime import date
 from typing import Any
 
+from dialogs import notify
 from dialogs.context import Context
 from dialogs.forms import (
     CHOICE,
@@ -298,6 +299,7 @@ class ApplicationFlow(Form):
         reference = await apps.submit_application(ctx.session, application, call, lines, ctx.now)
         await record(ctx.session, ctx.now, f"identity:{ctx.identity.id}", "submit", "application", reference,
                      organization_id=application.organization_id, total_fen=application.total_fen)
+        await notify.application_submitted(ctx.session, application, ctx.now, submitted_by=ctx.identity.id)
         ctx.state.clear()
         ctx.tell("apply.submitted", reference=reference, title=values["title"], total=ctx.money(values["total"]))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dialogs import notify
 from dialogs.context import Context
 from dialogs.flow import button_data, split_button
 from dialogs.forms import LONG_TEXT, MONEY, Field, Form, Problem, Values
@@ -259,16 +260,20 @@ class ReviewFlow(Form):
         try:
             if action == "eligible":
                 await decisions.mark_eligible(ctx.session, application, actor(ctx), ctx.now)
+                await notify.eligibility_decided(ctx.session, application, ctx.now)
             elif action == "review":
                 await decisions.start_review(ctx.session, application, actor(ctx), ctx.now)
             elif action == "ineligible":
                 await decisions.mark_ineligible(ctx.session, application, values["reason"], actor(ctx), ctx.now)
+                await notify.eligibility_decided(ctx.session, application, ctx.now)
             elif action == "reject":
                 await decisions.reject(ctx.session, application, values["reason"], actor(ctx), ctx.now)
+                await notify.application_rejected(ctx.session, application, ctx.now)
             else:
                 project = await decisions.approve(
                     ctx.session, application, values["granted"], actor(ctx), ctx.now, ctx.settings.zone
                 )
+                await notify.application_approved(ctx.session, application, project, ctx.now)
                 ctx.tell("review.done_approve", reference=application.reference or "",
                          granted=ctx.money(values["granted"]), code=project.code)
         except IllegalTransition:

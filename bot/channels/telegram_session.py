@@ -1,0 +1,312 @@
+"""Outgoing reliability for the Telegram channel, in one aiogram session middleware.
+
+Rate limits (~30 messages/s overall, ~1/s per chat), 429 waits, bounded back-off on 5xx, undecodable
+replies and network errors, and 403 bookkeeping all happen here, for direct answers and the outbox
+alike. Every wait goes through an injected clock and sleep, so tests move time instead of waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+from weakref import WeakValueDictionary
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import (
+    CopyMessage,
+    ForwardMessage,
+    GetUpdates,
+    SendDocument,
+    SendMediaGroup,
+    SendMessage,
+    SendPhoto,
+    TelegramMethod,
+)
+from aiogram.methods.base import TelegramType
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+OnUnreachable = Callable[[int], Awaitable[None]]
+
+# Methods that put a message into a chat: these count against Telegram's flood limits.
+SEND_METHODS = (SendMessage, SendPhoto, SendDocument, SendMediaGroup, CopyMessage, ForwardMessage)
+TRANSIENT = (TelegramServerError, TelegramNetworkError, ClientDecodeError)
+MAX_RATE_WAITS = 10  # 429s for one request before giving up, however short each retry_after
+STUCK_SEND = 10.0  # seconds: the pacing stops waiting for a send that has had no answer this long
+
+
+@dataclass(frozen=True)
+class SendPolicy:
+    """How hard one request tries before its error reaches the caller."""
+
+    wait_limit: float  # a 429 asking for at most this many seconds is waited out here; longer ones are raised
+    transient_retries: int  # in-place retries after 5xx / undecodable reply / network error
+    backoff_base: float = 0.5
+    backoff_cap: float = 8.0
+
+    def backoff(self, retry: int) -> float:
+        return min(self.backoff_cap, self.backoff_base * 2**retry)
+
+
+# Direct answers: the person is waiting, so wait out rate limits and retry a little longer.
+INTERACTIVE = SendPolicy(wait_limit=60.0, transient_retries=4)
+# The outbox dispatcher schedules its own retries: surface every 429 at once and retry 5xx only briefly.
+QUEUED = SendPolicy(wait_limit=0.0, transient_retries=1)
+
+_policy: ContextVar[SendPolicy] = ContextVar("civicbot_telegram_policy", default=INTERACTIVE)
+
+
+@contextmanager
+def send_policy(policy: SendPolicy) -> Iterator[None]:
+    """Requests made inside this block (in this task) follow ``policy``."""
+    token = _policy.set(policy)
+    try:
+        yield
+    finally:
+        _policy.reset(token)
+
+
+@dataclass
+class _Chat:
+    tat: float = 0.0  # GCRA theoretical arrival time
+    blocked_until: float = 0.0  # set by a 429 for this chat
+
+
+@dataclass(eq=False)
+class Permit:
+    """Leave to send one message; ``release`` it when the request is over (answered or failed)."""
+
+    done_at: float | None = None
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class RateLimiter:
+    """Paces sends: a token bucket per chat (``per_chat``/s, bursts of ``chat_burst``) and at most ``overall``
+    sends in any ``window`` seconds for the whole bot (None turns a limit off).
+
+    Telegram counts in a sliding window by the moment a request reaches it, which is somewhere between our
+    sending it and our getting the answer. So a send waits until ``window`` has passed since the *answer*
+    to the send ``overall`` places before it: no jitter can then put ``overall + 1`` arrivals in one window.
+    """
+
+    def __init__(
+        self,
+        *,
+        overall: int | None = 30,
+        per_chat: float | None = 1.0,
+        chat_burst: int = 3,
+        window: float = 1.0,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.overall = overall
+        self.interval = 1.0 / per_chat if per_chat else 0.0
+        self.tolerance = (chat_burst - 1) * self.interval
+        self.window = window
+        self.clock = clock
+        self.sleep = sleep
+        self._recent: deque[Permit] = deque()  # the last ``overall`` permits, in the order given
+        self._floor = 0.0  # no send before this
+        self._turn = asyncio.Lock()  # permits for the whole bot are handed out one at a time, in order
+        self._chats: dict[int, _Chat] = {}
+
+    def _chat(self, chat_id: int) -> _Chat:
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            if len(self._chats) > 50_000:
+                self._forget_idle()
+            chat = self._chats[chat_id] = _Chat()
+        return chat
+
+    def _forget_idle(self) -> None:
+        now = self.clock()
+        for chat_id in [c for c, s in self._chats.items() if s.tat < now and s.blocked_until < now]:
+            del self._chats[chat_id]
+
+    def block(self, chat_id: int, seconds: float) -> None:
+        """Nothing may be sent to ``chat_id`` for ``seconds`` (Telegram's retry_after)."""
+        chat = self._chat(chat_id)
+        chat.blocked_until = max(chat.blocked_until, self.clock() + seconds)
+
+    async def wait_unblocked(self, chat_id: int) -> None:
+        chat = self._chats.get(chat_id)
+        while chat is not None and (delay := chat.blocked_until - self.clock()) > 0:
+            await self.sleep(delay)
+
+    async def acquire(self, chat_id: int) -> Permit:
+        """Wait until one more message may go to ``chat_id``; callers serialize sends per chat."""
+        chat = self._chat(chat_id)
+        while True:
+            now = self.clock()
+            start = max(now, chat.blocked_until, chat.tat - self.tolerance)
+            if start <= now:
+                break
+            await self.sleep(start - now)
+        chat.tat = max(chat.tat, now) + self.interval
+        permit = Permit()
+        if self.overall is None:
+            return permit
+        async with self._turn:
+            if len(self._recent) >= self.overall:
+                oldest = self._recent.popleft()
+                try:
+                    await asyncio.wait_for(oldest.finished.wait(), STUCK_SEND)
+                except TimeoutError:  # a request hanging this long must not hold up every other chat
+                    self.release(oldest)
+                assert oldest.done_at is not None
+                self._floor = max(self._floor, oldest.done_at + self.window)
+            while (delay := self._floor - self.clock()) > 0:
+                await self.sleep(delay)
+            self._recent.append(permit)
+        return permit
+
+    def release(self, permit: Permit) -> None:
+        if permit.done_at is None:
+            permit.done_at = self.clock()
+            permit.finished.set()
+
+
+def chat_of(method: TelegramMethod[Any]) -> int | None:
+    chat_id = getattr(method, "chat_id", None)
+    return chat_id if isinstance(chat_id, int) else None
+
+
+class ReliableRequests(BaseRequestMiddleware):
+    """The one place where outgoing requests are paced, retried and their 403s remembered."""
+
+    def __init__(
+        self,
+        limiter: RateLimiter | None = None,
+        *,
+        on_unreachable: OnUnreachable | None = None,
+    ) -> None:
+        self.limiter = limiter or RateLimiter()
+        self.on_unreachable = on_unreachable
+        self.unreachable: set[int] = set()
+        self._locks: WeakValueDictionary[int, asyncio.Lock] = WeakValueDictionary()
+
+    @property
+    def sleep(self) -> Sleep:
+        return self.limiter.sleep
+
+    def reachable_again(self, chat_id: int) -> None:
+        """The person wrote to the bot, so they no longer block it."""
+        self.unreachable.discard(chat_id)
+
+    def _lock(self, chat_id: int) -> asyncio.Lock:
+        lock = self._locks.get(chat_id)
+        if lock is None:
+            lock = self._locks[chat_id] = asyncio.Lock()
+        return lock
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Any:
+        if isinstance(method, GetUpdates):  # the polling loop has its own error handling
+            return await make_request(bot, method)
+        chat_id = chat_of(method)
+        if chat_id is not None and isinstance(method, SEND_METHODS):
+            if chat_id in self.unreachable:
+                raise TelegramForbiddenError(method, "recipient is unreachable (blocked the bot)")
+            # One send per chat at a time keeps multi-part replies in order and no retry jumps a 429.
+            async with self._lock(chat_id):
+                return await self._attempts(make_request, bot, method, chat_id, limited=True)
+        return await self._attempts(make_request, bot, method, chat_id, limited=False)
+
+    async def _attempts(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        chat_id: int | None,
+        *,
+        limited: bool,
+    ) -> Any:
+        policy = _policy.get()
+        name = type(method).__name__
+        transient = 0
+        waits = 0
+        while True:
+            permit = None
+            if limited and chat_id is not None:
+                permit = await self.limiter.acquire(chat_id)
+            elif chat_id is not None:
+                await self.limiter.wait_unblocked(chat_id)
+            try:
+                return await self._request(make_request, bot, method, permit)
+            except TelegramRetryAfter as exc:
+                waits += 1
+                if chat_id is not None:
+                    self.limiter.block(chat_id, exc.retry_after)
+                if exc.retry_after > policy.wait_limit or waits > MAX_RATE_WAITS:
+                    raise
+                log.info("%s to %s rate limited: retrying in %s s", name, chat_id, exc.retry_after)
+                if chat_id is None:
+                    await self.sleep(exc.retry_after)
+            except TelegramForbiddenError:
+                if chat_id is not None and chat_id not in self.unreachable:
+                    self.unreachable.add(chat_id)
+                    await self._mark_unreachable(chat_id)
+                raise
+            except TRANSIENT as exc:
+                if isinstance(exc, TelegramEntityTooLarge) or transient >= policy.transient_retries:
+                    raise
+                delay = policy.backoff(transient)
+                transient += 1
+                log.warning("%s failed (%s): retry %d in %.1f s", name, _short(exc), transient, delay)
+                await self.sleep(delay)
+
+    async def _request(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        permit: Permit | None,
+    ) -> Any:
+        try:
+            return await make_request(bot, method)
+        finally:
+            if permit is not None:
+                self.limiter.release(permit)
+
+    async def _mark_unreachable(self, chat_id: int) -> None:
+        if self.on_unreachable is None:
+            return
+        try:
+            await self.on_unreachable(chat_id)
+        except Exception:
+            log.exception("could not record that chat %s is unreachable", chat_id)
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+def make_session(api_url: str, middleware: ReliableRequests, *, timeout: float = 60.0) -> AiohttpSession:
+    """An aiohttp session for the Bot API server at ``api_url`` with ``middleware`` installed."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url), timeout=timeout)
+    session.middleware(middleware)
+    return session

@@ -1,0 +1,84 @@
+"""/outbox: staff see the queue of messages to their department's people (administrators: everyone's) —
+waiting, failed and dead, with the reasons — to notice a recipient who blocked the bot or a stuck channel."""
+
+from __future__ import annotations
+
+from dialogs import i18n
+from dialogs.context import Context
+from dialogs.flow import Flow, button_data, split_button
+from dialogs.listing import PAGE_SIZE, Page, clamp_page, nav_row, page_count, page_label, parse_id
+from dialogs.types import Button, Incoming
+from store import outbox
+from store.models import Department
+
+VIEWS = {"all": ("pending", "sending", "failed", "dead"), "problems": ("failed", "dead")}
+WAITING_STATES = ("pending", "sending", "failed")
+
+
+class OutboxFlow(Flow):
+    name = "outbox"
+    commands = ("outbox",)
+    roles = frozenset({"staff"})
+    menu_key = "outbox.menu"
+    menu_order = 90
+
+    async def start(self, ctx: Context, payload: str | None) -> None:
+        await self.show(ctx, "all", 0)
+
+    async def handle(self, ctx: Context, msg: Incoming) -> None:
+        if msg.button is None:
+            ctx.tell("outbox.use_buttons")
+            await self.reprompt(ctx)
+            return
+        _, step, value = split_button(msg.button)
+        if step in VIEWS:
+            await self.show(ctx, step, parse_id(value) or 0)
+        else:
+            ctx.tell("common.stale_button")
+            await self.reprompt(ctx)
+
+    async def reprompt(self, ctx: Context) -> None:
+        view = ctx.state.slots.get("view")
+        page = ctx.state.slots.get("page")
+        await self.show(ctx, view if view in VIEWS else "all", page if isinstance(page, int) else 0)
+
+    async def show(self, ctx: Context, view: str, number: int) -> None:
+        department_id = None if ctx.is_admin else ctx.identity.department_id
+        scope = ctx.t("outbox.everyone")
+        if department_id is not None:
+            department = await ctx.session.get(Department, department_id)
+            if department is not None:
+                scope = department.name_en if ctx.locale == "en" and department.name_en else department.name_zh
+        totals = await outbox.counts(ctx.session, department_id=department_id)
+        states = VIEWS[view]
+        total = sum(totals.get(s, 0) for s in states)
+        number = clamp_page(number, total)
+        listed, total = await outbox.list_messages(
+            ctx.session, states, department_id=department_id, offset=number * PAGE_SIZE, limit=PAGE_SIZE
+        )
+        page = Page(listed, number, page_count(total), total, number * PAGE_SIZE)
+        lines = [ctx.t(
+            "outbox.title", scope=scope, pending=totals.get("pending", 0) + totals.get("sending", 0),
+            failed=totals.get("failed", 0), dead=totals.get("dead", 0), sent=totals.get("sent", 0),
+        )]
+        if not listed:
+            lines.append(ctx.t(f"outbox.empty_{view}"))
+        for n, message in enumerate(listed, start=page.first + 1):
+            kind_key = f"outbox.kind.{message.kind}"
+            lines.append(ctx.t(
+                "outbox.row_waiting" if message.state in WAITING_STATES else "outbox.row_dead",
+                n=n, state=ctx.t(f"outbox.state.{message.state}"),
+                kind=ctx.t(kind_key) if i18n.has(kind_key) else message.kind,
+                recipient=ctx.t(f"outbox.role.{message.role}", id=message.identity_id),
+                attempts=message.attempts, next=ctx.moment(message.next_attempt_at),
+                queued=ctx.moment(message.created_at),
+            ))
+            if message.last_error:
+                lines.append(ctx.t("outbox.reason", reason=message.last_error))
+        if page.pages > 1:
+            lines.append(page_label(ctx, page))
+        rows = [nav_row(ctx, self.name, view, page)] if page.pages > 1 else []
+        other = "problems" if view == "all" else "all"
+        rows.append([Button(ctx.t(f"outbox.view_{other}"), button_data(self.name, other, "0"))])
+        ctx.state.step, ctx.state.slots = view, {"view": view, "page": page.number}
+        ctx.say("\n".join(lines), [row for row in rows if row])

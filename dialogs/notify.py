@@ -1,0 +1,140 @@
+"""Status-change notices to an organization's members: one function per event, called by the flow (or
+job) that made the change, inside its transaction — so the notice is queued exactly when the change commits.
+
+Each notice is queued once per member and event (the de-duplication key names both), and rendered at
+send time in the member's language.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dialogs.flow import run_button
+from dialogs.notices import day, money, queue_notice, text
+from store.models import Application, Disbursement, Inspection, Project
+from store.recipients import organization_members
+
+KIND = "status"
+
+
+def _title(zh: str | None, en: str | None = None) -> dict[str, str]:
+    return {"zh-Hans": zh or "", "en": en or zh or ""}
+
+
+async def _to_members(
+    session: AsyncSession,
+    organization_id: int,
+    event: str,
+    entity: str,
+    key: str,
+    now: datetime,
+    button: tuple[str, str],
+    *,
+    exclude_identity_id: int | None = None,
+    **values: Any,
+) -> int:
+    queued = 0
+    for member in (await organization_members(session, [organization_id])).get(organization_id, []):
+        if member.identity_id == exclude_identity_id:
+            continue
+        queued += await queue_notice(
+            session, member.identity_id, key, f"notify:{event}:{entity}:{member.identity_id}", now,
+            kind=KIND, buttons=[[button]], **values,
+        )
+    return queued
+
+
+def _application_values(application: Application) -> dict[str, Any]:
+    title = application.title or (application.content or {}).get("title") or application.reference or ""
+    return {"reference": application.reference or "", "title": _title(title)}
+
+
+def _application_button(application: Application) -> tuple[str, str]:
+    return ("notify.open", run_button("status", f"a{application.id}"))
+
+
+def _project_values(project: Project) -> dict[str, Any]:
+    return {"code": project.code, "title": _title(project.title_zh, project.title_en)}
+
+
+def _project_button(project: Project) -> tuple[str, str]:
+    return ("notify.open", run_button("status", f"p{project.id}"))
+
+
+async def application_submitted(
+    session: AsyncSession, application: Application, now: datetime, *, submitted_by: int | None = None
+) -> int:
+    """To the organization's other members (the one who submitted got the answer in their chat)."""
+    return await _to_members(
+        session, application.organization_id, "submitted", f"a{application.id}", "notify.submitted", now,
+        _application_button(application), exclude_identity_id=submitted_by, **_application_values(application),
+    )
+
+
+async def eligibility_decided(session: AsyncSession, application: Application, now: datetime) -> int:
+    """After the eligibility check: passed (``eligible``) or not (``eligibility_failed``, with the reason)."""
+    if application.status == "eligible":
+        return await _to_members(
+            session, application.organization_id, "eligible", f"a{application.id}", "notify.eligible", now,
+            _application_button(application), **_application_values(application),
+        )
+    if application.status == "eligibility_failed":
+        return await _to_members(
+            session, application.organization_id, "ineligible", f"a{application.id}", "notify.ineligible", now,
+            _application_button(application), reason=application.decision_reason or "",
+            **_application_values(application),
+        )
+    raise ValueError(f"application {application.id} is {application.status!r}, not an eligibility result")
+
+
+async def application_approved(session: AsyncSession, application: Application, project: Project, now: datetime) -> int:
+    """Approval opens the project in public notice (公示); one notice says both."""
+    return await _to_members(
+        session, application.organization_id, "approved", f"a{application.id}", "notify.approved", now,
+        _project_button(project), granted=money(application.granted_fen), code=project.code,
+        **_application_values(application),
+    )
+
+
+async def application_rejected(session: AsyncSession, application: Application, now: datetime) -> int:
+    return await _to_members(
+        session, application.organization_id, "rejected", f"a{application.id}", "notify.rejected", now,
+        _application_button(application), reason=application.decision_reason or "",
+        **_application_values(application),
+    )
+
+
+async def project_publicized(session: AsyncSession, project: Project, now: datetime) -> int:
+    """For a project put in public notice other than by an approval in chat (e.g. imported)."""
+    return await _to_members(
+        session, project.organization_id, "publicized", f"p{project.id}", "notify.publicized", now,
+        _project_button(project), **_project_values(project),
+    )
+
+
+async def project_contracted(session: AsyncSession, project: Project, now: datetime) -> int:
+    return await _to_members(
+        session, project.organization_id, "contracted", f"p{project.id}", "notify.contracted", now,
+        _project_button(project), amount=money(project.amount_fen), **_project_values(project),
+    )
+
+
+async def inspection_recorded(session: AsyncSession, project: Project, inspection: Inspection, now: datetime) -> int:
+    key = "notify.inspection_scored" if inspection.score is not None else "notify.inspection"
+    return await _to_members(
+        session, project.organization_id, "inspection", f"i{inspection.id}", key, now, _project_button(project),
+        inspection=text(f"notify.inspection_kind.{inspection.kind}"),
+        result=text(f"notify.inspection_result.{inspection.result}"), score=inspection.score or 0,
+        held_on=day(inspection.held_on), **_project_values(project),
+    )
+
+
+async def payment_made(session: AsyncSession, project: Project, payment: Disbursement, now: datetime) -> int:
+    return await _to_members(
+        session, project.organization_id, "payment", f"d{payment.id}", "notify.payment", now,
+        _project_button(project), installment=payment.installment, amount=money(payment.amount_fen),
+        paid_on=day(payment.paid_on), **_project_values(project),
+    )

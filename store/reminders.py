@@ -1,0 +1,297 @@
+"""When milestone reminders fall due, and the queries that find the milestones concerned.
+
+A reminder moment is the send hour (local) on the calendar day ``due date − offset`` (offsets 14, 7,
+3, 1, 0 by default) or ``due date + n × every`` while overdue (n = 1 … max). An evaluation looks
+at the moments in the window ``(after, until]`` since the previous one, so it reads only the
+milestones whose due date can have a moment there — a handful of index range scans on
+``ix_milestones_open_due`` — and never the whole table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, and_, case, func, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.decisions import PENDING_STATUSES
+from store.models import Application, CatalogItem, Identity, Milestone, Organization, Project
+
+# Projects whose milestones nobody is chased for any more.
+FINISHED_PROJECT_STATUSES = ("closed", "terminated")
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One reminder moment of a milestone: ``rule`` is ``d<days before>`` or ``o<n-th overdue>``."""
+
+    rule: str
+    day: date
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class Schedule:
+    zone: ZoneInfo
+    send_time: time
+    offsets: tuple[int, ...] = (14, 7, 3, 1, 0)
+    overdue_every: int = 3
+    overdue_max: int = 5
+
+    def at(self, day: date) -> datetime:
+        """The send moment of a local calendar day, in UTC."""
+        return datetime.combine(day, self.send_time, tzinfo=self.zone).astimezone(UTC)
+
+    def local_day(self, moment: datetime) -> date:
+        return moment.astimezone(self.zone).date()
+
+    def moments(self, due_day: date) -> list[Moment]:
+        """Every reminder moment of a milestone due on ``due_day``, earliest first."""
+        before = [Moment(f"d{k}", due_day - timedelta(days=k), False) for k in sorted(set(self.offsets), reverse=True)]
+        overdue = [
+            Moment(f"o{n}", due_day + timedelta(days=n * self.overdue_every), True)
+            for n in range(1, self.overdue_max + 1)
+        ]
+        return before + overdue
+
+    def send_days(self, after: datetime, until: datetime) -> tuple[date, date] | None:
+        """First and last local day whose send moment lies in ``(after, until]``; None when there is none."""
+        first = self.local_day(after)
+        if self.at(first) <= after:
+            first += timedelta(days=1)
+        last = self.local_day(until)
+        if self.at(last) > until:
+            last -= timedelta(days=1)
+        return (first, last) if first <= last else None
+
+    def latest(self, due_day: date, days: tuple[date, date]) -> Moment | None:
+        """The latest moment of a milestone due on ``due_day`` among the send days ``days`` (inclusive)."""
+        first, last = days
+        for moment in reversed(self.moments(due_day)):
+            if first <= moment.day <= last:
+                return moment
+            if moment.day < first:
+                return None
+        return None
+
+    def shifts(self) -> list[int]:
+        """Days from a moment to the due date, over every rule (negative once overdue)."""
+        return sorted({*self.offsets, *(-n * self.overdue_every for n in range(1, self.overdue_max + 1))})
+
+    def due_days(self, days: tuple[date, date]) -> list[date]:
+        """Every due date that has a moment on one of the send days ``days`` (inclusive)."""
+        first, last = days
+        span = (last - first).days
+        return sorted({first + timedelta(days=s + i) for s in self.shifts() for i in range(span + 1)})
+
+    def day_range(self, day: date) -> tuple[datetime, datetime]:
+        """The local calendar day as a half-open UTC range."""
+        return self._midnight(day), self._midnight(day + timedelta(days=1))
+
+    def due_ranges(self, days: tuple[date, date]) -> list[tuple[datetime, datetime]]:
+        """Half-open UTC ranges of ``due_at`` whose milestones have a moment on one of ``days``, merged."""
+        first, last = days
+        spans = sorted((first + timedelta(days=s), last + timedelta(days=s)) for s in self.shifts())
+        merged: list[list[date]] = []
+        for lo, hi in spans:
+            if merged and lo <= merged[-1][1] + timedelta(days=1):
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        return [(self._midnight(lo), self._midnight(hi + timedelta(days=1))) for lo, hi in merged]
+
+    def _midnight(self, day: date) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=self.zone).astimezone(UTC)
+
+
+def merge_ranges(ranges: Sequence[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Half-open ranges merged where they touch or overlap, so no row is read twice."""
+    merged: list[tuple[datetime, datetime]] = []
+    for lo, hi in sorted(r for r in ranges if r[0] < r[1]):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+@dataclass(frozen=True)
+class OpenMilestone:
+    """An open milestone of a running project, with what a reminder about it says and whom it goes to."""
+
+    id: int
+    kind: str
+    due_at: datetime
+    project_id: int
+    project_code: str
+    title_zh: str
+    title_en: str | None
+    organization_id: int
+    department_id: int
+
+
+def _open_milestones():  # type: ignore[no-untyped-def]
+    return (
+        select(
+            Milestone.id, Milestone.kind, Milestone.due_at, Project.id, Project.code, Project.title_zh,
+            Project.title_en, Project.organization_id, Project.department_id,
+        )
+        .join(Project, Project.id == Milestone.project_id)
+        .where(Milestone.done_at.is_(None), Project.status.not_in(FINISHED_PROJECT_STATUSES))
+    )
+
+
+async def milestones_due_in(
+    session: AsyncSession, ranges: Sequence[tuple[datetime, datetime]]
+) -> list[OpenMilestone]:
+    """Open milestones of running projects with ``due_at`` in any of the half-open ``ranges``.
+
+    One SELECT per range joined by UNION ALL, so each is an index range scan on (done_at, due_at)
+    (an OR of ranges would make SQLite scan the open milestones instead).
+    """
+    ranges = merge_ranges(ranges)
+    if not ranges:
+        return []
+    parts = [_open_milestones().where(Milestone.due_at >= lo, Milestone.due_at < hi) for lo, hi in ranges]
+    stmt = parts[0] if len(parts) == 1 else union_all(*parts)
+    return [OpenMilestone(*row) for row in (await session.execute(stmt)).all()]
+
+
+def member_reminder_source(due_from: datetime, due_to: datetime) -> Select[Any]:
+    """Open milestones of running projects due in ``[due_from, due_to)``, once per reachable member of the
+    project's organization: the rows reminders are queued from (columns labelled for the caller).
+
+    The bounds are constants of the statement, so SQLite scans ``ix_milestones_open_due`` and
+    PostgreSQL's planner knows how few rows to expect (and joins by index, not by hashing projects)."""
+    return (
+        select(
+            Milestone.id.label("milestone_id"), Milestone.kind.label("milestone_kind"),
+            Project.id.label("project_id"), Project.code.label("project_code"), Project.title_zh.label("title_zh"),
+            Project.title_en.label("title_en"), Identity.id.label("identity_id"),
+        )
+        .join(Project, Project.id == Milestone.project_id)
+        .join(Identity, and_(Identity.organization_id == Project.organization_id, Identity.role == "org",
+                             Identity.unreachable.is_(False)))
+        .where(Milestone.done_at.is_(None), Milestone.due_at >= due_from, Milestone.due_at < due_to,
+               Project.status.not_in(FINISHED_PROJECT_STATUSES))
+    )
+
+
+async def organization_names(session: AsyncSession, ids: Iterable[int]) -> dict[int, tuple[str, str | None]]:
+    """Chinese and English names of the organizations ``ids``."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    stmt = select(Organization.id, Organization.name_zh, Organization.name_en).where(Organization.id.in_(wanted))
+    return {org_id: (zh, en) for org_id, zh, en in (await session.execute(stmt)).all()}
+
+
+async def milestones_done_or_moved(session: AsyncSession, expected: dict[int, date], zone: ZoneInfo) -> set[int]:
+    """Of the milestones ``expected`` (id → due day a message was written for), those done, gone or re-dated."""
+    if not expected:
+        return set()
+    rows = (
+        await session.execute(
+            select(Milestone.id, Milestone.due_at, Milestone.done_at).where(Milestone.id.in_(list(expected)))
+        )
+    ).all()
+    still_open = {
+        milestone_id for milestone_id, due_at, done_at in rows
+        if done_at is None and due_at.astimezone(zone).date() == expected[milestone_id]
+    }
+    return set(expected) - still_open
+
+
+# --- the staff digest --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DigestItem:
+    milestone_kind: str
+    due_at: datetime
+    project_id: int
+    project_code: str
+    title_zh: str
+    title_en: str | None
+
+
+@dataclass
+class DigestScope:
+    """What one department's staff (or, with ``department_id`` None, an administrator) hear about."""
+
+    department_id: int | None
+    overdue: int = 0
+    due_soon: int = 0
+    applications: int = 0
+    overdue_items: list[DigestItem] = field(default_factory=list)
+    soon_items: list[DigestItem] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.overdue or self.due_soon or self.applications)
+
+
+async def digest_scopes(
+    session: AsyncSession,
+    department_ids: Sequence[int],
+    include_all: bool,
+    now: datetime,
+    horizon: datetime,
+    limit: int,
+) -> dict[int | None, DigestScope]:
+    """Digest content for each of ``department_ids`` (and the whole city under None when ``include_all``).
+
+    One pass over the open milestones due before ``horizon`` ranks them per department and list
+    (overdue, due soon) with window functions, keeping the first ``limit`` of each and the count; the
+    city's lists are the first ``limit`` of the departments' together. (A query per department and
+    list would let PostgreSQL misjudge how few open milestones are overdue, and scan them all each time.)
+    """
+    scopes: dict[int | None, DigestScope] = {d: DigestScope(d) for d in department_ids}
+    if include_all:
+        scopes[None] = DigestScope(None)
+    if not scopes:
+        return scopes
+    late = case((Milestone.due_at < now, 1), else_=0)
+    partition = (Project.department_id, late)
+    ranked = (
+        select(
+            Milestone.id.label("milestone_id"), Milestone.kind, Milestone.due_at, Project.id.label("project_id"),
+            Project.code, Project.title_zh, Project.title_en, Project.department_id, late.label("late"),
+            func.row_number().over(partition_by=partition, order_by=(Milestone.due_at, Milestone.id)).label("rank"),
+            func.count().over(partition_by=partition).label("total"),
+        )
+        .join(Project, Project.id == Milestone.project_id)
+        .where(Milestone.done_at.is_(None), Milestone.due_at < horizon,
+               Project.status.not_in(FINISHED_PROJECT_STATUSES))
+    )
+    if not include_all:
+        ranked = ranked.where(Project.department_id.in_(list(department_ids)))
+    ranked = ranked.subquery()
+    stmt = select(ranked).where(ranked.c.rank <= limit).order_by(ranked.c.due_at, ranked.c.milestone_id)
+    for row in (await session.execute(stmt)).all():
+        overdue = bool(row.late)
+        item = DigestItem(row.kind, row.due_at, row.project_id, row.code, row.title_zh, row.title_en)
+        for key in {row.department_id, None} & scopes.keys():
+            scope = scopes[key]
+            if row.rank == 1:  # the partition's count, once
+                if overdue:
+                    scope.overdue += row.total
+                else:
+                    scope.due_soon += row.total
+            items = scope.overdue_items if overdue else scope.soon_items
+            if len(items) < limit:  # rows come in due order: the city's first are the first of all
+                items.append(item)
+    waiting = (
+        select(CatalogItem.department_id, func.count())
+        .select_from(Application)
+        .join(CatalogItem, CatalogItem.id == Application.catalog_item_id)
+        .where(Application.status.in_(PENDING_STATUSES))
+        .group_by(CatalogItem.department_id)
+    )
+    for department_id, count in (await session.execute(waiting)).all():
+        for key in {department_id, None} & scopes.keys():
+            scopes[key].applications += count
+    return scopes
