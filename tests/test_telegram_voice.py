@@ -13,7 +13,11 @@ from store import models as m
 from store import surveys
 from tests.factories import NOW, bind_identity
 from tests.fakes.telegram_api import FakeTelegram
-from tests.test_telegram import CHANNEL, Person, Rig, make_world, sessions, tg  # noqa: F401 (fixtures)
+from tests.test_telegram import CHANNEL, Person, Rig, make_world
+from tests.test_telegram import sessions as _sessions
+from tests.test_telegram import tg as _tg
+
+sessions, tg = _sessions, _tg  # the same fixtures as the channel's own tests
 
 RESIDENT = 8101
 
