@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs import i18n
 from dialogs.flow import run_button
+from dialogs.questions import Question, encode
 from store.models import Department
 from store.outbox import NewMessage, enqueue_from, enqueue_many, queued_keys, sql_json
 from store.recipients import department_staff, staff_and_admins
@@ -43,6 +44,11 @@ KIND_REMINDER = "reminder"
 KIND_OVERDUE = "overdue"
 KIND_ALERT = "overdue_alert"
 KIND_DIGEST = "digest"
+
+
+def project_button(code: str) -> str:
+    """Button data opening a project's record (the public-information flow answers it)."""
+    return run_button("query", encode(Question("query_projects", project=code)))
 
 
 @dataclass(frozen=True)
@@ -154,7 +160,7 @@ async def _overdue_alerts(session: AsyncSession, schedule: Schedule, now: dateti
             "org": localized(*org_names[m.organization_id]),
         }
         body = payload("remind.staff_overdue", values,
-                       [[("remind.open_project", run_button("project", m.project_code))]],
+                       [[("remind.open_project", project_button(m.project_code))]],
                        {"milestone": m.id, "due": due_day.isoformat()})
         for person in staff.get(m.department_id, ()):
             alerts.append(NewMessage(person.identity_id, KIND_ALERT, body,
@@ -221,7 +227,7 @@ def _digest_body(scope: DigestScope, scope_name: dict[str, str] | None, today: d
         "days": DIGEST_DAYS, "applications": scope.applications,
     }
     codes = list(dict.fromkeys(item.project_code for item in overdue + soon))[:DIGEST_BUTTONS]
-    buttons = [[(code, run_button("project", code)) for code in codes[i:i + 3]] for i in range(0, len(codes), 3)]
+    buttons = [[(code, project_button(code)) for code in codes[i:i + 3]] for i in range(0, len(codes), 3)]
     if scope.applications:
         buttons.append([("digest.open_applications", run_button("review"))])
     key = "digest.body" if not scope.empty else "digest.all_clear"

@@ -20,6 +20,7 @@ from dialogs import notify
 from dialogs.context import DialogSettings
 from dialogs.registry import build_engine
 from dialogs.reminders import RuleSettings, window_start
+from dialogs.types import Incoming
 from store import models as m
 from store.db import sessionmaker
 from store.reminders import Schedule, digest_scopes, member_reminder_source, milestones_due_in
@@ -263,6 +264,9 @@ async def test_admins_get_an_all_department_digest(app: App, world: World) -> No
     boss = sender.to("boss")
     assert len(boss) == 1 and "全部部门" in boss[0].text and "逾期未完成：2 项" in boss[0].text
     assert ["LJ-2026-009"] in boss[0].buttons
+    pressed = boss[0].data[boss[0].buttons.index(["LJ-2026-009"])][0]
+    replies = await app.engine().handle(Incoming("test", "boss", "press-digest", button=pressed))
+    assert "LJ-2026-009" in "\n".join(r.text for r in replies)  # the button opens the project's record
 
 
 # --- status changes ------------------------------------------------------------------------------

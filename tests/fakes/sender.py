@@ -20,6 +20,7 @@ class Delivery:
     text: str
     buttons: list[list[str]]
     at: datetime
+    data: list[list[str | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -41,7 +42,8 @@ class FakeSender:
         if self.failures[external_id]:
             raise self.failures[external_id].pop(0)
         self.delivered.append(
-            Delivery(external_id, reply.text, [[b.label for b in row] for row in reply.buttons], self.clock())
+            Delivery(external_id, reply.text, [[b.label for b in row] for row in reply.buttons], self.clock(),
+                     [[b.data for b in row] for row in reply.buttons])
         )
 
     def to(self, external_id: str) -> list[Delivery]:
