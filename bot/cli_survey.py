@@ -18,9 +18,11 @@ from bot.app import open_app
 from bot.config import Settings
 from dialogs import i18n
 from dialogs.surveys import cards, report
+from dialogs.surveys.sending import send_invitations
 from dialogs.surveys.templates import STANDARD, TemplateError, get_template
 from store import surveys
 from store.audit import record
+from store.conversations import ensure_identity
 
 DEFAULT_DAYS_OPEN = 30
 IMPORTED = "imported"
@@ -58,6 +60,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     inv.add_argument("--sheet", metavar="FILE", help="also write printable A4 invitation cards (FILE.pdf or FILE.png)")
     inv.add_argument("--lang", **lang)  # type: ignore[arg-type]
     inv.set_defaults(handler=cmd_survey_invite)
+
+    snd = survey_sub.add_parser(
+        "send", help="send single-use invitations to chat identities through the outbox (one each)")
+    snd.add_argument("project", metavar="PROJECT_CODE")
+    snd.add_argument("--to", required=True, metavar="CHANNEL:ID,…",
+                     help="recipients, e.g. telegram:123456,telegram:234567")
+    snd.add_argument("--closes", type=_day, metavar="DATE",
+                     help="closing day when a survey has to be opened (default: in 30 days)")
+    snd.set_defaults(handler=cmd_survey_send)
 
     res = survey_sub.add_parser("results", help="satisfaction results of a project's survey")
     res.add_argument("project", metavar="PROJECT_CODE")
@@ -148,6 +159,49 @@ async def cmd_survey_invite(args: argparse.Namespace, settings: Settings) -> int
             for n, page in enumerate(cards.sheet_pngs(valid, name, day, locale), start=1):
                 target = sheet if n == 1 else sheet.with_name(f"{sheet.stem}-{n}{sheet.suffix}")
                 target.write_bytes(page)
+    return 0
+
+
+def _recipients(value: str) -> list[tuple[str, str]] | None:
+    pairs = []
+    for entry in filter(None, (v.strip() for v in value.split(","))):
+        channel, sep, external_id = entry.partition(":")
+        if not sep or not channel or not external_id:
+            return None
+        pairs.append((channel, external_id))
+    return pairs or None
+
+
+async def cmd_survey_send(args: argparse.Namespace, settings: Settings) -> int:
+    recipients = _recipients(args.to)
+    if recipients is None:
+        return _fail(f"--to {args.to!r}: give recipients as CHANNEL:ID, separated by commas")
+    if len(recipients) > surveys.MAX_INVITATIONS:
+        return _fail(f"at most {surveys.MAX_INVITATIONS} recipients at a time")
+    zone, now = settings.zone, datetime.now(UTC)
+    today = now.astimezone(zone).date()
+    app = await open_app(settings)
+    try:
+        async with app.sessions() as session, session.begin():
+            project = await surveys.project_by_code(session, args.project)
+            if project is None:
+                return _fail(f"{args.project}: no such project")
+            survey = await surveys.open_survey_of(session, project.id, now)
+            if survey is None:
+                last_day = args.closes or today + timedelta(days=DEFAULT_DAYS_OPEN)
+                if last_day <= today:
+                    return _fail(f"--closes {last_day.isoformat()}: the survey must close after today")
+                closes_at = datetime.combine(last_day + timedelta(days=1), time(), zone)
+                survey = await surveys.open_survey(session, project.id, now, closes_at, template=STANDARD)
+            identities = [await ensure_identity(session, channel, external_id, now)
+                          for channel, external_id in dict.fromkeys(recipients)]
+            queued = await send_invitations(session, survey, project, identities, now, zone,
+                                            settings.telegram_username)
+            await record(session, now, "cli", "survey.send", "survey", str(survey.id), project=project.code,
+                         count=queued)
+    finally:
+        await app.close()
+    print(f"{queued} invitations queued in the outbox for {project.code}; they go out with the next dispatch")
     return 0
 
 

@@ -45,10 +45,18 @@ async def queue_notice(
     kind: str | None = None,
     buttons: list[list[tuple[str, str]]] | None = None,
     not_before: datetime | None = None,
+    secret: dict[str, Any] | None = None,
     **values: Any,
 ) -> bool:
-    """Queue catalog message ``key`` for an identity; ``buttons`` are rows of (label key, data)."""
-    payload = {"key": key, "values": values, "buttons": [[list(b) for b in row] for row in buttons or []]}
+    """Queue catalog message ``key`` for an identity; ``buttons`` are rows of (label key, data).
+
+    ``secret`` values (a survey token, say) are rendered like the others but removed from the outbox
+    row as soon as the message is sent, dead or cancelled.
+    """
+    payload: dict[str, Any] = {"key": key, "values": values,
+                               "buttons": [[list(b) for b in row] for row in buttons or []]}
+    if secret:
+        payload["secret"] = secret
     return await enqueue(session, identity_id, kind or key, payload, dedup_key, now, not_before=not_before)
 
 
@@ -71,7 +79,8 @@ def _value(locale: str, zone: ZoneInfo, value: Any) -> Any:
 
 
 def render_notice(payload: dict[str, Any], locale: str, zone: ZoneInfo) -> Reply:
-    values = {name: _value(locale, zone, v) for name, v in (payload.get("values") or {}).items()}
+    raw = {**(payload.get("values") or {}), **(payload.get("secret") or {})}
+    values = {name: _value(locale, zone, v) for name, v in raw.items()}
     buttons = [
         [Button(i18n.t(locale, label) if i18n.has(label) else label, data) for label, data in row]
         for row in payload.get("buttons") or []

@@ -230,9 +230,16 @@ async def _settle(session: AsyncSession, message_id: int, **values: Any) -> bool
     return (result.rowcount or 0) == 1
 
 
+def _without_secret(session: AsyncSession) -> Any:
+    """The payload minus its ``secret`` part (e.g. a survey token): kept only until the message is final."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.json_remove(OutboxMessage.payload, "$.secret")
+    return OutboxMessage.payload.op("-")(literal("secret"))
+
+
 async def mark_sent(session: AsyncSession, message_id: int, now: datetime) -> bool:
     return await _settle(session, message_id, state="sent", sent_at=now, attempts=OutboxMessage.attempts + 1,
-                         last_error=None)
+                         last_error=None, payload=_without_secret(session))
 
 
 async def mark_failed(
@@ -246,11 +253,13 @@ async def mark_failed(
 
 async def mark_dead(session: AsyncSession, message_id: int, reason: str, *, count_attempt: bool = True) -> bool:
     attempts = OutboxMessage.attempts + 1 if count_attempt else OutboxMessage.attempts
-    return await _settle(session, message_id, state="dead", attempts=attempts, last_error=reason[:1000])
+    return await _settle(session, message_id, state="dead", attempts=attempts, last_error=reason[:1000],
+                         payload=_without_secret(session))
 
 
 async def mark_cancelled(session: AsyncSession, message_id: int, reason: str) -> bool:
-    return await _settle(session, message_id, state="cancelled", last_error=reason[:1000])
+    return await _settle(session, message_id, state="cancelled", last_error=reason[:1000],
+                         payload=_without_secret(session))
 
 
 async def release(session: AsyncSession, message_ids: Sequence[int], next_attempt_at: datetime) -> int:

@@ -659,3 +659,33 @@ async def test_opening_the_same_link_again_resumes(sessions, world) -> None:  # 
     await p.press("4 满意")
     await p.say(f"/start {token}")
     assert "第 3/11 题" in p.text
+
+
+async def test_invitations_sent_through_the_outbox_lose_their_token_once_sent(engine, world) -> None:  # type: ignore[no-untyped-def]
+    from bot.reminders import run_once
+    from dialogs.surveys.sending import send_invitations
+    from store.conversations import ensure_identity
+    from tests.fakes.sender import FakeSender
+    from tests.reminder_world import app_for
+
+    app = app_for(engine, telegram_username="linjiang_bot", quiet_hours="")
+    async with app.sessions() as s, s.begin():
+        survey = await surveys.open_survey(s, world.project.id, NOW, CLOSES)
+        project = await s.get(m.Project, world.project.id)
+        people = [await ensure_identity(s, "test", name, NOW) for name in ("r1", "r2")]
+        assert await send_invitations(s, survey, project, people, NOW, SHANGHAI, "linjiang_bot") == 2
+    async with app.sessions() as s:
+        queued = list((await s.execute(select(m.OutboxMessage))).scalars())
+    assert all("secret" in q.payload and "link" in q.payload["secret"] for q in queued)
+    sender = FakeSender(clock=lambda: NOW)
+    await run_once(app, sender, NOW)
+    links = [d.text for d in sender.delivered]
+    assert len(links) == 2 and all("https://t.me/linjiang_bot?start=s" in t for t in links)
+    token = links[0].split("start=")[1].split()[0]
+    async with app.sessions() as s:
+        sent = list((await s.execute(select(m.OutboxMessage))).scalars())
+        assert all(q.state == "sent" and "secret" not in q.payload for q in sent)
+        assert token not in json.dumps([q.payload for q in sent])
+    p = Person(build_engine(app.sessions, SETTINGS, clock=lambda: NOW), "r1")
+    await p.say(f"/start {token}")  # the delivered link works
+    assert "匿名" in p.text
