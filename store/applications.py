@@ -103,7 +103,7 @@ async def submit_application(
     application.reference = reference_for(call.year, application.id)
     application.submitted_at = now
     application.updated_at = now
-    for kind in BUDGET_LINES:
-        session.add(BudgetLine(application_id=application.id, kind=kind, amount_fen=lines.get(kind, 0)))
-    await session.flush()
+    session.add_all(
+        BudgetLine(application_id=application.id, kind=kind, amount_fen=lines.get(kind, 0)) for kind in BUDGET_LINES
+    )
     return application.reference

@@ -293,7 +293,7 @@ class ApplicationFlow(Form):
             ctx.tell("apply.gone")
             ctx.state.clear()
             return
-        await self.store(ctx, values)
+        # every answer was stored as it was accepted: only the parsed outcomes are new
         application.content = {**values, "outcomes_parsed": parse_outcomes(values["outcomes"])}
         lines = {k: int(values[k]) for k in apps.BUDGET_LINES}
         reference = await apps.submit_application(ctx.session, application, call, lines, ctx.now)
