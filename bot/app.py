@@ -18,7 +18,7 @@ from dialogs.understanding import Understanding
 from store.db import create_engine, sessionmaker
 from store.demo import write_demo_package
 from store.migrate import upgrade
-from store.models import Project
+from store.models import Organization, Project, Qualification
 
 
 def dialog_settings(settings: Settings, bot_username: str | None = None) -> DialogSettings:
@@ -79,3 +79,16 @@ async def load_demo(app: App, now: datetime | None = None, progress=None):  # ty
         write_demo_package(Path(tmp), today)
         return await import_package(app.db, Path(tmp), zone=app.settings.zone, now=now, actor="demo-data",
                                     progress=progress)
+
+
+async def demo_identity(app: App) -> str:
+    """An organization a newcomer can act as to try the application (one on this year's qualified list)."""
+    async with app.sessions() as session:
+        uscc = await session.scalar(
+            select(Organization.uscc)
+            .join(Qualification, Qualification.organization_id == Organization.id)
+            .where(Organization.barred_until.is_(None))
+            .order_by(Qualification.year.desc(), Organization.id)
+            .limit(1)
+        )
+    return f"org:{uscc}" if uscc else "staff:MZ"

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bot.app import App, is_empty, load_demo, open_app
+from bot.app import App, demo_identity, is_empty, load_demo, open_app
 from bot.cli_needs import add_parser as add_needs_parser
 from bot.cli_nlu import add_parser as add_nlu_parser
 from bot.cli_reminders import add_parser as add_reminders_parser
@@ -142,9 +142,10 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         if await is_empty(app):
             print("loading the demo data (a fictional city, dates relative to today)…", file=sys.stderr)
             await load_demo(app)
+        example = await demo_identity(app)
         print(
-            "civicbot demo — type a number to press a button, :as org:USCC | staff:MZ to switch identity, "
-            ":quit to leave",
+            "civicbot demo — type a number to press a button, :as org:USCC | staff:MZ | resident to switch "
+            f"identity (e.g. :as {example}), :quit to leave",
             file=sys.stderr,
         )
         channel = await _start_telegram(app, settings) if settings.telegram_token else None
