@@ -13,6 +13,7 @@ import json
 import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from bot.app import open_app
 from bot.config import Settings
@@ -95,6 +96,26 @@ def _templates_ok() -> list[str]:
     return []
 
 
+async def _open_survey(session: Any, project: Any, closes: date | None, now: datetime, zone: Any) -> Any:
+    """The project's open survey, or a new one with the standard template closing after ``closes`` (default:
+    in 30 days); None when ``closes`` is not after today."""
+    survey = await surveys.open_survey_of(session, project.id, now)
+    if survey is not None:
+        if closes is not None:
+            print(f"warning: {project.code} already has a survey open until {survey.closes_at.isoformat()};"
+                  " --closes is ignored", file=sys.stderr)
+        return survey
+    today = now.astimezone(zone).date()
+    last_day = closes or today + timedelta(days=DEFAULT_DAYS_OPEN)
+    if last_day <= today:
+        return None
+    closes_at = datetime.combine(last_day + timedelta(days=1), time(), zone)
+    survey = await surveys.open_survey(session, project.id, now, closes_at, template=STANDARD)
+    await record(session, now, "cli", "survey.open", "survey", str(survey.id), project=project.code,
+                 closes_at=closes_at.isoformat())
+    return survey
+
+
 async def cmd_survey_invite(args: argparse.Namespace, settings: Settings) -> int:
     if not 1 <= args.count <= surveys.MAX_INVITATIONS:
         return _fail(f"--count must be between 1 and {surveys.MAX_INVITATIONS}")
@@ -116,17 +137,9 @@ async def cmd_survey_invite(args: argparse.Namespace, settings: Settings) -> int
             project = await surveys.project_by_code(session, args.project)
             if project is None:
                 return _fail(f"{args.project}: no such project")
-            survey = await surveys.open_survey_of(session, project.id, now)
+            survey = await _open_survey(session, project, args.closes, now, zone)
             if survey is None:
-                if last_day <= today:
-                    return _fail(f"--closes {last_day.isoformat()}: the survey must close after today")
-                closes_at = datetime.combine(last_day + timedelta(days=1), time(), zone)
-                survey = await surveys.open_survey(session, project.id, now, closes_at, template=STANDARD)
-                await record(session, now, "cli", "survey.open", "survey", str(survey.id), project=project.code,
-                             closes_at=closes_at.isoformat())
-            elif args.closes is not None:
-                print(f"warning: {project.code} already has a survey open until {survey.closes_at.isoformat()};"
-                      " --closes is ignored", file=sys.stderr)
+                return _fail(f"--closes {last_day.isoformat()}: the survey must close after today")
             issued = await surveys.create_invitations(session, survey, args.count, now)
             await record(session, now, "cli", "survey.invite", "survey", str(survey.id), project=project.code,
                          count=args.count)
@@ -179,20 +192,15 @@ async def cmd_survey_send(args: argparse.Namespace, settings: Settings) -> int:
     if len(recipients) > surveys.MAX_INVITATIONS:
         return _fail(f"at most {surveys.MAX_INVITATIONS} recipients at a time")
     zone, now = settings.zone, datetime.now(UTC)
-    today = now.astimezone(zone).date()
     app = await open_app(settings)
     try:
         async with app.sessions() as session, session.begin():
             project = await surveys.project_by_code(session, args.project)
             if project is None:
                 return _fail(f"{args.project}: no such project")
-            survey = await surveys.open_survey_of(session, project.id, now)
+            survey = await _open_survey(session, project, args.closes, now, zone)
             if survey is None:
-                last_day = args.closes or today + timedelta(days=DEFAULT_DAYS_OPEN)
-                if last_day <= today:
-                    return _fail(f"--closes {last_day.isoformat()}: the survey must close after today")
-                closes_at = datetime.combine(last_day + timedelta(days=1), time(), zone)
-                survey = await surveys.open_survey(session, project.id, now, closes_at, template=STANDARD)
+                return _fail(f"--closes {args.closes}: the survey must close after today")
             identities = [await ensure_identity(session, channel, external_id, now)
                           for channel, external_id in dict.fromkeys(recipients)]
             queued = await send_invitations(session, survey, project, identities, now, zone,
