@@ -496,10 +496,6 @@ def test_cli_invite_and_results(sqlite_url, monkeypatch, capsys, tmp_path) -> No
     assert main(["survey", "invite", "LJ-2026-001", "--count", "2"]) == 0
     lines = capsys.readouterr().out.split()
     assert len(lines) == 2 and all(line.startswith("https://t.me/linjiang_bot?start=s") for line in lines)
-    assert main(["survey", "send", "LJ-2026-001", "--to", "telegram:501,telegram:502"]) == 0
-    assert "2 invitations queued" in capsys.readouterr().out
-    assert main(["survey", "send", "LJ-2026-001", "--to", "501"]) == 1
-    assert "CHANNEL:ID" in capsys.readouterr().err
 
     async def answer() -> None:
         engine = create_engine(sqlite_url)
@@ -529,6 +525,10 @@ def test_cli_invite_and_results(sqlite_url, monkeypatch, capsys, tmp_path) -> No
     assert "Satisfaction rate: 50.0%" in capsys.readouterr().out
     assert main(["survey", "invite", "NOPE", "--count", "1"]) == 1
     assert "no such project" in capsys.readouterr().err
+    assert main(["survey", "send", "LJ-2026-001", "--to", "telegram:501,telegram:502"]) == 0
+    assert "2 invitations queued" in capsys.readouterr().out
+    assert main(["survey", "send", "LJ-2026-001", "--to", "501"]) == 1
+    assert "CHANNEL:ID" in capsys.readouterr().err
 
 
 # --- templates and drawing -------------------------------------------------------------------------
