@@ -62,6 +62,8 @@ class Context:
     incoming: Incoming
     understand: Understand | None = None
     replies: list[Reply] = field(default_factory=list)
+    # lookups a turn would otherwise repeat (choices shown on a summary, an eligibility check …)
+    memo: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def today(self) -> date:

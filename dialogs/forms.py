@@ -121,6 +121,15 @@ class Form(Flow):
             return self.next_field(values, None)
         return None
 
+    async def options(self, ctx: Context, f: Field) -> list[Choice]:
+        """The field's choices, looked up once per turn (until an answer changes what they depend on)."""
+        if f.choices is None:
+            return []
+        key = ("choices", self.name, f.name)
+        if key not in ctx.memo:
+            ctx.memo[key] = await f.choices(ctx, self.values(ctx))
+        return ctx.memo[key]
+
     # -- flow --------------------------------------------------------------------------------
     async def start(self, ctx: Context, payload: str | None) -> None:
         if not await self.begin(ctx, payload):
@@ -174,11 +183,11 @@ class Form(Flow):
 
     async def input_buttons(self, ctx: Context, f: Field) -> list[list[Button]]:
         if f.kind == CHOICE and f.choices is not None:
-            options = await f.choices(ctx, self.values(ctx))
+            options = await self.options(ctx, f)
             return [[Button(c.label, button_data(self.name, f.name, c.value))] for c in options]
         if f.kind == MULTI and f.choices is not None:
             picked = set(ctx.state.slots.get("picked", []))
-            options = await f.choices(ctx, self.values(ctx))
+            options = await self.options(ctx, f)
             rows = [
                 [Button(("✓ " if c.value in picked else "") + c.label, button_data(self.name, f.name, c.value))]
                 for c in options
@@ -240,6 +249,7 @@ class Form(Flow):
     async def accept(self, ctx: Context, f: Field, value: Any) -> None:
         values = self.values(ctx)
         values[f.name] = value
+        ctx.memo.clear()  # choices and checks may depend on the answer just given
         for other in self.fields:  # answers that no longer apply are dropped
             if not other.applies(values):
                 values.pop(other.name, None)
@@ -249,7 +259,7 @@ class Form(Flow):
         await self.advance(ctx, f.name)
 
     async def toggle(self, ctx: Context, f: Field, value: str) -> None:
-        options = {c.value for c in await f.choices(ctx, self.values(ctx))} if f.choices else set()
+        options = {c.value for c in await self.options(ctx, f)} if f.choices else set()
         if value not in options:
             ctx.tell("common.stale_button")
         else:
@@ -325,7 +335,7 @@ class Form(Flow):
         return value
 
     async def _parse_choice(self, ctx: Context, f: Field, text: str, pressed: str | None) -> Any:
-        options = await f.choices(ctx, self.values(ctx)) if f.choices else []
+        options = await self.options(ctx, f) if f.choices else []
         if f.kind == MULTI:
             if pressed == DONE:
                 picked = [v for v in ctx.state.slots.get("picked", []) if v in {c.value for c in options}]
@@ -361,7 +371,7 @@ class Form(Flow):
         if f.kind == YES_NO:
             return ctx.t("form.answer_yes" if value else "form.answer_no")
         if f.kind in (CHOICE, MULTI) and f.choices is not None:
-            labels = {c.value: c.label for c in await f.choices(ctx, self.values(ctx))}
+            labels = {c.value: c.label for c in await self.options(ctx, f)}
             if f.kind == MULTI:
                 return "、".join(labels.get(v, v) for v in value)
             return labels.get(value, str(value))

@@ -93,8 +93,10 @@ async def _check_call(ctx: Context, value: str, values: Values) -> Problem | Non
     org = await _organization(ctx)
     if call is None or org is None:
         return Problem.of("form.error.choice", answer="")
-    reasons = await apps.eligibility(ctx.session, org, call, ctx.now, ctx.today)
-    if reasons:
+    key = ("eligibility", call.id)
+    if key not in ctx.memo:
+        ctx.memo[key] = await apps.eligibility(ctx.session, org, call, ctx.now, ctx.today)
+    if reasons := ctx.memo[key]:
         return Problem.of("apply.ineligible", reasons=_reasons_text(ctx, reasons))
     return None
 
