@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs.flow import run_button
 from dialogs.notices import day, money, queue_notice, text
+from store.leases import get_cursor, set_cursor
 from store.models import Application, Disbursement, Inspection, Project
+from store.projects import last_id, recorded_since
 from store.recipients import organization_members
 
 KIND = "status"
@@ -138,3 +140,26 @@ async def payment_made(session: AsyncSession, project: Project, payment: Disburs
         _project_button(project), installment=payment.installment, amount=money(payment.amount_fen),
         paid_on=day(payment.paid_on), **_project_values(project),
     )
+
+
+EVENT_CURSORS = {"events.disbursements": Disbursement, "events.inspections": Inspection}
+
+
+async def recorded_events(session: AsyncSession, now: datetime) -> int:
+    """Tell organizations of payments and inspections recorded since the last evaluation — by an import as
+    much as in chat. The first evaluation only notes where the tables stand: history is not news."""
+    queued = 0
+    for cursor, model in EVENT_CURSORS.items():
+        seen = await get_cursor(session, cursor)
+        if seen is None:
+            await set_cursor(session, cursor, await last_id(session, model), now)
+            continue
+        rows = await recorded_since(session, model, seen)
+        for project, event in rows:
+            if isinstance(event, Disbursement):
+                queued += await payment_made(session, project, event, now)
+            else:
+                queued += await inspection_recorded(session, project, event, now)
+        if rows:
+            await set_cursor(session, cursor, rows[-1][1].id, now)
+    return queued

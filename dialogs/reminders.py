@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs import i18n
 from dialogs.flow import run_button
+from dialogs.notify import recorded_events
 from dialogs.questions import Question, encode
 from store.models import Department
 from store.outbox import NewMessage, enqueue_from, enqueue_many, queued_keys, sql_json
@@ -65,10 +66,11 @@ class Evaluation:
     reminders: int = 0
     alerts: int = 0
     digests: int = 0
+    events: int = 0  # payments and inspections recorded since the last evaluation
 
     @property
     def queued(self) -> int:
-        return self.reminders + self.alerts + self.digests
+        return self.reminders + self.alerts + self.digests + self.events
 
 
 def window_start(watermark: datetime | None, now: datetime) -> datetime:
@@ -97,6 +99,7 @@ async def evaluate(session: AsyncSession, settings: RuleSettings, now: datetime,
     result = Evaluation()
     result.reminders, result.alerts = await _milestone_rules(session, settings.schedule, now, after)
     result.digests = await _digests(session, settings, now)
+    result.events = await recorded_events(session, now)
     return result
 
 

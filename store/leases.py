@@ -70,3 +70,15 @@ async def set_watermark(session: AsyncSession, name: str, moment: datetime) -> N
     dialect = sqlite if is_sqlite(session) else postgresql
     stmt = dialect.insert(Lease).values(name=name, holder=WATERMARK_HOLDER, expires_at=moment)
     await session.execute(stmt.on_conflict_do_update(index_elements=[Lease.name], set_={"expires_at": moment}))
+
+
+async def get_cursor(session: AsyncSession, name: str) -> int | None:
+    """The last id a rule has seen of a table (kept in the holder column of a lease row)."""
+    holder = await session.scalar(select(Lease.holder).where(Lease.name == name))
+    return int(holder) if holder is not None and holder.isdigit() else None
+
+
+async def set_cursor(session: AsyncSession, name: str, last_id: int, now: datetime) -> None:
+    dialect = sqlite if is_sqlite(session) else postgresql
+    stmt = dialect.insert(Lease).values(name=name, holder=str(last_id), expires_at=now)
+    await session.execute(stmt.on_conflict_do_update(index_elements=[Lease.name], set_={"holder": str(last_id)}))

@@ -16,6 +16,7 @@ from store.models import (
     Call,
     CatalogItem,
     Disbursement,
+    Inspection,
     Milestone,
     Organization,
     ProgressUpdate,
@@ -234,3 +235,18 @@ async def create_approved_project(
         session.add(Milestone(project_id=project.id, kind=kind, due_at=due_at))
     await session.flush()
     return project
+
+
+async def recorded_since(
+    session: AsyncSession, model: type[Disbursement] | type[Inspection], after_id: int, limit: int = 5000
+) -> list[tuple[Project, Disbursement | Inspection]]:
+    """Payments or inspections recorded (by import or in chat) after ``after_id``, with their project."""
+    stmt = (
+        select(Project, model).join(model, model.project_id == Project.id)
+        .where(model.id > after_id).order_by(model.id).limit(limit)
+    )
+    return [(row[0], row[1]) for row in (await session.execute(stmt)).all()]
+
+
+async def last_id(session: AsyncSession, model: type[Disbursement] | type[Inspection]) -> int:
+    return int(await session.scalar(select(func.coalesce(func.max(model.id), 0))) or 0)

@@ -393,3 +393,32 @@ async def test_digest_counts_and_lists_per_department_and_for_the_city(app: App,
     # the city's first three of all six: CL-0 (10-10), CL-1 (10-12), CL-2 (10-14), before the MZ ones (10-16, 10-20)
     assert [i.project_code for i in city.overdue_items] == ["CL-0", "CL-1", "CL-2"]
     assert [i.milestone_kind for i in mz.overdue_items] == ["midterm_report", "midterm_inspection"]
+
+
+async def test_payments_and_inspections_arriving_by_import_are_told_once(app: App, world: World, tmp_path: Path) -> None:
+    from store.importer import import_package
+
+    now = local(2026, 11, 2, 10)
+    old = m.Disbursement(project_id=world.project.id, installment=1, amount_fen=15_000_000, paid_on=date(2026, 4, 10))
+    async with app.sessions() as s, s.begin():
+        s.add(old)
+    sender = FakeSender()
+    with time_machine.travel(now, tick=False):
+        await run_once(app, sender, datetime.now(UTC))  # the first evaluation: history is not news
+    assert not any("第 1 笔" in d.text for d in sender.delivered)
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "disbursements.csv").write_text(
+        "project_code,installment,amount_cny,paid_on\nLJ-2026-009,1,150000.00,2026-04-10\n"
+        "LJ-2026-009,2,90000.00,2026-11-01\n", encoding="utf-8")
+    (package / "inspections.csv").write_text(
+        "project_code,kind,held_on,score,result\nLJ-2026-009,midterm,2026-10-30,88,pass\n", encoding="utf-8")
+    await import_package(app.db, package, zone=app.settings.zone, now=now)
+    later = now + timedelta(minutes=5)
+    for _ in range(2):  # a second evaluation tells nothing again
+        with time_machine.travel(later, tick=False):
+            await run_once(app, sender, datetime.now(UTC))
+    zh = [d.text for d in sender.to("m-zh")]
+    assert sum("第 2 笔" in t and "9万元" in t for t in zh) == 1
+    assert sum("中期检查" in t and "88" in t for t in zh) == 1
+    assert not any("第 1 笔" in t for t in zh)
