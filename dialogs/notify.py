@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs.flow import run_button
 from dialogs.notices import day, money, queue_notice, text
+from store.audit import imported_changes_since, last_audit_id
 from store.leases import get_cursor, set_cursor
 from store.models import Application, Disbursement, Inspection, Project
-from store.projects import last_id, recorded_since
+from store.projects import imported_projects_since, last_id, last_project_id, projects_by_code, recorded_since
 from store.recipients import organization_members
 
 KIND = "status"
@@ -162,4 +163,35 @@ async def recorded_events(session: AsyncSession, now: datetime) -> int:
                 queued += await inspection_recorded(session, project, event, now)
         if rows:
             await set_cursor(session, cursor, rows[-1][1].id, now)
+    return queued + await _imported_project_states(session, now)
+
+
+PROJECT_NOTICES = {"publicized": project_publicized, "contracted": project_contracted}
+
+
+async def _imported_project_states(session: AsyncSession, now: datetime) -> int:
+    """Projects an import created, or moved, into public notice or contract (chat approvals tell their own)."""
+    queued = 0
+    seen = await get_cursor(session, "events.projects")
+    if seen is None:
+        await set_cursor(session, "events.projects", await last_project_id(session), now)
+    else:
+        created = await imported_projects_since(session, seen)
+        for project in created:
+            if project.status in PROJECT_NOTICES:
+                queued += await PROJECT_NOTICES[project.status](session, project, now)
+        if created:
+            await set_cursor(session, "events.projects", created[-1].id, now)
+    seen = await get_cursor(session, "events.audit")
+    if seen is None:
+        await set_cursor(session, "events.audit", await last_audit_id(session), now)
+        return queued
+    changes = await imported_changes_since(session, "projects", "status", seen)
+    moved = [(key, status) for _, key, status in changes if status in PROJECT_NOTICES]
+    projects = await projects_by_code(session, [key for key, _ in moved]) if moved else {}
+    for key, status in moved:
+        if key in projects:
+            queued += await PROJECT_NOTICES[status](session, projects[key], now)
+    if changes:
+        await set_cursor(session, "events.audit", changes[-1][0], now)
     return queued

@@ -250,3 +250,21 @@ async def recorded_since(
 
 async def last_id(session: AsyncSession, model: type[Disbursement] | type[Inspection]) -> int:
     return int(await session.scalar(select(func.coalesce(func.max(model.id), 0))) or 0)
+
+
+async def imported_projects_since(session: AsyncSession, after_id: int, limit: int = 5000) -> list[Project]:
+    """Projects created after ``after_id`` other than by an approval in chat (i.e. by an import)."""
+    stmt = (
+        select(Project).where(Project.id > after_id, Project.application_id.is_(None))
+        .order_by(Project.id).limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def last_project_id(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.coalesce(func.max(Project.id), 0))) or 0)
+
+
+async def projects_by_code(session: AsyncSession, codes: list[str]) -> dict[str, Project]:
+    rows = await session.execute(select(Project).where(Project.code.in_(codes)))
+    return {p.code: p for p in rows.scalars()}

@@ -422,3 +422,27 @@ async def test_payments_and_inspections_arriving_by_import_are_told_once(app: Ap
     assert sum("第 2 笔" in t and "9万元" in t for t in zh) == 1
     assert sum("中期检查" in t and "88" in t for t in zh) == 1
     assert not any("第 1 笔" in t for t in zh)
+
+
+async def test_projects_an_import_publicizes_or_contracts_are_told(app: App, world: World, tmp_path: Path) -> None:
+    from store.importer import import_package
+
+    now = local(2026, 11, 2, 10)
+    sender = FakeSender()
+    with time_machine.travel(now, tick=False):
+        await run_once(app, sender, datetime.now(UTC))
+    package = tmp_path / "pkg"
+    package.mkdir()
+    header = "code,year,title_zh,catalog_code,uscc,department_code,amount_cny,status,start_on,end_on\n"
+    (package / "projects.csv").write_text(
+        header
+        + f"LJ-2026-009,2026,阳光助老,A01,{world.org.uscc},MZ,300000.00,contracted,2026-04-01,2027-03-31\n"
+        + f"LJ-2026-010,2026,乐龄课堂,A01,{world.org.uscc},MZ,200000.00,publicized,2026-12-01,2027-11-30\n",
+        encoding="utf-8")
+    await import_package(app.db, package, zone=app.settings.zone, now=now)
+    for _ in range(2):
+        with time_machine.travel(now + timedelta(minutes=5), tick=False):
+            await run_once(app, sender, datetime.now(UTC))
+    zh = [d.text for d in sender.to("m-zh")]
+    assert sum("LJ-2026-009" in t and "签订合同" in t for t in zh) == 1
+    assert sum("LJ-2026-010" in t and "公示期" in t for t in zh) == 1
