@@ -21,7 +21,7 @@ from dialogs import i18n
 from dialogs.surveys import cards, report
 from dialogs.surveys.sending import send_invitations
 from dialogs.surveys.templates import STANDARD, TemplateError, get_template
-from store import surveys
+from store import projects, surveys
 from store.audit import record
 from store.conversations import ensure_identity
 
@@ -134,7 +134,7 @@ async def cmd_survey_invite(args: argparse.Namespace, settings: Settings) -> int
     app = await open_app(settings)
     try:
         async with app.sessions() as session, session.begin():
-            project = await surveys.project_by_code(session, args.project)
+            project = await projects.project_by_code(session, args.project)
             if project is None:
                 return _fail(f"{args.project}: no such project")
             survey = await _open_survey(session, project, args.closes, now, zone)
@@ -195,7 +195,7 @@ async def cmd_survey_send(args: argparse.Namespace, settings: Settings) -> int:
     app = await open_app(settings)
     try:
         async with app.sessions() as session, session.begin():
-            project = await surveys.project_by_code(session, args.project)
+            project = await projects.project_by_code(session, args.project)
             if project is None:
                 return _fail(f"{args.project}: no such project")
             survey = await _open_survey(session, project, args.closes, now, zone)
@@ -221,7 +221,7 @@ async def cmd_survey_results(args: argparse.Namespace, settings: Settings) -> in
     app = await open_app(settings)
     try:
         async with app.sessions() as session:
-            project = await surveys.project_by_code(session, args.project)
+            project = await projects.project_by_code(session, args.project)
             if project is None:
                 return _fail(f"{args.project}: no such project")
             if args.survey is None:

@@ -35,6 +35,21 @@ def text(key: str) -> dict[str, Any]:
     return {"t": key}
 
 
+def notice_payload(
+    key: Any, values: dict[str, Any], buttons: list[list[tuple[str, Any]]], *,
+    secret: dict[str, Any] | None = None, guard: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A notice as the outbox stores it: rendered at send time by ``render_notice``; ``secret`` values are
+    dropped from the row once it is final; a ``guard`` lets the dispatcher cancel a message gone stale.
+    (Values may be SQL expressions when a rule queues notices with INSERT … SELECT.)"""
+    data: dict[str, Any] = {"key": key, "values": values, "buttons": [[list(b) for b in row] for row in buttons]}
+    if secret:
+        data["secret"] = secret
+    if guard is not None:
+        data["guard"] = guard
+    return data
+
+
 async def queue_notice(
     session: AsyncSession,
     identity_id: int,
@@ -53,10 +68,7 @@ async def queue_notice(
     ``secret`` values (a survey token, say) are rendered like the others but removed from the outbox
     row as soon as the message is sent, dead or cancelled.
     """
-    payload: dict[str, Any] = {"key": key, "values": values,
-                               "buttons": [[list(b) for b in row] for row in buttons or []]}
-    if secret:
-        payload["secret"] = secret
+    payload = notice_payload(key, values, buttons or [], secret=secret)
     return await enqueue(session, identity_id, kind or key, payload, dedup_key, now, not_before=not_before)
 
 

@@ -17,7 +17,13 @@ from dialogs.notices import day, money, queue_notice, text
 from store.audit import imported_changes_since, last_audit_id
 from store.leases import get_cursor, set_cursor
 from store.models import Application, Disbursement, Inspection, Project
-from store.projects import imported_projects_since, last_id, last_project_id, projects_by_code, recorded_since
+from store.projects import (
+    imported_projects_since,
+    last_id,
+    last_project_id,
+    projects_by_codes,
+    recorded_since,
+)
 from store.recipients import organization_members
 
 KIND = "status"
@@ -188,7 +194,7 @@ async def _imported_project_states(session: AsyncSession, now: datetime) -> int:
         return queued
     changes = await imported_changes_since(session, "projects", "status", seen)
     moved = [(key, status) for _, key, status in changes if status in PROJECT_NOTICES]
-    projects = await projects_by_code(session, [key for key, _ in moved]) if moved else {}
+    projects = {p.code: p for p in await projects_by_codes(session, [key for key, _ in moved])} if moved else {}
     for key, status in moved:
         if key in projects:
             queued += await PROJECT_NOTICES[status](session, projects[key], now)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs import i18n
 from dialogs.flow import run_button
+from dialogs.notices import notice_payload
 from dialogs.notify import recorded_events
 from dialogs.questions import Question, encode
 from store.models import Department
@@ -80,16 +81,6 @@ def window_start(watermark: datetime | None, now: datetime) -> datetime:
     return max(watermark, now - CATCH_UP)
 
 
-def payload(key: Any, values: dict[str, Any], buttons: list[list[tuple[str, Any]]],
-            guard: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A notice as ``dialogs.notices.queue_notice`` stores it (rendered at send time by ``render_notice``),
-    plus a ``guard`` the dispatcher checks to cancel the message if it went stale meanwhile."""
-    data: dict[str, Any] = {"key": key, "values": values, "buttons": [[list(b) for b in row] for row in buttons]}
-    if guard is not None:
-        data["guard"] = guard
-    return data
-
-
 def localized(zh: str, en: str | None) -> dict[str, str]:
     return {"zh-Hans": zh, "en": en or zh}
 
@@ -117,7 +108,7 @@ def reminder_sources(schedule: Schedule, now: datetime, after: datetime) -> list
 
     Every milestone due on one day shares its moments, so the rule is decided here per day and the
     database fans it out: no milestone or member row comes into Python. The payload is the one
-    ``payload()`` writes, with SQL columns for the values.
+    ``notice_payload()`` writes, with SQL columns for the values.
     """
     days = schedule.send_days(after, now)
     if days is None:
@@ -139,7 +130,7 @@ def reminder_sources(schedule: Schedule, now: datetime, after: datetime) -> list
             "due": {"day": due}, "days": abs(left),
         }
         button = ("remind.open_project", literal(run_button("status", "p")) + cast(rows.c.project_id, String))
-        body = payload(key, values, [[button]], {"milestone": rows.c.milestone_id, "due": due})
+        body = notice_payload(key, values, [[button]], guard={"milestone": rows.c.milestone_id, "due": due})
         dedup = (literal("remind:") + cast(rows.c.milestone_id, String) + ":" + cast(rows.c.identity_id, String)
                  + f":{moment.rule}:{due}")
         kind = KIND_OVERDUE if moment.overdue else KIND_REMINDER
@@ -162,9 +153,9 @@ async def _overdue_alerts(session: AsyncSession, schedule: Schedule, now: dateti
             "milestone": {"t": f"lifecycle.milestone.{m.kind}"}, "due": {"day": due_day.isoformat()},
             "org": localized(*org_names[m.organization_id]),
         }
-        body = payload("remind.staff_overdue", values,
-                       [[("remind.open_project", project_button(m.project_code))]],
-                       {"milestone": m.id, "due": due_day.isoformat()})
+        body = notice_payload("remind.staff_overdue", values,
+                              [[("remind.open_project", project_button(m.project_code))]],
+                              guard={"milestone": m.id, "due": due_day.isoformat()})
         for person in staff.get(m.department_id, ()):
             alerts.append(NewMessage(person.identity_id, KIND_ALERT, body,
                                      f"alert:{m.id}:{person.identity_id}:{due_day.isoformat()}"))
@@ -234,5 +225,5 @@ def _digest_body(scope: DigestScope, scope_name: dict[str, str] | None, today: d
     if scope.applications:
         buttons.append([("digest.open_applications", run_button("review"))])
     key = "digest.body" if not scope.empty else "digest.all_clear"
-    return payload(key, values, buttons)
+    return notice_payload(key, values, buttons)
 

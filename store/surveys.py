@@ -497,10 +497,6 @@ async def public_satisfaction(
 
 # --- lookups for staff ---------------------------------------------------------------------------
 
-async def project_by_code(session: AsyncSession, code: str) -> Project | None:
-    return (await session.execute(select(Project).where(Project.code == code.strip()))).scalar_one_or_none()
-
-
 async def staff_projects(session: AsyncSession, department_id: int | None, *, limit: int = 200) -> list[Project]:
     """Projects whose surveys staff of ``department_id`` run (None: every department), newest first."""
     stmt = select(Project).order_by(Project.year.desc(), Project.code).limit(limit)

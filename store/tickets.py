@@ -32,21 +32,6 @@ def ticket_reference(year: int, ticket_id: int) -> str:
 
 # --- finding the project -----------------------------------------------------------------
 
-async def project_by_code(session: AsyncSession, code: str) -> Project | None:
-    """A project by its code, as typed in any letter case (the unique index answers it)."""
-    code = code.strip()
-    if not code:
-        return None
-    rows = await session.execute(select(Project).where(Project.code.in_({code, code.upper()})))
-    return rows.scalars().first()
-
-
-async def projects_by_codes(session: AsyncSession, codes: Sequence[str]) -> list[Project]:
-    """The projects with these codes, in the order given (codes that no longer exist are skipped)."""
-    rows = {p.code: p for p in (await session.execute(select(Project).where(Project.code.in_(set(codes))))).scalars()}
-    return [rows[code] for code in dict.fromkeys(codes) if code in rows]
-
-
 async def project_candidates(
     session: AsyncSession, grams: Sequence[str], words: Sequence[str], limit: int = 40
 ) -> list[Project]:

@@ -18,7 +18,7 @@ from dialogs.listing import PAGE_SIZE, Page, clamp_page, localized, page_count, 
 from dialogs.notices import queue_notice
 from dialogs.types import Button, Incoming
 from nlu.normalize import fold, normalize
-from store import needs, tickets
+from store import needs, projects, tickets
 from store.models import TICKET_KINDS, Project
 
 DESCRIPTION_MAX = 1000
@@ -103,10 +103,10 @@ class ComplaintFlow(Form):
         if payload:
             project_id = parse_id(payload[1:]) if payload.startswith("p") else None
             project = await ctx.session.get(Project, project_id) if project_id is not None else None
-            return project or await tickets.project_by_code(ctx.session, normalize(payload))
+            return project or await projects.project_by_code(ctx.session, normalize(payload))
         for entity in (parse or {}).get("entities") or []:
             if entity.get("entity") == "project" and isinstance(entity.get("value"), str):
-                return await tickets.project_by_code(ctx.session, entity["value"])
+                return await projects.project_by_code(ctx.session, entity["value"])
         return None
 
     # -- picking the project -----------------------------------------------------------------
@@ -161,7 +161,7 @@ class ComplaintFlow(Form):
 
     async def search(self, ctx: Context, f: Field, text: str) -> None:
         typed = normalize(text)[:QUERY_MAX]
-        exact = await tickets.project_by_code(ctx.session, typed)
+        exact = await projects.project_by_code(ctx.session, typed)
         if exact is not None:
             await self.accept(ctx, f, exact.id)
             return
@@ -187,7 +187,7 @@ class ComplaintFlow(Form):
         suggest = getattr(ctx.understand, "suggest", None)
         if callable(suggest):
             codes = [value for value, _, _ in suggest("project", typed, SUGGESTIONS)]
-            found = await tickets.projects_by_codes(ctx.session, codes) if codes else []
+            found = await projects.projects_by_codes(ctx.session, codes) if codes else []
             if found:
                 return found
         grams, words = search_terms(query)

@@ -17,7 +17,7 @@ from dialogs.surveys.templates import STANDARD, Template, get_template
 from dialogs.types import Attachment, Button, Incoming
 from nlu.dates import parse_date
 from nlu.numbers import parse_int
-from store import surveys
+from store import projects, surveys
 from store.audit import record
 from store.models import Project
 
@@ -62,7 +62,7 @@ class SurveyStaffFlow(Flow):
     # -- routing -----------------------------------------------------------------------------
     async def start(self, ctx: Context, payload: str | None) -> None:
         if payload:
-            project = await surveys.project_by_code(ctx.session, payload)
+            project = await projects.project_by_code(ctx.session, payload)
             if project is not None and ctx.staff_of(project.department_id):
                 await self.show_project(ctx, project)
                 return
@@ -105,7 +105,7 @@ class SurveyStaffFlow(Flow):
     async def on_text(self, ctx: Context, typed: str) -> None:
         step = ctx.state.step
         if step == "list" and typed:
-            found = await surveys.project_by_code(ctx.session, typed[:LABEL_LIMIT])
+            found = await projects.project_by_code(ctx.session, typed[:LABEL_LIMIT])
             if found is not None and ctx.staff_of(found.department_id):
                 await self.show_project(ctx, found)
             else:
@@ -154,12 +154,12 @@ class SurveyStaffFlow(Flow):
     # -- screens -----------------------------------------------------------------------------
     async def show_list(self, ctx: Context, number: int) -> None:
         department = None if ctx.is_admin else ctx.identity.department_id
-        projects = await surveys.staff_projects(ctx.session, department)
-        if not projects:
+        found = await surveys.staff_projects(ctx.session, department)
+        if not found:
             ctx.state.clear()
             ctx.tell("survey.staff.no_projects")
             return
-        page = page_of(projects, number)
+        page = page_of(found, number)
         ctx.state.step = "list"
         ctx.state.slots = {"page": page.number}
         rows = [
