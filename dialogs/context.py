@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs import i18n
@@ -51,6 +52,9 @@ class Understand(Protocol):
 Notify = Callable[..., Awaitable[None]]
 
 
+RowT = TypeVar("RowT")
+
+
 @dataclass
 class Context:
     session: AsyncSession
@@ -64,6 +68,21 @@ class Context:
     replies: list[Reply] = field(default_factory=list)
     # lookups a turn would otherwise repeat (choices shown on a summary, an eligibility check …)
     memo: dict[Any, Any] = field(default_factory=dict)
+    # rows read this turn, held so the session's identity map (which holds them only weakly) keeps them
+    _rows: dict[tuple[type, Any], Any] = field(default_factory=dict, repr=False)
+
+    async def get(self, model: type[RowT], key: Any) -> RowT | None:
+        """``session.get``, read at most once per turn: a row nobody holds would otherwise be dropped by
+        the identity map and read again by the next check that wants it."""
+        row = self._rows.get((model, key))
+        if row is not None:
+            state = inspect(row)
+            if not (state.deleted or state.was_deleted or state.detached):
+                return row  # type: ignore[no-any-return]
+        row = await self.session.get(model, key)
+        if row is not None:
+            self._rows[(model, key)] = row
+        return row
 
     @property
     def today(self) -> date:

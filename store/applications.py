@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.lifecycle import move_application
@@ -103,7 +103,9 @@ async def submit_application(
     application.reference = reference_for(call.year, application.id)
     application.submitted_at = now
     application.updated_at = now
-    session.add_all(
-        BudgetLine(application_id=application.id, kind=kind, amount_fen=lines.get(kind, 0)) for kind in BUDGET_LINES
+    # one executemany (the unit of work would insert the lines one by one to learn their ids)
+    await session.execute(
+        insert(BudgetLine),
+        [{"application_id": application.id, "kind": kind, "amount_fen": lines.get(kind, 0)} for kind in BUDGET_LINES],
     )
     return application.reference

@@ -6,16 +6,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.inserts import insert_ignore
 from store.models import Conversation, HandledIncoming, Identity
-
-
-def insert_ignore(session: AsyncSession, model: Any, **values: Any) -> Any:
-    """``INSERT … ON CONFLICT DO NOTHING`` for the session's dialect."""
-    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-    return dialect.insert(model).values(**values).on_conflict_do_nothing()
 
 
 async def get_identity(session: AsyncSession, channel: str, external_id: str) -> Identity | None:

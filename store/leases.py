@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.conversations import insert_ignore
+from store.inserts import insert_ignore
 from store.models import Lease
 
 WATERMARK_HOLDER = "watermark"

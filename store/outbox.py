@@ -28,11 +28,10 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 
-from store.conversations import insert_ignore
+from store.inserts import insert_ignore
 from store.models import Application, CatalogItem, Identity, OutboxMessage, Project
 
 WAITING = ("pending", "failed")  # states a claim takes rows from
@@ -67,10 +66,6 @@ class NewMessage:
     dedup_key: str
 
 
-def _dialect_insert(session: AsyncSession) -> Any:
-    return (sqlite if session.get_bind().dialect.name == "sqlite" else postgresql).insert(OutboxMessage.__table__)
-
-
 async def enqueue_many(session: AsyncSession, messages: Sequence[NewMessage], now: datetime) -> int:
     """Queue many messages in few round trips; returns how many were new (the rest had their key queued).
 
@@ -83,7 +78,7 @@ async def enqueue_many(session: AsyncSession, messages: Sequence[NewMessage], no
          "state": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
         for m in messages
     ]
-    stmt = _dialect_insert(session).on_conflict_do_nothing().returning(OutboxMessage.__table__.c.id)
+    stmt = insert_ignore(session, OutboxMessage).returning(OutboxMessage.__table__.c.id)
     result = await session.execute(stmt, rows)
     return len(result.all())
 
@@ -141,10 +136,10 @@ async def enqueue_from(session: AsyncSession, sources: Sequence[Select[Any]], no
     moment = literal(now, table.c.created_at.type)
     # SQLite reads "… JOIN y ON … ON CONFLICT" ambiguously unless the SELECT has a WHERE clause
     parts = [source.add_columns(literal("pending"), literal(0), moment, moment).where(true()) for source in sources]
-    stmt = _dialect_insert(session).from_select(
+    stmt = insert_ignore(session, OutboxMessage).from_select(
         ["dedup_key", "identity_id", "kind", "payload", "state", "attempts", "next_attempt_at", "created_at"],
         parts[0] if len(parts) == 1 else union_all(*parts),
-    ).on_conflict_do_nothing()
+    )
     result = await session.execute(stmt)
     return max(result.rowcount or 0, 0)
 

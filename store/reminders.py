@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, func, select, union_all
+from sqlalchemy import Select, and_, case, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.decisions import PENDING_STATUSES
@@ -244,10 +244,11 @@ async def digest_scopes(
 ) -> dict[int | None, DigestScope]:
     """Digest content for each of ``department_ids`` (and the whole city under None when ``include_all``).
 
-    One pass over the open milestones due before ``horizon`` ranks them per department and list
-    (overdue, due soon) with window functions, keeping the first ``limit`` of each and the count; the
-    city's lists are the first ``limit`` of the departments' together. (A query per department and
-    list would let PostgreSQL misjudge how few open milestones are overdue, and scan them all each time.)
+    Two statements: one GROUP BY pass counts the open milestones due before ``horizon`` per department
+    and list (overdue, due soon) without bringing them into Python; one UNION ALL of short index walks in
+    due order takes the first ``limit`` of each list per department and for the whole city. (Ranking every
+    row with window functions sorted them all; a count per department and list would let PostgreSQL
+    misjudge how few open milestones are overdue, and scan them all each time.)
     """
     scopes: dict[int | None, DigestScope] = {d: DigestScope(d) for d in department_ids}
     if include_all:
@@ -255,35 +256,47 @@ async def digest_scopes(
     if not scopes:
         return scopes
     late = case((Milestone.due_at < now, 1), else_=0)
-    partition = (Project.department_id, late)
-    ranked = (
-        select(
-            Milestone.id.label("milestone_id"), Milestone.kind, Milestone.due_at, Project.id.label("project_id"),
-            Project.code, Project.title_zh, Project.title_en, Project.department_id, late.label("late"),
-            func.row_number().over(partition_by=partition, order_by=(Milestone.due_at, Milestone.id)).label("rank"),
-            func.count().over(partition_by=partition).label("total"),
-        )
+    running = (Milestone.done_at.is_(None), Project.status.not_in(FINISHED_PROJECT_STATUSES))
+    counts = (
+        select(Project.department_id, late, func.count())
+        .select_from(Milestone)
         .join(Project, Project.id == Milestone.project_id)
-        .where(Milestone.done_at.is_(None), Milestone.due_at < horizon,
-               Project.status.not_in(FINISHED_PROJECT_STATUSES))
+        .where(*running, Milestone.due_at < horizon)
+        .group_by(Project.department_id, late)
     )
     if not include_all:
-        ranked = ranked.where(Project.department_id.in_(list(department_ids)))
-    ranked = ranked.subquery()
-    stmt = select(ranked).where(ranked.c.rank <= limit).order_by(ranked.c.due_at, ranked.c.milestone_id)
-    for row in (await session.execute(stmt)).all():
-        overdue = bool(row.late)
-        item = DigestItem(row.kind, row.due_at, row.project_id, row.code, row.title_zh, row.title_en)
-        for key in {row.department_id, None} & scopes.keys():
-            scope = scopes[key]
-            if row.rank == 1:  # the partition's count, once
-                if overdue:
-                    scope.overdue += row.total
-                else:
-                    scope.due_soon += row.total
-            items = scope.overdue_items if overdue else scope.soon_items
-            if len(items) < limit:  # rows come in due order: the city's first are the first of all
-                items.append(item)
+        counts = counts.where(Project.department_id.in_(list(department_ids)))
+    for department_id, overdue, count in (await session.execute(counts)).all():
+        for key in {department_id, None} & scopes.keys():
+            if overdue:
+                scopes[key].overdue += count
+            else:
+                scopes[key].due_soon += count
+    walks = []
+    for key, scope in scopes.items():
+        for overdue, total in ((1, scope.overdue), (0, scope.due_soon)):
+            if not total:
+                continue
+            window = (Milestone.due_at < now,) if overdue else (Milestone.due_at >= now, Milestone.due_at < horizon)
+            walk = (
+                select(literal(-1 if key is None else key).label("scope"), literal(overdue).label("late"),
+                       Milestone.id, Milestone.kind, Milestone.due_at, Project.id.label("project_id"), Project.code,
+                       Project.title_zh, Project.title_en)
+                .join(Project, Project.id == Milestone.project_id)
+                .where(*running, *window)
+                .order_by(Milestone.due_at, Milestone.id)
+                .limit(limit)
+            )
+            if key is not None:
+                walk = walk.where(Project.department_id == key)
+            walks.append(walk.subquery().select())
+    if walks:
+        stmt = walks[0] if len(walks) == 1 else union_all(*walks)
+        rows = sorted((await session.execute(stmt)).all(), key=lambda r: (r.due_at, r.id))
+        for row in rows:
+            scope = scopes[None if row.scope == -1 else row.scope]
+            items = scope.overdue_items if row.late else scope.soon_items
+            items.append(DigestItem(row.kind, row.due_at, row.project_id, row.code, row.title_zh, row.title_en))
     waiting = (
         select(CatalogItem.department_id, func.count())
         .select_from(Application)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.conversations import insert_ignore
+from store.inserts import insert_ignore
 from store.models import SubmissionCount
 
 DUPLICATE_WINDOW = timedelta(minutes=1)

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dialogs.context import DialogSettings
@@ -213,3 +213,39 @@ def test_outcome_parsing() -> None:
     ]
     assert parse_outcomes("没有数字的目标") is None
     assert parse_outcomes("") is None
+
+
+async def test_summary_and_submit_read_each_row_once(bot, engine, world) -> None:  # type: ignore[no-untyped-def]
+    """The summary's checks and the submit share the turn's rows: the call, the organization and the
+    catalog item are read once per turn however many checks need them, and the budget lines go in one
+    statement (the slowest turns of the flow, measured by bench/turns.py)."""
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    p = Person(bot, "org1")
+    await p.say("/apply")
+    await p.press(world.call.title_zh)
+    await p.press("居家养老服务")
+    await fill(p, ANSWERS[:-1])
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        await p.say(ANSWERS[-1][1])  # the last answer: every check runs for the summary
+        assert "请核对申报书内容" in p.text
+        summary = list(statements)
+        statements.clear()
+        await p.press("提交")
+        assert "SQ-" in p.text
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", seen)
+
+    def reads(table: str, sql: list[str]) -> int:
+        return sum(1 for s in sql if s.lstrip().startswith("SELECT") and f"FROM {table} " in s + " "
+                   and f"FROM {table} JOIN" not in s)
+
+    for sql in (summary, statements):
+        assert reads("calls", sql) <= 2, sql  # the open calls for the choice's label, and the call itself
+        assert reads("organizations", sql) == 1, sql
+        assert reads("catalog_items", sql) <= 1, sql
+    assert sum(1 for s in statements if s.startswith("INSERT INTO budget_lines")) == 1

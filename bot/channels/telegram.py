@@ -50,7 +50,6 @@ from aiogram.types import (
 from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import App
@@ -69,6 +68,7 @@ from dialogs import i18n
 from dialogs.engine import Engine
 from dialogs.types import Incoming, Media, Reply
 from store.db import create_engine, sessionmaker
+from store.inserts import insert_ignore
 from store.models import ChannelUpdate, Identity
 
 log = logging.getLogger(__name__)
@@ -206,8 +206,7 @@ def _display_name(user: User) -> str:
 def _insert_ignore(session: AsyncSession) -> Any:
     """``INSERT … ON CONFLICT DO NOTHING RETURNING update_id``, run with a list of rows (one cached statement,
     where a multi-row VALUES would be compiled afresh for every batch size)."""
-    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-    return dialect.insert(ChannelUpdate).on_conflict_do_nothing().returning(ChannelUpdate.update_id)
+    return insert_ignore(session, ChannelUpdate).returning(ChannelUpdate.update_id)
 
 
 @dataclass(frozen=True)

@@ -85,11 +85,11 @@ async def _item_choices(ctx: Context, values: Values) -> list[Choice]:
 async def _organization(ctx: Context) -> Organization | None:
     if ctx.organization_id is None:
         return None
-    return await ctx.session.get(Organization, ctx.organization_id)
+    return await ctx.get(Organization, ctx.organization_id)
 
 
 async def _check_call(ctx: Context, value: str, values: Values) -> Problem | None:
-    call = await ctx.session.get(Call, int(value))
+    call = await ctx.get(Call, int(value))
     org = await _organization(ctx)
     if call is None or org is None:
         return Problem.of("form.error.choice", answer="")
@@ -114,7 +114,7 @@ def _reasons_text(ctx: Context, reasons: list[apps.Ineligible]) -> str:
 
 
 async def _check_term(ctx: Context, value: list[str], values: Values) -> Problem | None:
-    call = await ctx.session.get(Call, int(values["call"]))
+    call = await ctx.get(Call, int(values["call"]))
     if call is None:
         return None
     start, end = date.fromisoformat(value[0]), date.fromisoformat(value[1])
@@ -128,7 +128,7 @@ async def _check_term(ctx: Context, value: list[str], values: Values) -> Problem
 
 
 async def _check_total(ctx: Context, value: int, values: Values) -> Problem | None:
-    item = await ctx.session.get(CatalogItem, int(values["item"])) if "item" in values else None
+    item = await ctx.get(CatalogItem, int(values["item"])) if "item" in values else None
     if item is not None and item.ceiling_fen is not None and value > item.ceiling_fen:
         return Problem.of("apply.error.over_ceiling", ceiling=ctx.money(item.ceiling_fen))
     return None
@@ -240,7 +240,7 @@ class ApplicationFlow(Form):
 
     async def _application(self, ctx: Context) -> Application | None:
         app_id = ctx.state.slots.get("application")
-        application = await ctx.session.get(Application, app_id) if app_id else None
+        application = await ctx.get(Application, app_id) if app_id else None
         if application is None or application.organization_id != ctx.organization_id:
             return None
         return application
@@ -290,7 +290,7 @@ class ApplicationFlow(Form):
 
     async def submit(self, ctx: Context, values: Values) -> None:
         application = await self._application(ctx)
-        call = await ctx.session.get(Call, int(values["call"]))
+        call = await ctx.get(Call, int(values["call"]))
         if application is None or call is None or application.status != "draft":
             ctx.tell("apply.gone")
             ctx.state.clear()

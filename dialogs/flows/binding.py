@@ -76,7 +76,7 @@ class BindingFlow(Flow):
             await self.reprompt(ctx)
             return
         _, step, value = split_button(msg.button)
-        invite = await ctx.session.get(Invite, ctx.state.slots.get("invite", 0))
+        invite = await ctx.get(Invite, ctx.state.slots.get("invite", 0))
         if step != "confirm" or invite is None:
             ctx.tell("common.stale_button")
             ctx.state.clear()
@@ -92,7 +92,7 @@ class BindingFlow(Flow):
         await self._bind(ctx, invite, await binding_name(ctx, invite.role, invite.ref))
 
     async def reprompt(self, ctx: Context) -> None:
-        invite = await ctx.session.get(Invite, ctx.state.slots.get("invite", 0))
+        invite = await ctx.get(Invite, ctx.state.slots.get("invite", 0))
         if invite is None:
             ctx.state.clear()
             return

@@ -102,7 +102,7 @@ class ComplaintFlow(Form):
         """The project a link (``p<id>`` or a code) or the opening sentence already names."""
         if payload:
             project_id = parse_id(payload[1:]) if payload.startswith("p") else None
-            project = await ctx.session.get(Project, project_id) if project_id is not None else None
+            project = await ctx.get(Project, project_id) if project_id is not None else None
             return project or await projects.project_by_code(ctx.session, normalize(payload))
         for entity in (parse or {}).get("entities") or []:
             if entity.get("entity") == "project" and isinstance(entity.get("value"), str):
@@ -146,7 +146,7 @@ class ComplaintFlow(Form):
             await self.ask(ctx, f)
         elif value == LEAVE:
             await self.leave(ctx)
-        elif head == "p" and (project_id := parse_id(rest)) is not None and await ctx.session.get(Project, project_id):
+        elif head == "p" and (project_id := parse_id(rest)) is not None and await ctx.get(Project, project_id):
             ctx.state.slots.pop("browse", None)
             await self.accept(ctx, f, project_id)
         elif head == "d" and rest:
@@ -229,7 +229,7 @@ class ComplaintFlow(Form):
 
     async def display(self, ctx: Context, f: Field, value: Any) -> str:
         if f.name == "project":
-            project = await ctx.session.get(Project, int(value))
+            project = await ctx.get(Project, int(value))
             return project_label(ctx, project) if project else ctx.t("form.missing")
         if f.name == "contact" and value:
             return voice.show_contact(ctx, voice.normalize_contact(value))
@@ -240,7 +240,7 @@ class ComplaintFlow(Form):
         return ctx.t("complain.summary_title")
 
     async def submit(self, ctx: Context, values: Values) -> None:
-        project = await ctx.session.get(Project, int(values["project"]))
+        project = await ctx.get(Project, int(values["project"]))
         if project is None:
             ctx.state.clear()
             ctx.tell("complain.project_gone")

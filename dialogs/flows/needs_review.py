@@ -211,7 +211,7 @@ class NeedsReviewFlow(Flow):
         return ctx.day(need.created_at.astimezone(ctx.settings.zone).date())
 
     async def show_need(self, ctx: Context, need_id: int) -> None:
-        need = await ctx.session.get(Need, need_id)
+        need = await ctx.get(Need, need_id)
         if need is None:
             ctx.tell("needs.not_found")
             await self.show_report(ctx, ctx.state.slots.get("period", "month"), self._since(ctx))

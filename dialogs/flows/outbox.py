@@ -46,7 +46,7 @@ class OutboxFlow(Flow):
         department_id = None if ctx.is_admin else ctx.identity.department_id
         scope = ctx.t("outbox.everyone")
         if department_id is not None:
-            department = await ctx.session.get(Department, department_id)
+            department = await ctx.get(Department, department_id)
             if department is not None:
                 scope = department.name_en if ctx.locale == "en" and department.name_en else department.name_zh
         totals = await outbox.counts(ctx.session, department_id=department_id)

@@ -144,7 +144,7 @@ class ProgressFlow(Form):
         ctx.state.step, ctx.state.slots = FEED, {"page": number}
         scope = ctx.t("progress.all_departments")
         if department_id is not None:
-            department = await ctx.session.get(Department, department_id)
+            department = await ctx.get(Department, department_id)
             scope = localized(ctx, department.name_zh, department.name_en) if department else scope
         page = Page(entries, number, page_count(total), total, number * PAGE_SIZE)
         lines = [ctx.t("progress.feed_title", scope=scope, count=total)]

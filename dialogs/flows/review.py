@@ -35,12 +35,12 @@ def _title(ctx: Context, application: Application) -> str:
 async def _ceiling(ctx: Context, application: Application) -> int | None:
     if application.catalog_item_id is None:
         return None
-    item = await ctx.session.get(CatalogItem, application.catalog_item_id)
+    item = await ctx.get(CatalogItem, application.catalog_item_id)
     return item.ceiling_fen if item else None
 
 
 async def _check_granted(ctx: Context, value: int, values: Values) -> Problem | None:
-    application = await ctx.session.get(Application, values.get("app", 0))
+    application = await ctx.get(Application, values.get("app", 0))
     if application is None:
         return None  # the decision itself reports the missing application
     if application.total_fen is not None and value > application.total_fen:
@@ -109,7 +109,7 @@ class ReviewFlow(Form):
 
     async def _visible(self, ctx: Context, app_id: Any) -> Application | None:
         """The application when this staff member may see and decide it; otherwise say so and show the list."""
-        application = await ctx.session.get(Application, app_id) if isinstance(app_id, int) else None
+        application = await ctx.get(Application, app_id) if isinstance(app_id, int) else None
         if application is None or application.status == "draft":
             ctx.tell("review.not_found")
             await self.show_list(ctx, 0)
@@ -127,7 +127,7 @@ class ReviewFlow(Form):
         pending = await decisions.pending_applications(ctx.session, department_id)
         scope = ctx.t("review.all_departments")
         if department_id is not None:
-            department = await ctx.session.get(Department, department_id)
+            department = await ctx.get(Department, department_id)
             scope = localized(ctx, department.name_zh, department.name_en) if department else scope
         if not pending:
             ctx.state.clear()
@@ -176,10 +176,10 @@ class ReviewFlow(Form):
             value = content.get(key)
             return none if value is None or value == "" else str(value)
 
-        org = await ctx.session.get(Organization, application.organization_id)
-        call = await ctx.session.get(Call, application.call_id)
-        item = await ctx.session.get(CatalogItem, application.catalog_item_id) if application.catalog_item_id else None
-        department = await ctx.session.get(Department, item.department_id) if item else None
+        org = await ctx.get(Organization, application.organization_id)
+        call = await ctx.get(Call, application.call_id)
+        item = await ctx.get(CatalogItem, application.catalog_item_id) if application.catalog_item_id else None
+        department = await ctx.get(Department, item.department_id) if item else None
         proposal = [
             ctx.t("review.detail_title", reference=application.reference or "", title=_title(ctx, application)),
             ctx.t("review.detail_status", status=ctx.t(f"lifecycle.application.{application.status}"),

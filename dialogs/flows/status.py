@@ -95,7 +95,7 @@ class StatusFlow(Flow):
     # -- the list ----------------------------------------------------------------------------
     async def show_list(self, ctx: Context, number: int) -> None:
         assert ctx.organization_id is not None
-        org = await ctx.session.get(Organization, ctx.organization_id)
+        org = await ctx.get(Organization, ctx.organization_id)
         applications = await decisions.org_applications(ctx.session, ctx.organization_id)
         projects = await prj.org_projects(ctx.session, ctx.organization_id)
         entries: list[Application | Project] = [*applications, *projects]
@@ -147,7 +147,7 @@ class StatusFlow(Flow):
         return ctx.t("status.row_project_more", paid=ctx.money(payments.total_fen), deadline=deadline)
 
     async def _own_application(self, ctx: Context, application_id: int) -> Application | None:
-        application = await ctx.session.get(Application, application_id)
+        application = await ctx.get(Application, application_id)
         if application is None or application.organization_id != ctx.organization_id:
             return None
         return application
@@ -171,7 +171,7 @@ class StatusFlow(Flow):
         else:
             lines.append(ctx.t("status.application_title", reference=application.reference or "", title=title))
         if application.catalog_item_id is not None:
-            item = await ctx.session.get(CatalogItem, application.catalog_item_id)
+            item = await ctx.get(CatalogItem, application.catalog_item_id)
             if item is not None:
                 lines.append(ctx.t("status.item", item=localized(ctx, item.name_zh, item.name_en)))
         lines.append(ctx.t("status.state", status=ctx.t(f"lifecycle.application.{application.status}")))
@@ -228,7 +228,7 @@ class StatusFlow(Flow):
             ctx.t("status.lifecycle", stages=self._stages(ctx, project.status)),
             ctx.t("status.term", start=ctx.day(project.start_on), end=ctx.day(project.end_on)),
         ]
-        application = await ctx.session.get(Application, project.application_id) if project.application_id else None
+        application = await ctx.get(Application, project.application_id) if project.application_id else None
         if application is not None and application.total_fen is not None:
             lines.append(ctx.t("status.requested", amount=ctx.money(application.total_fen)))
         lines.append(ctx.t("status.approved_amount", amount=ctx.money(project.amount_fen)))

@@ -225,7 +225,7 @@ class SurveyFlow(Flow):
             ctx.tell(f"survey.problem_{found.problem or 'unknown'}")
             return
         form = self.form(found.survey.template)
-        project = await ctx.session.get(Project, found.survey.project_id)
+        project = await ctx.get(Project, found.survey.project_id)
         if form is None or project is None:
             ctx.state.clear()
             ctx.tell("survey.unavailable")

@@ -143,7 +143,7 @@ class SurveyStaffFlow(Flow):
     async def _project(self, ctx: Context, project_id: object) -> Project | None:
         if not isinstance(project_id, int):
             return None
-        project = await ctx.session.get(Project, project_id)
+        project = await ctx.get(Project, project_id)
         if project is None or not ctx.staff_of(project.department_id):
             return None
         return project
