@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -223,6 +224,7 @@ async def test_summary_and_submit_read_each_row_once(bot, engine, world) -> None
 
     def seen(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
         statements.append(statement)
+        gc.collect()  # the collector may run at any statement: rows nobody holds leave the identity map
 
     p = Person(bot, "org1")
     await p.say("/apply")
@@ -249,3 +251,32 @@ async def test_summary_and_submit_read_each_row_once(bot, engine, world) -> None
         assert reads("organizations", sql) == 1, sql
         assert reads("catalog_items", sql) <= 1, sql
     assert sum(1 for s in statements if s.startswith("INSERT INTO budget_lines")) == 1
+
+
+async def test_a_turn_reads_a_row_once_even_when_nobody_holds_it(engine, sessions, world) -> None:  # type: ignore[no-untyped-def]
+    """The session's identity map holds rows weakly: a row the first check dropped would be read again
+    by the next. ``Context.get`` keeps it for the rest of the turn, and reads a deleted one afresh."""
+    from dialogs.context import Context, State
+    from dialogs.types import Incoming
+
+    selects: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("SELECT") and "FROM calls" in statement:
+            selects.append(statement)
+
+    async with sessions() as s, s.begin():
+        identity = (await s.execute(select(m.Identity).where(m.Identity.external_id == "org1"))).scalar_one()
+        ctx = Context(s, identity, State(), "zh-Hans", NOW, DialogSettings(), Incoming("test", "org1", "1"))
+        event.listen(engine.sync_engine, "before_cursor_execute", seen)
+        try:
+            assert (await ctx.get(m.Call, world.call.id)).code == world.call.code
+            gc.collect()
+            assert (await ctx.get(m.Call, world.call.id)).code == world.call.code
+            assert len(selects) == 1
+            await s.delete(await ctx.get(m.Call, world.call.id))
+            await s.flush()
+            assert await ctx.get(m.Call, world.call.id) is None
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", seen)
+        await s.rollback()
