@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.inserts import insert_ignore
+from store.inserts import InsertIgnore, insert_ignore
 from store.models import Conversation, HandledIncoming, Identity
 
 
@@ -58,18 +58,27 @@ async def lock_conversation(session: AsyncSession, identity_id: int, now: dateti
     ).scalar_one()
 
 
+# The three statements of every turn, built once: a turn binds values and runs the cached SQL.
+_OPEN_TURN = (
+    select(Identity, Conversation)
+    .join(Conversation, Conversation.identity_id == Identity.id)
+    .where(Identity.channel == bindparam("channel"), Identity.external_id == bindparam("external_id"))
+    .with_for_update(of=Conversation)
+)
+_SAVE = (
+    update(Conversation.__table__)
+    .where(Conversation.__table__.c.id == bindparam("conversation_id"))
+    .values(flow=bindparam("new_flow"), step=bindparam("new_step"), slots=bindparam("new_slots"),
+            version=Conversation.__table__.c.version + 1, updated_at=bindparam("now"))
+)
+_CLAIM: dict[str, Any] = {}
+
+
 async def open_turn(
     session: AsyncSession, channel: str, external_id: str, now: datetime, display_name: str | None = None
 ) -> tuple[Identity, Conversation]:
     """The identity and its locked conversation row: one query for a returning user."""
-    found = (
-        await session.execute(
-            select(Identity, Conversation)
-            .join(Conversation, Conversation.identity_id == Identity.id)
-            .where(Identity.channel == channel, Identity.external_id == external_id)
-            .with_for_update(of=Conversation)
-        )
-    ).first()
+    found = (await session.execute(_OPEN_TURN, {"channel": channel, "external_id": external_id})).first()
     if found is not None:
         return found[0], found[1]
     identity = await ensure_identity(session, channel, external_id, now, display_name)
@@ -78,9 +87,10 @@ async def open_turn(
 
 async def claim_incoming(session: AsyncSession, key: str, now: datetime) -> bool:
     """Record that ``key`` is being handled; False when it was handled before (a re-delivery)."""
-    result = await session.execute(
-        insert_ignore(session, HandledIncoming, key=key, handled_at=now).returning(HandledIncoming.key)
-    )
+    dialect = session.get_bind().dialect.name
+    if dialect not in _CLAIM:
+        _CLAIM[dialect] = InsertIgnore(HandledIncoming.__table__, dialect).returning(HandledIncoming.__table__.c.key)
+    result = await session.execute(_CLAIM[dialect], {"key": key, "handled_at": now})
     return result.first() is not None
 
 
@@ -89,9 +99,7 @@ async def save_conversation(
     slots: dict[str, Any], now: datetime,
 ) -> None:
     await session.execute(
-        update(Conversation)
-        .where(Conversation.id == conversation.id)
-        .values(flow=flow, step=step, slots=slots, version=Conversation.version + 1, updated_at=now)
+        _SAVE, {"conversation_id": conversation.id, "new_flow": flow, "new_step": step, "new_slots": slots, "now": now}
     )
 
 

@@ -1,8 +1,9 @@
-"""Async engine and session helpers for SQLite (aiosqlite) and PostgreSQL (asyncpg).
+"""Async engine and session helpers for SQLite and PostgreSQL (asyncpg).
 
-SQLite gets what it needs to behave like a real database here: foreign keys on every connection,
-WAL, a busy timeout, and ``BEGIN IMMEDIATE`` so a read-then-write transaction holds the write lock
-from its first statement.
+SQLite (URLs ``sqlite+aiosqlite://``) runs through ``store.sqlite_inline``: statements on the loop's
+thread, waiting for another writer's lock asynchronously. It gets what it needs to behave like a real
+database here: foreign keys on every connection, WAL, a busy timeout, and ``BEGIN IMMEDIATE`` so a
+read-then-write transaction holds the write lock from its first statement.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from store import sqlite_inline
 
 SQLITE_MMAP_BYTES = 256 * 1024 * 1024
 SQLITE_CACHE_KIB = 32 * 1024
@@ -33,6 +36,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # statements run on the loop's thread, not aiosqlite's (see store/sqlite_inline)
+        kwargs.setdefault("async_creator", sqlite_inline.creator(database or ":memory:", SQLITE_BUSY_TIMEOUT_MS / 1000))
         engine = create_async_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine
@@ -49,7 +54,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # the inline driver waits for a busy lock itself, with the loop free; SQLite must not wait inside
+        cursor.execute(f"PRAGMA busy_timeout={0 if _inline(dbapi_connection) else SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         # Reads through a memory map and a larger page cache: the rule evaluation and digests walk
@@ -66,6 +72,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             # cascade-delete the rows that reference it. The pragma only works outside a transaction.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _inline(dbapi_connection: Any) -> bool:
+    return isinstance(getattr(dbapi_connection, "_connection", None), sqlite_inline.Connection)
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -76,7 +76,7 @@ class SqliteDialect(Dialect):
     }
 
     def __init__(self, connection: Any) -> None:
-        self._conn = connection  # aiosqlite.Connection
+        self._conn = connection  # store.sqlite_inline.Connection (aiosqlite-shaped)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return list(await self._conn.execute_fetchall(sql, params))
