@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, func, literal, select, union_all
+from sqlalchemy import Select, and_, case, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.decisions import PENDING_STATUSES
@@ -244,11 +244,11 @@ async def digest_scopes(
 ) -> dict[int | None, DigestScope]:
     """Digest content for each of ``department_ids`` (and the whole city under None when ``include_all``).
 
-    Two statements: one GROUP BY pass counts the open milestones due before ``horizon`` per department
-    and list (overdue, due soon) without bringing them into Python; one UNION ALL of short index walks in
-    due order takes the first ``limit`` of each list per department and for the whole city. (Ranking every
-    row with window functions sorted them all; a count per department and list would let PostgreSQL
-    misjudge how few open milestones are overdue, and scan them all each time.)
+    One GROUP BY pass counts the open milestones due before ``horizon`` per department and list (overdue,
+    due soon) without bringing them into Python; then each list is read in due order, a page at a time
+    with a LIMIT (so both planners walk the open-due index), until every scope has its first ``limit``.
+    (Ranking every row with window functions sorted them all; a LIMIT query per department lets
+    PostgreSQL misjudge how few open milestones are overdue, and scan them all each time.)
     """
     scopes: dict[int | None, DigestScope] = {d: DigestScope(d) for d in department_ids}
     if include_all:
@@ -272,31 +272,35 @@ async def digest_scopes(
                 scopes[key].overdue += count
             else:
                 scopes[key].due_soon += count
-    walks = []
-    for key, scope in scopes.items():
-        for overdue, total in ((1, scope.overdue), (0, scope.due_soon)):
-            if not total:
-                continue
-            window = (Milestone.due_at < now,) if overdue else (Milestone.due_at >= now, Milestone.due_at < horizon)
-            walk = (
-                select(literal(-1 if key is None else key).label("scope"), literal(overdue).label("late"),
-                       Milestone.id, Milestone.kind, Milestone.due_at, Project.id.label("project_id"), Project.code,
-                       Project.title_zh, Project.title_en)
+    # the first ``limit`` of each list, per department and for the city: pages of the open milestones in
+    # due order, until every scope has as many as it counts (few pages: departments interleave)
+    for overdue in (True, False):
+        lists = {key: scope.overdue_items if overdue else scope.soon_items for key, scope in scopes.items()}
+        wanted = {key: min(limit, scope.overdue if overdue else scope.due_soon) for key, scope in scopes.items()}
+        window = (Milestone.due_at < now,) if overdue else (Milestone.due_at >= now, Milestone.due_at < horizon)
+        page, after = max(64, 4 * limit * len(scopes)), None
+        while any(len(lists[key]) < wanted[key] for key in scopes):
+            stmt = (
+                select(Milestone.id, Milestone.kind, Milestone.due_at, Project.id.label("project_id"), Project.code,
+                       Project.title_zh, Project.title_en, Project.department_id)
                 .join(Project, Project.id == Milestone.project_id)
                 .where(*running, *window)
                 .order_by(Milestone.due_at, Milestone.id)
-                .limit(limit)
+                .limit(page)
             )
-            if key is not None:
-                walk = walk.where(Project.department_id == key)
-            walks.append(walk.subquery().select())
-    if walks:
-        stmt = walks[0] if len(walks) == 1 else union_all(*walks)
-        rows = sorted((await session.execute(stmt)).all(), key=lambda r: (r.due_at, r.id))
-        for row in rows:
-            scope = scopes[None if row.scope == -1 else row.scope]
-            items = scope.overdue_items if row.late else scope.soon_items
-            items.append(DigestItem(row.kind, row.due_at, row.project_id, row.code, row.title_zh, row.title_en))
+            if not include_all:
+                stmt = stmt.where(Project.department_id.in_(list(department_ids)))
+            if after is not None:
+                stmt = stmt.where(or_(Milestone.due_at > after[0], and_(Milestone.due_at == after[0], Milestone.id > after[1])))
+            rows = (await session.execute(stmt)).all()
+            for row in rows:
+                for key in {row.department_id, None} & scopes.keys():
+                    if len(lists[key]) < wanted[key]:
+                        lists[key].append(DigestItem(row.kind, row.due_at, row.project_id, row.code, row.title_zh,
+                                                     row.title_en))
+            if len(rows) < page:
+                break
+            after, page = (rows[-1].due_at, rows[-1].id), page * 4
     waiting = (
         select(CatalogItem.department_id, func.count())
         .select_from(Application)
