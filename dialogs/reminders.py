@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, String, cast, func, literal, select
+from sqlalchemy import Integer, Select, String, bindparam, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs import i18n
@@ -21,7 +22,7 @@ from dialogs.notices import notice_payload
 from dialogs.notify import recorded_events
 from dialogs.questions import Question, encode
 from store.models import Department
-from store.outbox import NewMessage, enqueue_from, enqueue_many, queued_keys, sql_json
+from store.outbox import NewMessage, enqueue_each, enqueue_many, insert_from, queued_keys, sql_json
 from store.recipients import department_staff, staff_and_admins
 from store.reminders import (
     DigestItem,
@@ -32,6 +33,7 @@ from store.reminders import (
     milestones_due_in,
     organization_names,
 )
+from store.types import UTCDateTime
 from store.workdays import WorkCalendar
 
 DIGEST_DAYS = 14
@@ -97,45 +99,61 @@ async def evaluate(session: AsyncSession, settings: RuleSettings, now: datetime,
 # --- milestones --------------------------------------------------------------------------------
 
 async def _milestone_rules(session: AsyncSession, schedule: Schedule, now: datetime, after: datetime) -> tuple[int, int]:
-    reminders = await enqueue_from(session, reminder_sources(schedule, now, after), now)
+    dialect = session.get_bind().dialect.name
+    if dialect not in _REMINDER_INSERT:
+        _REMINDER_INSERT[dialect] = insert_from(dialect, reminder_source())
+    reminders = await enqueue_each(session, _REMINDER_INSERT[dialect], reminder_days(schedule, now, after), now)
     return reminders, await _overdue_alerts(session, schedule, now, after)
 
 
-def reminder_sources(schedule: Schedule, now: datetime, after: datetime) -> list[Select[Any]]:
-    """(dedup_key, identity_id, kind, payload) of the organizations' reminders with a moment in
-    ``(after, now]`` — the latest one of each milestone — for every open milestone and member: one
-    SELECT per due day, queued together in one INSERT … SELECT.
+_REMINDER_INSERT: dict[str, Any] = {}
 
-    Every milestone due on one day shares its moments, so the rule is decided here per day and the
-    database fans it out: no milestone or member row comes into Python. The payload is the one
-    ``notice_payload()`` writes, with SQL columns for the values.
-    """
+
+def reminder_days(schedule: Schedule, now: datetime, after: datetime) -> list[dict[str, Any]]:
+    """The bind parameters of ``reminder_source`` for every due day with a reminder moment in
+    ``(after, now]`` — the latest moment of each day's milestones, decided here once for all of them."""
     days = schedule.send_days(after, now)
     if days is None:
         return []
     today = schedule.local_day(now)
-    sources = []
+    found = []
     for due_day in schedule.due_days(days):
         moment = schedule.latest(due_day, days)
         if moment is None:
             continue
-        rows = member_reminder_source(*schedule.day_range(due_day)).subquery()
-        due = due_day.isoformat()
+        due_from, due_to = schedule.day_range(due_day)
         left = (due_day - today).days
-        key = "remind.upcoming" if left > 0 else "remind.today" if left == 0 else "remind.overdue"
-        values = {
-            "code": rows.c.project_code,
-            "title": {"zh-Hans": rows.c.title_zh, "en": func.coalesce(rows.c.title_en, rows.c.title_zh)},
-            "milestone": {"t": literal("lifecycle.milestone.") + rows.c.milestone_kind},
-            "due": {"day": due}, "days": abs(left),
-        }
-        button = ("remind.open_project", literal(run_button("status", "p")) + cast(rows.c.project_id, String))
-        body = notice_payload(key, values, [[button]], guard={"milestone": rows.c.milestone_id, "due": due})
-        dedup = (literal("remind:") + cast(rows.c.milestone_id, String) + ":" + cast(rows.c.identity_id, String)
-                 + f":{moment.rule}:{due}")
-        kind = KIND_OVERDUE if moment.overdue else KIND_REMINDER
-        sources.append(select(dedup, rows.c.identity_id, literal(kind), sql_json(body)))
-    return sources
+        found.append({
+            "due_from": due_from, "due_to": due_to, "due_day": due_day.isoformat(), "days_left": abs(left),
+            "notice": "remind.upcoming" if left > 0 else "remind.today" if left == 0 else "remind.overdue",
+            "dedup_suffix": f":{moment.rule}:{due_day.isoformat()}",
+            "kind": KIND_OVERDUE if moment.overdue else KIND_REMINDER,
+        })
+    return found
+
+
+@cache
+def reminder_source() -> Select[Any]:
+    """(dedup_key, identity_id, kind, payload) of the organizations' reminders about the open milestones
+    due on one day (bind parameters of ``reminder_days``), once per reachable member: built once, run
+    per due day, fanned out by the database — no milestone or member row comes into Python. The
+    payload is the one ``notice_payload()`` writes, with SQL columns for the values."""
+    rows = member_reminder_source(
+        bindparam("due_from", type_=UTCDateTime()), bindparam("due_to", type_=UTCDateTime())
+    ).subquery()
+    due = bindparam("due_day", type_=String())
+    values = {
+        "code": rows.c.project_code,
+        "title": {"zh-Hans": rows.c.title_zh, "en": func.coalesce(rows.c.title_en, rows.c.title_zh)},
+        "milestone": {"t": literal("lifecycle.milestone.") + rows.c.milestone_kind},
+        "due": {"day": due}, "days": bindparam("days_left", type_=Integer()),
+    }
+    button = ("remind.open_project", literal(run_button("status", "p")) + cast(rows.c.project_id, String))
+    body = notice_payload(bindparam("notice", type_=String()), values, [[button]],
+                          guard={"milestone": rows.c.milestone_id, "due": due})
+    dedup = (literal("remind:") + cast(rows.c.milestone_id, String) + ":" + cast(rows.c.identity_id, String)
+             + bindparam("dedup_suffix", type_=String()))
+    return select(dedup, rows.c.identity_id, bindparam("kind", type_=String()), sql_json(body))
 
 
 async def _overdue_alerts(session: AsyncSession, schedule: Schedule, now: datetime, after: datetime) -> int:

@@ -19,19 +19,19 @@ from sqlalchemy import (
     ColumnElement,
     FunctionElement,
     Select,
+    bindparam,
     exists,
     func,
     literal,
     or_,
     select,
     true,
-    union_all,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 
-from store.inserts import insert_ignore
+from store.inserts import InsertIgnore, insert_ignore
 from store.models import Application, CatalogItem, Identity, OutboxMessage, Project
 
 WAITING = ("pending", "failed")  # states a claim takes rows from
@@ -126,22 +126,28 @@ def sql_json(value: Any) -> ColumnElement[Any]:
     return literal(value)
 
 
-async def enqueue_from(session: AsyncSession, sources: Sequence[Select[Any]], now: datetime) -> int:
-    """Queue the messages the ``sources`` select — each with columns (dedup_key, identity_id, kind,
-    payload) — in one INSERT … SELECT … UNION ALL that never brings them into Python; returns how many
-    were new."""
-    if not sources:
-        return 0
+def insert_from(dialect: str, source: Select[Any]) -> InsertIgnore:
+    """``INSERT … SELECT`` of the messages ``source`` selects — columns (dedup_key, identity_id, kind,
+    payload) — as pending rows queued at the bind parameter ``queued_at``; a key queued before is skipped.
+    Build it once and execute it with parameters: the rows never come into Python."""
     table = OutboxMessage.__table__
-    moment = literal(now, table.c.created_at.type)
+    moment = bindparam("queued_at", type_=table.c.created_at.type)
     # SQLite reads "… JOIN y ON … ON CONFLICT" ambiguously unless the SELECT has a WHERE clause
-    parts = [source.add_columns(literal("pending"), literal(0), moment, moment).where(true()) for source in sources]
-    stmt = insert_ignore(session, OutboxMessage).from_select(
-        ["dedup_key", "identity_id", "kind", "payload", "state", "attempts", "next_attempt_at", "created_at"],
-        parts[0] if len(parts) == 1 else union_all(*parts),
+    rows = source.add_columns(literal("pending"), literal(0), moment, moment).where(true())
+    return InsertIgnore(table, dialect).from_select(
+        ["dedup_key", "identity_id", "kind", "payload", "state", "attempts", "next_attempt_at", "created_at"], rows,
     )
-    result = await session.execute(stmt)
-    return max(result.rowcount or 0, 0)
+
+
+async def enqueue_each(
+    session: AsyncSession, stmt: InsertIgnore, params: Sequence[dict[str, Any]], now: datetime
+) -> int:
+    """Run an ``insert_from`` statement once per parameter set; returns how many messages were new."""
+    queued = 0
+    for values in params:
+        result = await session.execute(stmt, {**values, "queued_at": now})
+        queued += max(result.rowcount or 0, 0)
+    return queued
 
 
 async def queued_keys(session: AsyncSession, keys: Iterable[str]) -> set[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import chinese_calendar
 import pytest
 import time_machine
-from sqlalchemy import select, text, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import App
@@ -446,3 +446,27 @@ async def test_projects_an_import_publicizes_or_contracts_are_told(app: App, wor
     zh = [d.text for d in sender.to("m-zh")]
     assert sum("LJ-2026-009" in t and "签订合同" in t for t in zh) == 1
     assert sum("LJ-2026-010" in t and "公示期" in t for t in zh) == 1
+
+
+async def test_the_reminder_insert_reuses_its_compiled_sql(app: App, world: World) -> None:
+    """Reminders go out through one INSERT … SELECT built once with bind parameters and run per due day:
+    after the first run every evaluation reuses its compiled SQL (a dialect ON CONFLICT insert, or values
+    rendered into the SQL, would compile an 11 KB statement at every evaluation)."""
+    hits: list[object] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO outbox") and "JOIN identities" in statement:
+            hits.append(context.cache_hit)
+
+    event.listen(app.db.sync_engine, "before_cursor_execute", seen)
+    try:
+        queued = 0
+        for day in (13, 16, 20):  # the inspection (10-20) and the report (10-16) have moments on these days
+            with time_machine.travel(local(2026, 10, day, 9), tick=False):
+                queued += (await run_once(app, None, datetime.now(UTC))).evaluation.reminders
+    finally:
+        event.remove(app.db.sync_engine, "before_cursor_execute", seen)
+    assert queued >= 3
+    assert len(hits) >= 3
+    hit = app.db.sync_engine.dialect.CACHE_HIT
+    assert all(h == hit for h in hits[1:]), hits
