@@ -138,8 +138,11 @@ def reminder_source() -> Select[Any]:
     due on one day (bind parameters of ``reminder_days``), once per reachable member: built once, run
     per due day, fanned out by the database — no milestone or member row comes into Python. The
     payload is the one ``notice_payload()`` writes, with SQL columns for the values."""
+    # the day's bounds are rendered into the SQL at execution (the compiled form stays cached), so
+    # PostgreSQL plans each run for its own few rows instead of a generic plan after five runs
     rows = member_reminder_source(
-        bindparam("due_from", type_=UTCDateTime()), bindparam("due_to", type_=UTCDateTime())
+        bindparam("due_from", type_=UTCDateTime(), literal_execute=True),
+        bindparam("due_to", type_=UTCDateTime(), literal_execute=True),
     ).subquery()
     due = bindparam("due_day", type_=String())
     values = {
