@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, func, or_, select, union_all
+from sqlalchemy import Select, and_, case, func, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.decisions import PENDING_STATUSES
@@ -274,6 +274,7 @@ async def digest_scopes(
                 scopes[key].due_soon += count
     # the first ``limit`` of each list, per department and for the city: pages of the open milestones in
     # due order, until every scope has as many as it counts (few pages: departments interleave)
+    due_order = (Milestone.due_at, Milestone.project_id, Milestone.kind)  # unique: (project, kind) is
     for overdue in (True, False):
         lists = {key: scope.overdue_items if overdue else scope.soon_items for key, scope in scopes.items()}
         wanted = {key: min(limit, scope.overdue if overdue else scope.due_soon) for key, scope in scopes.items()}
@@ -285,13 +286,13 @@ async def digest_scopes(
                        Project.title_zh, Project.title_en, Project.department_id)
                 .join(Project, Project.id == Milestone.project_id)
                 .where(*running, *window)
-                .order_by(Milestone.due_at, Milestone.id)
+                .order_by(*due_order)  # the index's own order: walked, never sorted
                 .limit(page)
             )
             if not include_all:
                 stmt = stmt.where(Project.department_id.in_(list(department_ids)))
             if after is not None:
-                stmt = stmt.where(or_(Milestone.due_at > after[0], and_(Milestone.due_at == after[0], Milestone.id > after[1])))
+                stmt = stmt.where(tuple_(*due_order) > tuple_(*after))
             rows = (await session.execute(stmt)).all()
             for row in rows:
                 for key in {row.department_id, None} & scopes.keys():
@@ -300,7 +301,7 @@ async def digest_scopes(
                                                      row.title_en))
             if len(rows) < page:
                 break
-            after, page = (rows[-1].due_at, rows[-1].id), page * 4
+            after, page = (rows[-1].due_at, rows[-1].project_id, rows[-1].kind), page * 4
     waiting = (
         select(CatalogItem.department_id, func.count())
         .select_from(Application)

@@ -470,3 +470,32 @@ async def test_the_reminder_insert_reuses_its_compiled_sql(app: App, world: Worl
     assert len(hits) >= 3
     hit = app.db.sync_engine.dialect.CACHE_HIT
     assert all(h == hit for h in hits[1:]), hits
+
+
+async def test_digest_lists_reach_a_department_behind_many_others(app: App, world: World) -> None:
+    """The lists are read a page at a time in due order: a department whose first overdue milestone comes
+    after a full page of another department's still gets its own first ones, in due order."""
+    now = local(2026, 11, 2, 9, 30)
+    async with app.sessions() as s, s.begin():
+        other_dept = await s.scalar(select(m.Department.id).where(m.Department.code == "CL"))
+        item = m.CatalogItem(year=2026, code="B02", level1_zh="助残", name_zh="助残服务", department_id=other_dept)
+        s.add(item)
+        await s.flush()
+        projects = [
+            m.Project(code=f"CL-P{n:03d}", year=2026, title_zh=f"助残{n}", catalog_item_id=item.id,
+                      organization_id=world.org.id, department_id=other_dept, amount_fen=1, status="in_progress",
+                      start_on=date(2026, 1, 1), end_on=date(2026, 12, 31))
+            for n in range(150)
+        ]
+        s.add_all(projects)
+        await s.flush()
+        # all due before the world's own overdue milestones (10-16, 10-20), several on the same hour
+        s.add_all(m.Milestone(project_id=p.id, kind="midterm_report", due_at=local(2026, 9, 1 + n // 10, 17))
+                  for n, p in enumerate(projects))
+    async with app.sessions() as s:
+        scopes = await digest_scopes(s, [world.dept.id, other_dept], True, now, now + timedelta(days=14), 2)
+    mz, cl, city = scopes[world.dept.id], scopes[other_dept], scopes[None]
+    assert (mz.overdue, cl.overdue, city.overdue) == (2, 150, 152)
+    assert [i.milestone_kind for i in mz.overdue_items] == ["midterm_report", "midterm_inspection"]
+    assert [i.project_code for i in cl.overdue_items] == ["CL-P000", "CL-P001"]
+    assert [i.project_code for i in city.overdue_items] == ["CL-P000", "CL-P001"]
