@@ -21,6 +21,7 @@ from dialogs.flow import run_button
 from dialogs.notices import notice_payload
 from dialogs.notify import recorded_events
 from dialogs.questions import Question, encode
+from store.inserts import InsertIgnore
 from store.models import Department
 from store.outbox import NewMessage, enqueue_each, enqueue_many, insert_from, queued_keys, sql_json
 from store.recipients import department_staff, staff_and_admins
@@ -99,14 +100,8 @@ async def evaluate(session: AsyncSession, settings: RuleSettings, now: datetime,
 # --- milestones --------------------------------------------------------------------------------
 
 async def _milestone_rules(session: AsyncSession, schedule: Schedule, now: datetime, after: datetime) -> tuple[int, int]:
-    dialect = session.get_bind().dialect.name
-    if dialect not in _REMINDER_INSERT:
-        _REMINDER_INSERT[dialect] = insert_from(dialect, reminder_source())
-    reminders = await enqueue_each(session, _REMINDER_INSERT[dialect], reminder_days(schedule, now, after), now)
+    reminders = await enqueue_each(session, reminder_insert(), reminder_days(schedule, now, after), now)
     return reminders, await _overdue_alerts(session, schedule, now, after)
-
-
-_REMINDER_INSERT: dict[str, Any] = {}
 
 
 def reminder_days(schedule: Schedule, now: datetime, after: datetime) -> list[dict[str, Any]]:
@@ -157,6 +152,12 @@ def reminder_source() -> Select[Any]:
     dedup = (literal("remind:") + cast(rows.c.milestone_id, String) + ":" + cast(rows.c.identity_id, String)
              + bindparam("dedup_suffix", type_=String()))
     return select(dedup, rows.c.identity_id, bindparam("kind", type_=String()), sql_json(body))
+
+
+@cache
+def reminder_insert() -> InsertIgnore:
+    """The reminders' INSERT … SELECT, one object for the life of the process (its cache key is computed once)."""
+    return insert_from(reminder_source())
 
 
 async def _overdue_alerts(session: AsyncSession, schedule: Schedule, now: datetime, after: datetime) -> int:

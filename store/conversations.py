@@ -28,8 +28,7 @@ async def ensure_identity(
     if identity is not None:
         return identity
     await session.execute(
-        insert_ignore(
-            session, Identity, channel=channel, external_id=external_id, role="resident",
+        insert_ignore(Identity, channel=channel, external_id=external_id, role="resident",
             display_name=display_name, created_at=now, unreachable=False,
         )
     )
@@ -46,7 +45,7 @@ async def lock_conversation(session: AsyncSession, identity_id: int, now: dateti
     database write lock (BEGIN IMMEDIATE).
     """
     await session.execute(
-        insert_ignore(session, Conversation, identity_id=identity_id, slots={}, version=0, updated_at=now)
+        insert_ignore(Conversation, identity_id=identity_id, slots={}, version=0, updated_at=now)
     )
     return (
         await session.execute(
@@ -71,7 +70,7 @@ _SAVE = (
     .values(flow=bindparam("new_flow"), step=bindparam("new_step"), slots=bindparam("new_slots"),
             version=Conversation.__table__.c.version + 1, updated_at=bindparam("now"))
 )
-_CLAIM: dict[str, Any] = {}
+_CLAIM = InsertIgnore(HandledIncoming.__table__).returning(HandledIncoming.__table__.c.key)
 
 
 async def open_turn(
@@ -87,10 +86,7 @@ async def open_turn(
 
 async def claim_incoming(session: AsyncSession, key: str, now: datetime) -> bool:
     """Record that ``key`` is being handled; False when it was handled before (a re-delivery)."""
-    dialect = session.get_bind().dialect.name
-    if dialect not in _CLAIM:
-        _CLAIM[dialect] = InsertIgnore(HandledIncoming.__table__, dialect).returning(HandledIncoming.__table__.c.key)
-    result = await session.execute(_CLAIM[dialect], {"key": key, "handled_at": now})
+    result = await session.execute(_CLAIM, {"key": key, "handled_at": now})
     return result.first() is not None
 
 

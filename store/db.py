@@ -54,8 +54,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        # the inline driver waits for a busy lock itself, with the loop free; SQLite must not wait inside
-        cursor.execute(f"PRAGMA busy_timeout={0 if _inline(dbapi_connection) else SQLITE_BUSY_TIMEOUT_MS}")
+        # the inline driver waits for a busy lock itself (SQLITE_BUSY_TIMEOUT_MS), with the loop free:
+        # SQLite must not wait inside
+        cursor.execute("PRAGMA busy_timeout=0")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         # Reads through a memory map and a larger page cache: the rule evaluation and digests walk
@@ -72,10 +73,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             # cascade-delete the rows that reference it. The pragma only works outside a transaction.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _inline(dbapi_connection: Any) -> bool:
-    return isinstance(getattr(dbapi_connection, "_connection", None), sqlite_inline.Connection)
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

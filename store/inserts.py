@@ -3,26 +3,29 @@
 The dialects' own ``insert().on_conflict_do_nothing()`` opt out of the compiled-statement cache
 (their classes set ``inherit_cache = False``), so every execution compiles its SQL afresh — a
 noticeable part of a chat turn, and tens of milliseconds for the reminder rules' large INSERT …
-SELECT. A target-less DO NOTHING is the same clause every time, so here it is a constant part of a
-plain (cacheable) Insert; both SQLite (≥ 3.24) and PostgreSQL compile it.
+SELECT. A target-less DO NOTHING is the same words on SQLite (≥ 3.24) and PostgreSQL, so here it is
+a constant clause of a plain, cacheable Insert that does not depend on the dialect: statements can
+be built once, at import.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.dialects.postgresql.dml import OnConflictDoNothing as _PgDoNothing
-from sqlalchemy.dialects.sqlite.dml import OnConflictDoNothing as _SqliteDoNothing
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ClauseElement
 
 
-class _SqliteNothing(_SqliteDoNothing):
+class _DoNothing(ClauseElement):
+    __visit_name__ = "civicbot_on_conflict_do_nothing"
     _traverse_internals: list[Any] = []  # no target, no arguments: a constant of its class
+    inherit_cache = True
 
 
-class _PgNothing(_PgDoNothing):
-    _traverse_internals: list[Any] = []
+@compiles(_DoNothing)
+def _do_nothing(element: _DoNothing, compiler: Any, **kw: Any) -> str:
+    return "ON CONFLICT DO NOTHING"
 
 
 class InsertIgnore(Insert):
@@ -30,12 +33,12 @@ class InsertIgnore(Insert):
 
     inherit_cache = True
 
-    def __init__(self, table: Any, dialect: str) -> None:
+    def __init__(self, table: Any) -> None:
         super().__init__(table)
-        self._post_values_clause = _SqliteNothing() if dialect == "sqlite" else _PgNothing()
+        self._post_values_clause = _DoNothing()  # rendered where the dialects put their ON CONFLICT
 
 
-def insert_ignore(session: AsyncSession, model: Any, **values: Any) -> InsertIgnore:
-    """``INSERT … ON CONFLICT DO NOTHING`` into ``model`` for the session's dialect, with ``values`` if given."""
-    stmt = InsertIgnore(getattr(model, "__table__", model), session.get_bind().dialect.name)
+def insert_ignore(model: Any, **values: Any) -> InsertIgnore:
+    """``INSERT … ON CONFLICT DO NOTHING`` into ``model`` (a mapped class or a table), with ``values`` if given."""
+    stmt = InsertIgnore(getattr(model, "__table__", model))
     return stmt.values(**values) if values else stmt

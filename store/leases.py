@@ -45,7 +45,7 @@ async def acquire_lease(session: AsyncSession, name: str, holder: str, now: date
     """
     expires = now + ttl
     inserted = await session.execute(
-        insert_ignore(session, Lease, name=name, holder=holder, expires_at=expires).returning(Lease.name)
+        insert_ignore(Lease, name=name, holder=holder, expires_at=expires).returning(Lease.name)
     )
     if inserted.first() is not None:
         return True

@@ -50,8 +50,7 @@ async def enqueue(
 ) -> bool:
     """Queue a message; False when one with the same ``dedup_key`` was queued before."""
     result = await session.execute(
-        insert_ignore(
-            session, OutboxMessage, dedup_key=dedup_key, identity_id=identity_id, kind=kind, payload=payload,
+        insert_ignore(OutboxMessage, dedup_key=dedup_key, identity_id=identity_id, kind=kind, payload=payload,
             state="pending", attempts=0, next_attempt_at=not_before or now, created_at=now,
         ).returning(OutboxMessage.id)
     )
@@ -78,7 +77,7 @@ async def enqueue_many(session: AsyncSession, messages: Sequence[NewMessage], no
          "state": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
         for m in messages
     ]
-    stmt = insert_ignore(session, OutboxMessage).returning(OutboxMessage.__table__.c.id)
+    stmt = insert_ignore(OutboxMessage).returning(OutboxMessage.__table__.c.id)
     result = await session.execute(stmt, rows)
     return len(result.all())
 
@@ -126,7 +125,7 @@ def sql_json(value: Any) -> ColumnElement[Any]:
     return literal(value)
 
 
-def insert_from(dialect: str, source: Select[Any]) -> InsertIgnore:
+def insert_from(source: Select[Any]) -> InsertIgnore:
     """``INSERT … SELECT`` of the messages ``source`` selects — columns (dedup_key, identity_id, kind,
     payload) — as pending rows queued at the bind parameter ``queued_at``; a key queued before is skipped.
     Build it once and execute it with parameters: the rows never come into Python."""
@@ -134,7 +133,7 @@ def insert_from(dialect: str, source: Select[Any]) -> InsertIgnore:
     moment = bindparam("queued_at", type_=table.c.created_at.type)
     # SQLite reads "… JOIN y ON … ON CONFLICT" ambiguously unless the SELECT has a WHERE clause
     rows = source.add_columns(literal("pending"), literal(0), moment, moment).where(true())
-    return InsertIgnore(table, dialect).from_select(
+    return InsertIgnore(table).from_select(
         ["dedup_key", "identity_id", "kind", "payload", "state", "attempts", "next_attempt_at", "created_at"], rows,
     )
 

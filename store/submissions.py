@@ -59,7 +59,7 @@ async def register_submission(
         and latest.last_at is not None and now - latest.last_at < DUPLICATE_WINDOW
     ):
         return Verdict.DUPLICATE
-    await session.execute(insert_ignore(session, SubmissionCount, identity_id=identity_id, day=day, count=0))
+    await session.execute(insert_ignore(SubmissionCount, identity_id=identity_id, day=day, count=0))
     row = (
         await session.execute(
             select(SubmissionCount)

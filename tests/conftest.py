@@ -20,9 +20,9 @@ from typing import Any
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from store.db import create_engine
+from store.db import create_engine, sessionmaker
 from store.migrate import upgrade
 
 PG_ENV = "CIVICBOT_TEST_DATABASE_URL"
@@ -133,3 +133,8 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
         yield eng
     finally:
         await eng.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return sessionmaker(engine)

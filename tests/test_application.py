@@ -8,22 +8,17 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import event, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.context import DialogSettings
 from dialogs.flows.application import parse_outcomes
 from dialogs.registry import build_engine
 from store import models as m
-from store.db import sessionmaker
 from tests.chat import Person
 from tests.factories import NOW, World, bind_identity, build_world
 
 YEAR = NOW.year + 1
 
-
-@pytest.fixture
-async def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return sessionmaker(engine)
 
 
 @pytest.fixture

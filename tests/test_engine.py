@@ -7,21 +7,15 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.context import DialogSettings
 from dialogs.registry import build_engine
 from dialogs.types import Incoming
 from store import models as m
-from store.db import sessionmaker
 from store.invites import create_invite
 from tests.chat import Person
 from tests.factories import NOW, World, bind_identity, build_world
-
-
-@pytest.fixture
-async def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return sessionmaker(engine)
 
 
 @pytest.fixture

@@ -8,12 +8,11 @@ from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.context import SHANGHAI, DialogSettings
 from dialogs.registry import build_engine
 from store import models as m
-from store.db import sessionmaker
 from store.projects import add_progress, department_progress, next_milestones, public_progress
 from tests.chat import Person
 from tests.factories import NOW, World, bind_identity, build_world
@@ -32,10 +31,6 @@ CONTENT = {
     "outcomes": "服务独居老人 120 人\n开展上门探访 500 次",
 }
 
-
-@pytest.fixture
-async def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return sessionmaker(engine)
 
 
 @pytest.fixture

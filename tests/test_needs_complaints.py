@@ -15,7 +15,7 @@ import pytest
 import time_machine
 from openpyxl import load_workbook
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cli import main
 from dialogs import i18n
@@ -67,10 +67,6 @@ async def add_world(s: AsyncSession) -> Voice:
     org_member = await bind_identity(s, "test", "org1", "org", w.org.id)
     return Voice(w, jiangbei, staff, other_staff, org_member)
 
-
-@pytest.fixture
-async def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return sessionmaker(engine)
 
 
 @pytest.fixture

@@ -203,10 +203,9 @@ def _display_name(user: User) -> str:
     return user.full_name[:DISPLAY_NAME_MAX]
 
 
-def _insert_ignore(session: AsyncSession) -> Any:
-    """``INSERT … ON CONFLICT DO NOTHING RETURNING update_id``, run with a list of rows (one cached statement,
-    where a multi-row VALUES would be compiled afresh for every batch size)."""
-    return insert_ignore(session, ChannelUpdate).returning(ChannelUpdate.update_id)
+# ``INSERT … ON CONFLICT DO NOTHING RETURNING update_id``, run with a list of rows (one cached statement,
+# where a multi-row VALUES would be compiled afresh for every batch size)
+_RECORD = insert_ignore(ChannelUpdate).returning(ChannelUpdate.update_id)
 
 
 @dataclass(frozen=True)
@@ -352,7 +351,7 @@ class TelegramChannel:
             for p, u in zip(payloads, updates, strict=True)
         ]
         async with self.db_gate, self.sessions() as session, session.begin():
-            return set((await session.execute(_insert_ignore(session), rows)).scalars())
+            return set((await session.execute(_RECORD, rows)).scalars())
 
     async def _poll(self) -> None:
         failures = 0
