@@ -16,15 +16,16 @@ import time as monotonic_time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.sending import PermanentError, RetryAfter, Sender, TransientError, Unreachable
 from dialogs.notices import render_notice
+from dialogs.reminders import complete_notices
 from store import outbox
 from store.db import transaction
-from store.reminders import milestones_done_or_moved
 
 log = logging.getLogger(__name__)
 
@@ -148,19 +149,19 @@ class Dispatcher:
                     batch = await outbox.claim(
                         session, moment, moment + self.policy.sending_lease, self.sender.channels, self.policy.batch
                     )
-                    stale = await self._stale(session, batch)
+                    ready = await self._complete(session, batch, moment)
                 if not batch:
                     counts.pending = await outbox.waiting_count(session)
                     return counts
             assert self.sender is not None
-            if await self._deliver_batch(self.sender, batch, stale, blocked, clock, counts):
+            if await self._deliver_batch(self.sender, batch, ready, blocked, clock, counts):
                 async with self.sessions() as session:
                     counts.pending = await outbox.waiting_count(session)
                 return counts
 
     async def _deliver_batch(
-        self, sender: Sender, batch: list[outbox.Claimed], stale: set[int], blocked: set[int], clock: Clock,
-        counts: DispatchCounts,
+        self, sender: Sender, batch: list[outbox.Claimed], ready: dict[int, dict[str, Any] | None],
+        blocked: set[int], clock: Clock, counts: DispatchCounts,
     ) -> bool:
         """Deliver a claimed batch, several chats at a time and each chat's messages in order (a chat
         also has its own rate limit). True when a long rate limit stopped it: the messages not yet
@@ -179,7 +180,7 @@ class Dispatcher:
                         unsent.extend(m.id for m in messages[index:])
                         return
                     try:
-                        await self._deliver(sender, message, message.id in stale, blocked, clock, counts)
+                        await self._deliver(sender, message, ready[message.id], blocked, clock, counts)
                     except _Stop as stop:
                         stops.append(stop.until)
                         unsent.extend(m.id for m in messages[index + 1:])
@@ -194,25 +195,23 @@ class Dispatcher:
             await outbox.release(session, unsent, max(stops))
         return True
 
-    async def _stale(self, session: AsyncSession, batch: Sequence[outbox.Claimed]) -> set[int]:
-        """Messages about a milestone that was done (or re-dated) after they were queued."""
-        expected: dict[int, date] = {}
-        for message in batch:
-            guard = message.payload.get("guard") or {}
-            if "milestone" in guard:
-                expected[guard["milestone"]] = date.fromisoformat(guard["due"])
-        gone = await milestones_done_or_moved(session, expected, self.zone)
-        return {m.id for m in batch if (m.payload.get("guard") or {}).get("milestone") in gone}
+    async def _complete(
+        self, session: AsyncSession, batch: Sequence[outbox.Claimed], now: datetime
+    ) -> dict[int, dict[str, Any] | None]:
+        """Each claimed message's payload as it is to be rendered now (values read at sending filled in),
+        or None for one gone stale — about a milestone done or re-dated after it was queued."""
+        completed = await complete_notices(session, [m.payload for m in batch], self.zone, now)
+        return {m.id: payload for m, payload in zip(batch, completed, strict=True)}
 
     async def _settle(self, fn: Callable[..., Awaitable[bool]], *args: object, **kwargs: object) -> None:
         async with transaction(self.sessions) as session:
             await fn(session, *args, **kwargs)
 
     async def _deliver(
-        self, sender: Sender, message: outbox.Claimed, stale: bool, blocked: set[int], clock: Clock,
-        counts: DispatchCounts,
+        self, sender: Sender, message: outbox.Claimed, payload: dict[str, Any] | None, blocked: set[int],
+        clock: Clock, counts: DispatchCounts,
     ) -> None:
-        if stale:
+        if payload is None:
             await self._settle(outbox.mark_cancelled, message.id, STALE)
             counts.cancelled += 1
             return
@@ -221,7 +220,7 @@ class Dispatcher:
             counts.dead += 1
             return
         try:
-            reply = render_notice(message.payload, message.locale or self.default_locale, self.zone)
+            reply = render_notice(payload, message.locale or self.default_locale, self.zone)
         except (KeyError, ValueError, IndexError, TypeError) as exc:
             await self._settle(outbox.mark_dead, message.id, f"cannot be rendered: {exc!r}")
             counts.dead += 1

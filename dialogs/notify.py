@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dialogs.flow import run_button
 from dialogs.notices import day, money, queue_notice, text
 from store.audit import imported_changes_since, last_audit_id
-from store.leases import get_cursor, set_cursor
-from store.models import Application, Disbursement, Inspection, Project
+from store.leases import get_cursor, past_cursors, set_cursor
+from store.models import Application, AuditEntry, Disbursement, Inspection, Project
 from store.projects import (
     imported_projects_since,
     last_id,
@@ -150,11 +150,18 @@ async def payment_made(session: AsyncSession, project: Project, payment: Disburs
 
 
 EVENT_CURSORS = {"events.disbursements": Disbursement, "events.inspections": Inspection}
+# every cursor the events below keep, with the id it follows
+ALL_CURSORS = {
+    **{name: model.id for name, model in EVENT_CURSORS.items()},
+    "events.projects": Project.id, "events.audit": AuditEntry.id,
+}
 
 
 async def recorded_events(session: AsyncSession, now: datetime) -> int:
     """Tell organizations of payments and inspections recorded since the last evaluation — by an import as
     much as in chat. The first evaluation only notes where the tables stand: history is not news."""
+    if not await past_cursors(session, ALL_CURSORS):
+        return 0
     queued = 0
     for cursor, model in EVENT_CURSORS.items():
         seen = await get_cursor(session, cursor)

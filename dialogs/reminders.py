@@ -8,12 +8,14 @@ several moments of one milestone (the service was down), only the latest is queu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, Select, String, bindparam, cast, func, literal, select
+from sqlalchemy import Select, String, bindparam, cast, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs import i18n
@@ -23,14 +25,25 @@ from dialogs.notify import recorded_events
 from dialogs.questions import Question, encode
 from store.inserts import InsertIgnore
 from store.models import Department
-from store.outbox import NewMessage, enqueue_each, enqueue_many, insert_from, queued_keys, sql_json
+from store.outbox import (
+    ROW_VALUE,
+    NewMessage,
+    enqueue_each,
+    enqueue_many,
+    insert_from,
+    json_halves,
+    json_spliced,
+    queued_keys,
+)
 from store.recipients import department_staff, staff_and_admins
 from store.reminders import (
     DigestItem,
     DigestScope,
+    MilestoneSubject,
     Schedule,
     digest_scopes,
     member_reminder_source,
+    milestone_subjects,
     milestones_due_in,
     organization_names,
 )
@@ -118,9 +131,13 @@ def reminder_days(schedule: Schedule, now: datetime, after: datetime) -> list[di
             continue
         due_from, due_to = schedule.day_range(due_day)
         left = (due_day - today).days
+        notice = "remind.upcoming" if left > 0 else "remind.today" if left == 0 else "remind.overdue"
+        head, tail = json_halves(notice_payload(
+            notice, {"due": {"day": due_day.isoformat()}, "days": abs(left)}, [],
+            about={"milestone": ROW_VALUE, "due": due_day.isoformat(), "open": "status"},
+        ))
         found.append({
-            "due_from": due_from, "due_to": due_to, "due_day": due_day.isoformat(), "days_left": abs(left),
-            "notice": "remind.upcoming" if left > 0 else "remind.today" if left == 0 else "remind.overdue",
+            "due_from": due_from, "due_to": due_to, "payload_head": head, "payload_tail": tail,
             "dedup_suffix": f":{moment.rule}:{due_day.isoformat()}",
             "kind": KIND_OVERDUE if moment.overdue else KIND_REMINDER,
         })
@@ -132,26 +149,21 @@ def reminder_source() -> Select[Any]:
     """(dedup_key, identity_id, kind, payload) of the organizations' reminders about the open milestones
     due on one day (bind parameters of ``reminder_days``), once per reachable member: built once, run
     per due day, fanned out by the database — no milestone or member row comes into Python. The
-    payload is the one ``notice_payload()`` writes, with SQL columns for the values."""
+    payload is a notice ``about`` the milestone: the day's values are bound once, and the project's code
+    and title are filled in when it is sent (``complete_notices``), so nothing per row goes into it but
+    the milestone's id."""
     # the day's bounds are rendered into the SQL at execution (the compiled form stays cached), so
     # PostgreSQL plans each run for its own few rows instead of a generic plan after five runs
     rows = member_reminder_source(
         bindparam("due_from", type_=UTCDateTime(), literal_execute=True),
         bindparam("due_to", type_=UTCDateTime(), literal_execute=True),
     ).subquery()
-    due = bindparam("due_day", type_=String())
-    values = {
-        "code": rows.c.project_code,
-        "title": {"zh-Hans": rows.c.title_zh, "en": func.coalesce(rows.c.title_en, rows.c.title_zh)},
-        "milestone": {"t": literal("lifecycle.milestone.") + rows.c.milestone_kind},
-        "due": {"day": due}, "days": bindparam("days_left", type_=Integer()),
-    }
-    button = ("remind.open_project", literal(run_button("status", "p")) + cast(rows.c.project_id, String))
-    body = notice_payload(bindparam("notice", type_=String()), values, [[button]],
-                          guard={"milestone": rows.c.milestone_id, "due": due})
+    # the payload is the day's notice (``reminder_days``) with the milestone's id in place
+    body = json_spliced(bindparam("payload_head", type_=String()), rows.c.milestone_id,
+                        bindparam("payload_tail", type_=String()))
     dedup = (literal("remind:") + cast(rows.c.milestone_id, String) + ":" + cast(rows.c.identity_id, String)
              + bindparam("dedup_suffix", type_=String()))
-    return select(dedup, rows.c.identity_id, bindparam("kind", type_=String()), sql_json(body))
+    return select(dedup, rows.c.identity_id, bindparam("kind", type_=String()), body)
 
 
 @cache
@@ -187,6 +199,9 @@ async def _overdue_alerts(session: AsyncSession, schedule: Schedule, now: dateti
 # --- the staff digest --------------------------------------------------------------------------
 
 async def _digests(session: AsyncSession, settings: RuleSettings, now: datetime) -> int:
+    """Each staff member (and administrator) not yet sent today's digest is queued one; its figures are
+    read when it is sent (``complete_notices``), so a digest deferred or retried is current, and the
+    busiest tick of the day does not count every open milestone of the city."""
     schedule = settings.schedule
     today = schedule.local_day(now)
     if now < schedule.at(today) or not settings.calendar.is_workday(today):
@@ -194,37 +209,94 @@ async def _digests(session: AsyncSession, settings: RuleSettings, now: datetime)
     people = await staff_and_admins(session, settings.admins)
     keys = {p.identity_id: f"digest:{p.identity_id}:{today.isoformat()}" for p in people}
     had = await queued_keys(session, keys.values())
-    owed = [p for p in people if keys[p.identity_id] not in had]
-    if not owed:
-        return 0
-    department_ids = sorted({p.department_id for p in owed if p.department_id is not None})
-    scopes = await digest_scopes(
-        session, department_ids, any(p.department_id is None for p in owed), now,
-        now + timedelta(days=DIGEST_DAYS), DIGEST_ITEMS,
-    )
-    names = {
-        d.id: localized(d.name_zh, d.name_en)
-        for d in (await session.execute(select(Department).where(Department.id.in_(department_ids)))).scalars()
-    }
-    bodies: dict[int | None, dict[str, Any]] = {}
-    messages = []
-    for person in owed:
-        scope_id = person.department_id
-        if scope_id not in bodies:
-            scope_name = names.get(scope_id) if scope_id is not None else None
-            bodies[scope_id] = _digest_body(scopes[scope_id], scope_name, today, schedule)
-        messages.append(NewMessage(person.identity_id, KIND_DIGEST, bodies[scope_id], keys[person.identity_id]))
+    messages = [
+        NewMessage(p.identity_id, KIND_DIGEST, digest_payload(p.department_id, today), keys[p.identity_id])
+        for p in people if keys[p.identity_id] not in had
+    ]
     return await enqueue_many(session, messages, now)
 
 
-def _digest_lines(items: list[DigestItem], total: int, schedule: Schedule) -> dict[str, str]:
+def digest_payload(department_id: int | None, day: date) -> dict[str, Any]:
+    """A digest as queued: whose department (None: the whole city) and which day; the figures come at sending."""
+    return {"key": "digest.body", "values": {}, "buttons": [], "digest": {"department": department_id,
+                                                                         "day": day.isoformat()}}
+
+
+# --- completing notices when they are sent ------------------------------------------------------
+
+async def complete_notices(
+    session: AsyncSession, payloads: Sequence[dict[str, Any]], zone: ZoneInfo, now: datetime
+) -> list[dict[str, Any] | None]:
+    """The payloads of messages about to be sent at ``now``, ready for ``render_notice`` — or None for a
+    message gone stale (its milestone done, re-dated or removed since it was queued).
+
+    A notice ``about`` a milestone gets the project's code and title and the milestone's name as they
+    stand now; a digest gets its department's figures as of now. One read of the milestones and one
+    digest pass for the whole batch; other payloads are returned as they are.
+    """
+    subjects = await milestone_subjects(session, {
+        p[part]["milestone"] for p in payloads for part in ("about", "guard") if "milestone" in p.get(part, ())
+    })
+    digests = _DigestPass([p["digest"] for p in payloads if "digest" in p])
+    await digests.read(session, zone, now)
+    completed: list[dict[str, Any] | None] = []
+    for payload in payloads:
+        guard = payload.get("about") or payload.get("guard")
+        if guard and "milestone" in guard:
+            subject = subjects.get(guard["milestone"])
+            if (subject is None or subject.done_at is not None
+                    or subject.due_at.astimezone(zone).date().isoformat() != guard["due"]):
+                completed.append(None)
+                continue
+            if "about" in payload:
+                payload = _about_milestone(payload, subject)
+        if "digest" in payload:
+            payload = digests.body(payload["digest"], zone)
+        completed.append(payload)
+    return completed
+
+
+def _about_milestone(payload: dict[str, Any], m: MilestoneSubject) -> dict[str, Any]:
+    values = {
+        "code": m.project_code, "title": localized(m.title_zh, m.title_en),
+        "milestone": {"t": f"lifecycle.milestone.{m.kind}"}, **payload.get("values", {}),
+    }
+    opens = (run_button("status", f"p{m.project_id}") if payload["about"].get("open") == "status"
+             else project_button(m.project_code))
+    return {**payload, "values": values, "buttons": [*payload.get("buttons", []), [["remind.open_project", opens]]]}
+
+
+class _DigestPass:
+    """The figures of every department (and the city) that the digests of one batch are for."""
+
+    def __init__(self, digests: list[dict[str, Any]]) -> None:
+        self.department_ids = sorted({d["department"] for d in digests if d["department"] is not None})
+        self.include_all = any(d["department"] is None for d in digests)
+        self.scopes: dict[int | None, DigestScope] = {}
+        self.names: dict[int, dict[str, str]] = {}
+
+    async def read(self, session: AsyncSession, zone: ZoneInfo, now: datetime) -> None:
+        if not self.department_ids and not self.include_all:
+            return
+        self.scopes = await digest_scopes(session, self.department_ids, self.include_all, now,
+                                          now + timedelta(days=DIGEST_DAYS), DIGEST_ITEMS)
+        departments = select(Department).where(Department.id.in_(self.department_ids))
+        self.names = {d.id: localized(d.name_zh, d.name_en) for d in (await session.execute(departments)).scalars()}
+
+    def body(self, digest: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+        scope_id = digest["department"]
+        scope_name = self.names.get(scope_id) if scope_id is not None else None
+        return _digest_body(self.scopes[scope_id], scope_name, date.fromisoformat(digest["day"]), zone)
+
+
+def _digest_lines(items: list[DigestItem], total: int, zone: ZoneInfo) -> dict[str, str]:
     lines: dict[str, str] = {}
     for locale in i18n.LOCALES:
         rows = [
             i18n.t(locale, "digest.line", code=item.project_code,
                    title=item.title_en if locale == "en" and item.title_en else item.title_zh,
                    milestone=i18n.t(locale, f"lifecycle.milestone.{item.milestone_kind}"),
-                   due=i18n.day(locale, schedule.local_day(item.due_at)))
+                   due=i18n.day(locale, item.due_at.astimezone(zone).date()))
             for item in items
         ]
         if total > len(items):
@@ -233,13 +305,13 @@ def _digest_lines(items: list[DigestItem], total: int, schedule: Schedule) -> di
     return lines
 
 
-def _digest_body(scope: DigestScope, scope_name: dict[str, str] | None, today: date, schedule: Schedule) -> dict[str, Any]:
+def _digest_body(scope: DigestScope, scope_name: dict[str, str] | None, today: date, zone: ZoneInfo) -> dict[str, Any]:
     overdue, soon = scope.overdue_items, scope.soon_items
     values = {
         "day": {"day": today.isoformat()},
         "scope": scope_name or {"t": "digest.all_departments"},
-        "overdue": scope.overdue, "overdue_lines": _digest_lines(overdue, scope.overdue, schedule),
-        "soon": scope.due_soon, "soon_lines": _digest_lines(soon, scope.due_soon, schedule),
+        "overdue": scope.overdue, "overdue_lines": _digest_lines(overdue, scope.overdue, zone),
+        "soon": scope.due_soon, "soon_lines": _digest_lines(soon, scope.due_soon, zone),
         "days": DIGEST_DAYS, "applications": scope.applications,
     }
     codes = list(dict.fromkeys(item.project_code for item in overdue + soon))[:DIGEST_BUTTONS]
@@ -248,4 +320,3 @@ def _digest_body(scope: DigestScope, scope_name: dict[str, str] | None, today: d
         buttons.append([("digest.open_applications", run_button("review"))])
     key = "digest.body" if not scope.empty else "digest.all_clear"
     return notice_payload(key, values, buttons)
-

@@ -12,14 +12,17 @@ The watermark — the moment rules were last evaluated as of — is kept in a ``
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Integer, Select, String, bindparam, cast, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.inserts import insert_ignore
+from store.inserts import InsertIgnore
 from store.models import Lease
+from store.types import UTCDateTime
 
 WATERMARK_HOLDER = "watermark"
 
@@ -38,47 +41,74 @@ async def try_advisory_xact_lock(session: AsyncSession, name: str) -> bool:
     return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(advisory_key(name)))))
 
 
+_NAME = bindparam("lease", type_=String())
+_TAKE = InsertIgnore(Lease.__table__).returning(Lease.name)
+_RENEW = (
+    update(Lease)
+    .where(Lease.name == _NAME, (Lease.expires_at <= bindparam("now", type_=UTCDateTime()))
+           | (Lease.holder == bindparam("who", type_=String())))
+    .values(holder=bindparam("who"), expires_at=bindparam("until"))
+    .execution_options(synchronize_session=False)
+)
+_RELEASE = delete(Lease).where(Lease.name == _NAME, Lease.holder == bindparam("who", type_=String()))
+_EXPIRES = select(Lease.expires_at).where(Lease.name == _NAME)
+_HOLDER = select(Lease.holder).where(Lease.name == _NAME)
+_MOVE = (update(Lease).where(Lease.name == _NAME).values(expires_at=bindparam("moment"))
+         .execution_options(synchronize_session=False))
+_COUNT = (update(Lease).where(Lease.name == _NAME).values(holder=bindparam("last"))
+          .execution_options(synchronize_session=False))
+
+
 async def acquire_lease(session: AsyncSession, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
     """Take (or renew) the lease ``name`` for ``holder`` until ``now + ttl``; False while another holds it.
 
     Commit right after, so other processes see it.
     """
     expires = now + ttl
-    inserted = await session.execute(
-        insert_ignore(Lease, name=name, holder=holder, expires_at=expires).returning(Lease.name)
-    )
+    inserted = await session.execute(_TAKE, {"name": name, "holder": holder, "expires_at": expires})
     if inserted.first() is not None:
         return True
-    result = await session.execute(
-        update(Lease)
-        .where(Lease.name == name, (Lease.expires_at <= now) | (Lease.holder == holder))
-        .values(holder=holder, expires_at=expires)
-        .execution_options(synchronize_session=False)
-    )
+    result = await session.execute(_RENEW, {"lease": name, "who": holder, "now": now, "until": expires})
     return (result.rowcount or 0) == 1
 
 
 async def release_lease(session: AsyncSession, name: str, holder: str) -> None:
-    await session.execute(delete(Lease).where(Lease.name == name, Lease.holder == holder))
+    await session.execute(_RELEASE, {"lease": name, "who": holder})
 
 
 async def get_watermark(session: AsyncSession, name: str) -> datetime | None:
-    return await session.scalar(select(Lease.expires_at).where(Lease.name == name))
+    return await session.scalar(_EXPIRES, {"lease": name})
 
 
 async def set_watermark(session: AsyncSession, name: str, moment: datetime) -> None:
-    dialect = sqlite if is_sqlite(session) else postgresql
-    stmt = dialect.insert(Lease).values(name=name, holder=WATERMARK_HOLDER, expires_at=moment)
-    await session.execute(stmt.on_conflict_do_update(index_elements=[Lease.name], set_={"expires_at": moment}))
+    """Keep ``moment`` under ``name``. Callers hold the evaluator's lock, so the row cannot appear between
+    the update and the insert of a first time."""
+    if (await session.execute(_MOVE, {"lease": name, "moment": moment})).rowcount == 0:
+        await session.execute(_TAKE, {"name": name, "holder": WATERMARK_HOLDER, "expires_at": moment})
 
 
 async def get_cursor(session: AsyncSession, name: str) -> int | None:
     """The last id a rule has seen of a table (kept in the holder column of a lease row)."""
-    holder = await session.scalar(select(Lease.holder).where(Lease.name == name))
+    holder = await session.scalar(_HOLDER, {"lease": name})
     return int(holder) if holder is not None and holder.isdigit() else None
 
 
 async def set_cursor(session: AsyncSession, name: str, last_id: int, now: datetime) -> None:
-    dialect = sqlite if is_sqlite(session) else postgresql
-    stmt = dialect.insert(Lease).values(name=name, holder=str(last_id), expires_at=now)
-    await session.execute(stmt.on_conflict_do_update(index_elements=[Lease.name], set_={"holder": str(last_id)}))
+    if (await session.execute(_COUNT, {"lease": name, "last": str(last_id)})).rowcount == 0:
+        await session.execute(_TAKE, {"name": name, "holder": str(last_id), "expires_at": now})
+
+
+async def past_cursors(session: AsyncSession, cursors: Mapping[str, Any]) -> bool:
+    """Whether any table has rows past its cursor, or has no cursor yet (``cursors``: cursor name → the
+    table's id column): one statement, so a minute in which nothing was recorded costs one read."""
+    return bool(await session.scalar(_past_cursors(tuple(cursors.items()))))
+
+
+@cache
+def _past_cursors(cursors: tuple[tuple[str, Any], ...]) -> Select[Any]:
+    checks = [
+        func.coalesce(select(func.max(column)).scalar_subquery(), 0)
+        > func.coalesce(select(cast(Lease.holder, Integer)).where(Lease.name == name).scalar_subquery(), -1)
+        for name, column in cursors
+    ]
+    return select(or_(*checks))

@@ -190,20 +190,32 @@ async def organization_names(session: AsyncSession, ids: Iterable[int]) -> dict[
     return {org_id: (zh, en) for org_id, zh, en in (await session.execute(stmt)).all()}
 
 
-async def milestones_done_or_moved(session: AsyncSession, expected: dict[int, date], zone: ZoneInfo) -> set[int]:
-    """Of the milestones ``expected`` (id → due day a message was written for), those done, gone or re-dated."""
-    if not expected:
-        return set()
-    rows = (
-        await session.execute(
-            select(Milestone.id, Milestone.due_at, Milestone.done_at).where(Milestone.id.in_(list(expected)))
-        )
-    ).all()
-    still_open = {
-        milestone_id for milestone_id, due_at, done_at in rows
-        if done_at is None and due_at.astimezone(zone).date() == expected[milestone_id]
-    }
-    return set(expected) - still_open
+@dataclass(frozen=True)
+class MilestoneSubject:
+    """A milestone a queued notice is about, as it stands when the notice is sent."""
+
+    id: int
+    kind: str
+    due_at: datetime
+    done_at: datetime | None
+    project_id: int
+    project_code: str
+    title_zh: str
+    title_en: str | None
+
+
+async def milestone_subjects(session: AsyncSession, ids: Iterable[int]) -> dict[int, MilestoneSubject]:
+    """The milestones ``ids`` (those still in the database) with their project's code and title."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    stmt = (
+        select(Milestone.id, Milestone.kind, Milestone.due_at, Milestone.done_at, Project.id, Project.code,
+               Project.title_zh, Project.title_en)
+        .join(Project, Project.id == Milestone.project_id)
+        .where(Milestone.id.in_(wanted))
+    )
+    return {row[0]: MilestoneSubject(*row) for row in (await session.execute(stmt)).all()}
 
 
 # --- the staff digest --------------------------------------------------------------------------

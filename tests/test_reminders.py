@@ -4,6 +4,7 @@ digests on (Chinese) working days only, and status-change notices in each member
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -221,6 +222,34 @@ async def test_a_queued_reminder_is_cancelled_when_the_milestone_is_done_or_re_d
                                   .where(m.OutboxMessage.state == "cancelled"))).all()
     assert len(states) == 4 and all("stale" in (reason or "") for _, reason in states)
 
+
+async def test_a_waiting_reminder_and_digest_say_what_holds_when_they_are_sent(app: App, world: World) -> None:
+    """A reminder is queued as a reference to its milestone and a digest as its department and day: both
+    are completed when sent, so a message held back (no channel, quiet hours, a retry) is not out of date."""
+    with time_machine.travel(local(2026, 10, 13, 9, 30), tick=False):
+        first = await run_once(app, None, datetime.now(UTC))
+    assert (first.evaluation.reminders, first.evaluation.digests) == (4, 2)
+    async with app.sessions() as s:
+        queued = (await s.execute(select(m.OutboxMessage.kind, m.OutboxMessage.payload))).all()
+    reminder = next(p for kind, p in queued if kind == "reminder")
+    assert reminder["about"]["milestone"] in {world.inspection.id, world.report.id}
+    assert "title" not in reminder["values"] and "阳光助老" not in json.dumps(reminder, ensure_ascii=False)
+    assert all("overdue" not in p["values"] for kind, p in queued if kind == "digest")
+    # before anything is sent, the project is renamed and its mid-term report handed in
+    async with app.sessions() as s, s.begin():
+        await s.execute(update(m.Project).where(m.Project.id == world.project.id).values(title_zh="阳光助老（二期）"))
+        await s.execute(update(m.Milestone).where(m.Milestone.id == world.report.id)
+                        .values(done_at=local(2026, 10, 13, 10)))
+    sender = FakeSender()
+    with time_machine.travel(local(2026, 10, 13, 11), tick=False):
+        second = await run_once(app, sender, datetime.now(UTC))
+    assert (second.dispatch.sent, second.dispatch.cancelled) == (4, 2)
+    [inspection] = [d.text for d in sender.to("m-zh") if "中期检查" in d.text]
+    assert "阳光助老（二期）" in inspection and "还有 7 天" in inspection and "2026年10月20日" in inspection
+    [english] = [d for d in sender.to("m-en") if "inspection" in d.text.lower()]
+    assert "Sunshine elderly care" in english.text and english.data == [[f"g:run:status:p{world.project.id}"]]
+    [digest] = [d.text for d in sender.to("s-mz") if "工作摘要" in d.text]
+    assert "14 天内到期：1 项" in digest and "阳光助老（二期）" in digest and "中期报告" not in digest
 
 async def test_only_the_latest_of_several_past_moments_is_sent(app: App, world: World) -> None:
     sender = FakeSender()
