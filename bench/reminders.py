@@ -14,10 +14,12 @@ PostgreSQL with --pg; URL defaults to CIVICBOT_TEST_DATABASE_URL), measured in t
   lease, reading, queuing every message, watermark, commit. The queued rows are deleted between
   repetitions (not timed);
 - baseline: one plain SQL query selecting the milestones due for a reminder at that tick (open, due
-  on one of the days concerned) — the least any evaluation has to read; and, since the digest's rule
-  reads every open milestone overdue or due within 14 days, one plain query for all of those too;
+  on one of the days concerned) — the least any evaluation has to read; and, since a digest reads
+  every open milestone overdue or due within 14 days, one plain query for all of those too;
 - the busy tick in parts: the reminders' SELECT alone (rules decided, rows fanned out to members and
-  payloads built, but not written) and the digest's one pass;
+  payloads built, but not written); and what the tick leaves to sending — reminders are queued as
+  references to their milestone and digests as department + day, completed by the dispatcher just
+  before rendering (``complete_notices``): that cost for the tick's messages, in the dispatcher's batches;
 - a quiet tick (10:00:30, nothing at the send hour): what every other minute of the day costs.
 
 Reported: milliseconds (and process CPU on SQLite, where the database runs in-process: steadier on
@@ -53,7 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.outbox import Dispatcher, RetryPolicy
 from bot.reminders import WATERMARK, evaluate_rules
-from dialogs.reminders import RuleSettings, reminder_days, reminder_source, window_start
+from dialogs.reminders import RuleSettings, complete_notices, reminder_days, reminder_source, window_start
 from dialogs.types import Reply
 from store import models as m
 from store.db import create_engine, sessionmaker, transaction
@@ -61,7 +63,7 @@ from store.importer import import_package
 from store.leases import set_watermark
 from store.migrate import upgrade
 from store.outbox import NewMessage, enqueue_many
-from store.reminders import Schedule, digest_scopes
+from store.reminders import Schedule
 from store.synth import write_synthetic_package
 from store.workdays import WorkCalendar
 
@@ -174,22 +176,38 @@ async def evaluation(engine: AsyncEngine, now: datetime, *, keep: bool = False) 
 
 
 async def parts(engine: AsyncEngine, now: datetime) -> dict[str, float]:
-    """Where the busy tick's time goes: the reminders' SELECT alone (rules decided, rows fanned out and
-    their payloads built, but counted instead of written) and the digest's one pass."""
+    """Where the busy tick's time goes, and what it leaves to sending: the reminders' SELECT alone (rules
+    decided, rows fanned out, keys and payloads built, but counted instead of written); then, with the
+    tick's messages queued, completing them as the dispatcher does before rendering (``complete_notices``
+    in its batches): the reminders (project, title, stale check) and the digests (their one pass)."""
     rows = reminder_source().subquery()
     key, payload = rows.c[0], rows.c[3]
     # summing the lengths makes the database build every key and payload, as the INSERT does
     built = select(func.count(), func.sum(func.length(key) + func.length(cast(payload, String))))
-    async with sessionmaker(engine)() as s:
+    sessions = sessionmaker(engine)
+    async with sessions() as s:
         started = time.perf_counter()
         for params in reminder_days(RULES.schedule, now, now - TICK):  # one run per due day, as the rule does
             await s.execute(built, params)
         fan_out = time.perf_counter() - started
-        departments = (await s.execute(select(m.Department.id))).scalars().all()
+    await evaluation(engine, now, keep=True)
+    batch = RetryPolicy().batch
+    async with sessions() as s:
+        queued = (await s.execute(select(m.OutboxMessage.kind, m.OutboxMessage.payload)
+                                  .order_by(m.OutboxMessage.id))).all()
+        reminders = [p for kind, p in queued if kind != "digest"]
+        digests = [p for kind, p in queued if kind == "digest"]
         started = time.perf_counter()
-        await digest_scopes(s, departments, True, now, now + timedelta(days=14), 5)
+        for i in range(0, len(reminders), batch):
+            await complete_notices(s, reminders[i:i + batch], ZONE, now)
+        completing = time.perf_counter() - started
+        started = time.perf_counter()
+        await complete_notices(s, digests, ZONE, now)
         digest = time.perf_counter() - started
-    return {"fan_out_s": fan_out, "digest_s": digest}
+    async with transaction(sessions) as s:
+        await s.execute(delete(m.OutboxMessage))
+    return {"fan_out_s": fan_out, "complete_s": completing, "completed": len(reminders), "digest_s": digest,
+            "digests": len(digests)}
 
 
 async def measure(url: str, repeat: int) -> dict[str, Any]:
@@ -286,8 +304,12 @@ def report(backend: str, built: dict[str, float], result: dict[str, Any], *, cpu
     p, w, busy = result["parts"], result["wide"], result["busy"]
     base = busy["baseline_s"]
     print(f"  busy tick, in parts: the reminders' SELECT (rules, fan-out, payloads; not written) "
-          f"{_ms(p['fan_out_s'])} = {p['fan_out_s'] / base:.2f} ×; the digest's pass {_ms(p['digest_s'])} = "
-          f"{p['digest_s'] / base:.2f} ×; the rest is writing {busy['queued']:,} outbox rows, lease and commit")
+          f"{_ms(p['fan_out_s'])} = {p['fan_out_s'] / base:.2f} ×; the rest is writing {busy['queued']:,} "
+          f"outbox rows, alerts, the digests' queue, lease and commit")
+    print(f"  left to sending (the dispatcher, paced at 30 msg/s by Telegram): completing {p['completed']:,} reminders "
+          f"in batches of {RetryPolicy().batch} {_ms(p['complete_s'])} in all "
+          f"({p['complete_s'] / max(p['completed'], 1) * 1e6:.0f} µs each); the {p['digests']} digests' one pass "
+          f"{_ms(p['digest_s'])}")
     wide = f"{busy['evaluation_s'] / w['baseline_s']:.2f} × wall"
     if cpu and w["baseline_cpu_s"]:
         wide += f", {busy['evaluation_cpu_s'] / w['baseline_cpu_s']:.2f} × CPU"

@@ -141,7 +141,7 @@ def json_halves(value: Any) -> tuple[str, str]:
     """``value`` as JSON text, cut in two where its one ``ROW_VALUE`` stands: with a number between the
     halves (``json_spliced``) it is that value with the number in place. Queuing thousands of rows that
     differ in one number, the database then joins three strings per row instead of building JSON objects."""
-    head, tail = json.dumps(value, ensure_ascii=False).split(json.dumps(ROW_VALUE))
+    head, tail = json.dumps(value, ensure_ascii=False, separators=(",", ":")).split(json.dumps(ROW_VALUE))
     return head, tail
 
 
