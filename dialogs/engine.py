@@ -8,6 +8,7 @@ conversation row lock (PostgreSQL ``FOR UPDATE``, across processes).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from dialogs.context import Context, DialogSettings, State, Understand
 from dialogs.flow import Flow, split_button
 from dialogs.types import Button, Incoming, Reply
 from store.conversations import claim_incoming, open_turn, save_conversation
+from store.db import transaction
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,11 @@ MAX_TEXT = 4000  # anything longer is cut before it reaches a flow; fields have 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _snapshot(flow: str | None, step: str | None, slots: dict[str, Any]) -> str:
+    """A conversation's state as text, to tell whether a turn changed it (slots nest dicts and lists)."""
+    return json.dumps([flow, step, slots], sort_keys=True, ensure_ascii=False, default=str)
 
 
 class Engine:
@@ -81,13 +88,14 @@ class Engine:
 
     async def _turn(self, incoming: Incoming) -> list[Reply]:
         now = self.clock()
-        async with self.sessions() as session, session.begin():
+        async with transaction(self.sessions) as session:
             identity, conversation = await open_turn(
                 session, incoming.channel, incoming.user_id, now, incoming.display_name
             )
             if not await claim_incoming(session, f"{incoming.channel}:{incoming.id}", now):
                 return []
-            state = State(conversation.flow, conversation.step, dict(conversation.slots or {}))
+            before = _snapshot(conversation.flow, conversation.step, conversation.slots)
+            state = State(conversation.flow, conversation.step, dict(conversation.slots))
             locale = identity.locale or i18n.normalize_locale(incoming.locale) or self.settings.default_locale
             ctx = Context(
                 session=session, identity=identity, state=state, locale=locale, now=now,
@@ -96,7 +104,8 @@ class Engine:
             await self._route(ctx, incoming)
             if not ctx.replies:
                 await self.show_menu(ctx)
-            await save_conversation(session, conversation, state.flow, state.step, state.slots, now)
+            if _snapshot(state.flow, state.step, state.slots) != before:  # a menu or an answer changes nothing
+                await save_conversation(session, conversation, state.flow, state.step, state.slots, now)
             return ctx.replies
 
     async def _route(self, ctx: Context, msg: Incoming) -> None:

@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dialogs.context import DialogSettings
-from dialogs.registry import build_engine
+from dialogs.context import Context, DialogSettings
+from dialogs.engine import Engine
+from dialogs.flow import Flow
+from dialogs.registry import all_flows, build_engine
 from dialogs.types import Incoming
 from store import models as m
 from store.invites import create_invite
@@ -114,3 +116,54 @@ async def test_staff_identity_sees_staff_menu(bot, sessions, world) -> None:  # 
     p = Person(bot, "300")
     await p.say("/menu")
     assert "工作人员菜单" in p.text
+
+
+
+class Tally(Flow):
+    """Counts in a nested slot and never moves on: only the nested value changes."""
+
+    name = "tally"
+    commands = ("tally",)
+
+    async def start(self, ctx: Context, payload: str | None) -> None:
+        ctx.state.flow, ctx.state.step = self.name, "count"
+        ctx.state.slots["values"] = {"n": 0}
+        ctx.say("0")
+
+    async def handle(self, ctx: Context, msg: Incoming) -> None:
+        ctx.state.slots["values"]["n"] += 1
+        ctx.say(str(ctx.state.slots["values"]["n"]))
+
+
+async def test_a_turn_writes_the_conversation_only_when_it_changed(sessions, engine) -> None:  # type: ignore[no-untyped-def]
+    """A first contact creates the identity and its conversation in four statements; a menu or a help
+    page changes nothing and writes nothing but the de-duplication key; a step taken is saved — also
+    when all that changed is a value nested in the slots."""
+    bot = Engine(sessions, DialogSettings(), [*all_flows(), Tally()], clock=lambda: NOW)
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()))
+
+    def writes(table: str) -> int:
+        return sum(1 for s in statements if s.startswith((f"UPDATE {table} ", f"INSERT INTO {table} ")))
+
+    p = Person(bot, "newcomer")
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        await p.say("/menu")
+        assert (writes("identities"), writes("conversations"), writes("handled_incoming")) == (1, 1, 1)
+        assert len(statements) == 5, statements  # open (none), identity, conversation, open, de-duplication key
+        statements.clear()
+        await p.say("/help")
+        assert (writes("conversations"), writes("handled_incoming"), len(statements)) == (0, 1, 2), statements
+        statements.clear()
+        await p.say("/tally")
+        await p.say("+")
+        await p.say("+")
+        assert p.text == "2" and writes("conversations") == 3
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", seen)
+    async with sessions() as s:
+        [(flow, slots)] = (await s.execute(select(m.Conversation.flow, m.Conversation.slots))).all()
+    assert (flow, slots) == ("tally", {"values": {"n": 2}})

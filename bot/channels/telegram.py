@@ -67,7 +67,7 @@ from bot.sending import PermanentError, RetryAfter, TransientError, Unreachable
 from dialogs import i18n
 from dialogs.engine import Engine
 from dialogs.types import Incoming, Media, Reply
-from store.db import create_engine, sessionmaker
+from store.db import create_engine, on_sqlite, sessionmaker, transaction
 from store.inserts import insert_ignore
 from store.models import ChannelUpdate, Identity
 
@@ -218,11 +218,6 @@ class Settle:
     language_code: str | None = None
 
 
-def _is_sqlite(sessions: async_sessionmaker[AsyncSession]) -> bool:
-    bind = sessions.kw.get("bind")
-    return bind is not None and bind.dialect.name == "sqlite"
-
-
 # --- the channel -----------------------------------------------------------------------------------
 
 class TelegramChannel:
@@ -250,7 +245,7 @@ class TelegramChannel:
         self.clock = clock
         self.key = f"tg:{bot.id}"  # update ids are per bot: a new token starts a new sequence
         # SQLite has one writer: queueing transactions here beats its busy handler's sleeps by far.
-        self.db_gate = asyncio.Semaphore(1 if _is_sqlite(sessions) else self.options.concurrency)
+        self.db_gate = asyncio.Semaphore(1 if on_sqlite(sessions) else self.options.concurrency)
         self.tokens = ButtonTokens(sessions, self.db_gate)
         self.queues = UserQueues(self._handle, self.options.concurrency)
         self.username: str | None = None
@@ -318,7 +313,7 @@ class TelegramChannel:
 
     async def _prune(self) -> None:
         now = self.clock()
-        async with self.db_gate, self.sessions() as session, session.begin():
+        async with self.db_gate, transaction(self.sessions) as session:
             await session.execute(
                 delete(ChannelUpdate).where(
                     ChannelUpdate.channel == self.key, ChannelUpdate.handled_at < now - UPDATE_RETENTION
@@ -350,7 +345,7 @@ class TelegramChannel:
              "received_at": now, "handled_at": None}
             for p, u in zip(payloads, updates, strict=True)
         ]
-        async with self.db_gate, self.sessions() as session, session.begin():
+        async with self.db_gate, transaction(self.sessions) as session:
             return set((await session.execute(_RECORD, rows)).scalars())
 
     async def _poll(self) -> None:
@@ -572,7 +567,7 @@ class TelegramChannel:
         403 came since), read their role and language; then refresh command menus that changed."""
         users = {item.user_id for item in batch if item.user_id is not None}
         wrote = [u for u in users if int(u) not in self.requests.unreachable]
-        async with self.db_gate, self.sessions() as session, session.begin():
+        async with self.db_gate, transaction(self.sessions) as session:
             await session.execute(
                 update(ChannelUpdate)
                 .where(ChannelUpdate.channel == self.key,
@@ -603,7 +598,7 @@ class TelegramChannel:
 
     async def _mark_unreachable(self, chat_id: int) -> None:
         log.info("chat %s blocked the bot: marked unreachable", chat_id)
-        async with self.db_gate, self.sessions() as session, session.begin():
+        async with self.db_gate, transaction(self.sessions) as session:
             await session.execute(
                 update(Identity)
                 .where(Identity.channel == CHANNEL, Identity.external_id == str(chat_id))
