@@ -21,8 +21,7 @@ from dialogs import i18n
 from dialogs.context import Context, DialogSettings, State, Understand
 from dialogs.flow import Flow, split_button
 from dialogs.types import Button, Incoming, Reply
-from store.conversations import claim_incoming, open_turn, save_conversation
-from store.db import transaction
+from store.conversations import turn_connection
 
 log = logging.getLogger(__name__)
 
@@ -88,24 +87,29 @@ class Engine:
 
     async def _turn(self, incoming: Incoming) -> list[Reply]:
         now = self.clock()
-        async with transaction(self.sessions) as session:
-            identity, conversation = await open_turn(
-                session, incoming.channel, incoming.user_id, now, incoming.display_name
-            )
-            if not await claim_incoming(session, f"{incoming.channel}:{incoming.id}", now):
+        async with turn_connection(self.sessions.kw["bind"]) as turn:
+            identity, conversation = await turn.open(incoming.channel, incoming.user_id, now, incoming.display_name)
+            if not await turn.claim(f"{incoming.channel}:{incoming.id}", now):
                 return []
             before = _snapshot(conversation.flow, conversation.step, conversation.slots)
             state = State(conversation.flow, conversation.step, dict(conversation.slots))
             locale = identity.locale or i18n.normalize_locale(incoming.locale) or self.settings.default_locale
-            ctx = Context(
-                session=session, identity=identity, state=state, locale=locale, now=now,
-                settings=self.settings, incoming=incoming, understand=self.understand,
-            )
-            await self._route(ctx, incoming)
-            if not ctx.replies:
-                await self.show_menu(ctx)
+            # the flow's session, in the turn's transaction (its commit leaves the transaction to the turn)
+            session = self.sessions(bind=turn.conn, join_transaction_mode="rollback_only")
+            try:
+                session.add(identity)
+                ctx = Context(
+                    session=session, identity=identity, state=state, locale=locale, now=now,
+                    settings=self.settings, incoming=incoming, understand=self.understand,
+                )
+                await self._route(ctx, incoming)
+                if not ctx.replies:
+                    await self.show_menu(ctx)
+                await session.flush()
+            finally:
+                await session.close()
             if _snapshot(state.flow, state.step, state.slots) != before:  # a menu or an answer changes nothing
-                await save_conversation(session, conversation, state.flow, state.step, state.slots, now)
+                await turn.save(conversation, state.flow, state.step, state.slots, now)
             return ctx.replies
 
     async def _route(self, ctx: Context, msg: Incoming) -> None:
