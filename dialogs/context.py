@@ -55,6 +55,24 @@ Notify = Callable[..., Awaitable[None]]
 RowT = TypeVar("RowT")
 
 
+class TurnSession:
+    """A turn's ORM session, made when a flow first uses it: a menu, a help page or a choice of
+    language needs none, and making one, adding the identity to it and closing it again is a good part
+    of such a turn. Stands in for the ``AsyncSession`` (every attribute is the session's)."""
+
+    def __init__(self, make: Callable[[], AsyncSession]) -> None:
+        self._make = make
+        self.opened: AsyncSession | None = None
+
+    def open(self) -> AsyncSession:
+        if self.opened is None:
+            self.opened = self._make()
+        return self.opened
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.open(), name)
+
+
 @dataclass
 class Context:
     session: AsyncSession

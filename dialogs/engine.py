@@ -15,13 +15,15 @@ from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakValueDictionary
 
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs import i18n
-from dialogs.context import Context, DialogSettings, State, Understand
+from dialogs.context import Context, DialogSettings, State, TurnSession, Understand
 from dialogs.flow import Flow, split_button
 from dialogs.types import Button, Incoming, Reply
-from store.conversations import turn_connection
+from store.conversations import TurnConnection, turn_connection
+from store.models import Identity
 
 log = logging.getLogger(__name__)
 
@@ -94,23 +96,32 @@ class Engine:
             before = _snapshot(conversation.flow, conversation.step, conversation.slots)
             state = State(conversation.flow, conversation.step, dict(conversation.slots))
             locale = identity.locale or i18n.normalize_locale(incoming.locale) or self.settings.default_locale
-            # the flow's session, in the turn's transaction (its commit leaves the transaction to the turn)
-            session = self.sessions(bind=turn.conn, join_transaction_mode="rollback_only")
+            # the flow's session, in the turn's transaction (its commit leaves the transaction to the
+            # turn), made if the flow uses it
+            session = TurnSession(lambda: self._session(turn, identity))
             try:
-                session.add(identity)
                 ctx = Context(
-                    session=session, identity=identity, state=state, locale=locale, now=now,
+                    session=session, identity=identity, state=state, locale=locale, now=now,  # type: ignore[arg-type]
                     settings=self.settings, incoming=incoming, understand=self.understand,
                 )
                 await self._route(ctx, incoming)
                 if not ctx.replies:
                     await self.show_menu(ctx)
-                await session.flush()
+                if session.opened is None and inspect(identity).modified:
+                    session.open()  # the identity changed (a language chosen): it is written below
+                if session.opened is not None and (session.new or session.dirty or session.deleted):
+                    await session.flush()
             finally:
-                await session.close()
+                if session.opened is not None:
+                    await session.opened.close()
             if _snapshot(state.flow, state.step, state.slots) != before:  # a menu or an answer changes nothing
                 await turn.save(conversation, state.flow, state.step, state.slots, now)
             return ctx.replies
+
+    def _session(self, turn: TurnConnection, identity: Identity) -> AsyncSession:
+        session = self.sessions(bind=turn.conn, join_transaction_mode="rollback_only")
+        session.add(identity)
+        return session
 
     async def _route(self, ctx: Context, msg: Incoming) -> None:
         if msg.text is not None and len(msg.text) > MAX_TEXT:

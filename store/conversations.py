@@ -211,7 +211,8 @@ async def turn_connection(engine: AsyncEngine) -> AsyncIterator[TurnConnection]:
     conn = await engine.connect()
     try:  # closed in place: it cannot suspend (see store.db.transaction)
         async with conn.begin():
-            yield TurnConnection(conn, (await conn.get_raw_connection()).driver_connection)
+            # connected and in its transaction: the driver's connection is at hand, no I/O to reach it
+            yield TurnConnection(conn, conn.sync_connection.connection.driver_connection)  # type: ignore[union-attr]
     finally:
         await conn.close()
 

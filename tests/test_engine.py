@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -160,3 +161,30 @@ async def test_a_turn_writes_the_conversation_only_when_it_changed(sessions) -> 
     await p.say("+")
     await p.say("+")
     assert p.text == "2" and await conversation() == (3, "tally", {"values": {"n": 2}})
+
+
+class CountingSessions(async_sessionmaker[AsyncSession]):
+    """The engine's session factory, counting the ORM sessions it makes."""
+
+    made = 0
+
+    def __call__(self, **kw: Any) -> AsyncSession:
+        self.made += 1
+        return super().__call__(**kw)
+
+
+async def test_a_turn_makes_an_orm_session_only_when_the_flow_needs_one(engine, world) -> None:  # type: ignore[no-untyped-def]
+    """A menu or a help page is answered from the turn's own bookkeeping; a language chosen (the identity
+    changed) and a flow that reads the database get a session in the turn's transaction."""
+    sessions = CountingSessions(engine, expire_on_commit=False)
+    bot = build_engine(sessions, DialogSettings(), clock=lambda: NOW)
+    p = Person(bot, "visitor")
+    await p.say("/menu")
+    await p.say("/help")
+    assert sessions.made == 0
+    await p.say("/lang en")
+    assert sessions.made == 1
+    await p.say("/menu")
+    assert sessions.made == 1 and "What would you like to do?" in p.text  # the language that session wrote
+    await p.say("/tickets")  # their reports, read from the database
+    assert sessions.made == 2
