@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.app import open_app
 from bot.channels.telegram import CHANNEL, TelegramChannel, TelegramOptions, serve
-from bot.channels.telegram_render import CALLBACK_LIMIT, TEXT_LIMIT, split_text, utf16_len
+from bot.channels.telegram_render import CALLBACK_LIMIT, TEXT_LIMIT, keyboard, split_text, utf16_len
 from bot.channels.telegram_session import RateLimiter
 from bot.cli import cmd_invite
 from bot.config import Settings
@@ -706,3 +706,18 @@ async def test_run_serves_telegram_and_the_outbox_until_stopped(
     finally:
         await app.close()
     assert "您好" in (user.messages()[0].plain_text or "")
+
+
+async def test_a_keyboard_shown_again_is_built_once() -> None:
+    """Menus and form steps show the same keyboard over and over: its Bot API models are built once; a
+    different label, data or link is another keyboard."""
+    now = datetime.now(UTC)
+    menu = [[Button("🔎 查询公开信息", "g:run:query")], [Button("🌐 语言 / Language", "g:lang")]]
+    first = await keyboard(menu, None, now)
+    again = await keyboard([[Button(b.label, b.data) for b in row] for row in menu], None, now)
+    assert first is again and first is not None
+    assert [[b.callback_data for b in row] for row in first.inline_keyboard] == [["g:run:query"], ["g:lang"]]
+    other = await keyboard([[Button("🔎 Search", "g:run:query")], menu[1]], None, now)
+    link = await keyboard([[Button("🔎 查询公开信息", None, url="https://example.org")], menu[1]], None, now)
+    assert other is not first and link is not first and link is not None
+    assert link.inline_keyboard[0][0].url == "https://example.org"

@@ -11,6 +11,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from aiogram import Bot
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -125,15 +126,24 @@ async def keyboard(
         if tokens is None:
             raise ValueError("button data over 64 bytes needs a token store")
         swapped = await tokens.store(long_data, now)
+    return _markup(tuple(
+        tuple((b.label, b.url, swapped.get(b.data, b.data) if b.data else None) for b in row) for row in rows
+    ))
+
+
+@lru_cache(maxsize=512)
+def _markup(rows: tuple[tuple[tuple[str, str | None, str | None], ...], ...]) -> InlineKeyboardMarkup | None:
+    """The Bot API keyboard of ``rows`` of (label, url, callback data): built once for keyboards shown
+    again and again (menus, yes/no, the steps of a form) — the models are not changed once built."""
     markup: list[list[InlineKeyboardButton]] = []
     for row in rows:
         cells = []
-        for button in row:
-            label = button.label.strip() or EMPTY_LABEL
-            if button.url:
-                cells.append(InlineKeyboardButton(text=label, url=button.url))
-            elif button.data:
-                cells.append(InlineKeyboardButton(text=label, callback_data=swapped.get(button.data, button.data)))
+        for label, url, data in row:
+            text = label.strip() or EMPTY_LABEL
+            if url:
+                cells.append(InlineKeyboardButton(text=text, url=url))
+            elif data:
+                cells.append(InlineKeyboardButton(text=text, callback_data=data))
         if cells:
             markup.append(cells)
     return InlineKeyboardMarkup(inline_keyboard=markup) if markup else None
