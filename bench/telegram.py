@@ -1,6 +1,6 @@
 """The Telegram channel through the in-repo fake Bot API server, against a bare aiogram echo bot.
 
-Usage: python bench/telegram.py [--updates 1000] [--users 200] [--repeat 3] [--latency-rounds 10]
+Usage: python bench/telegram.py [--updates 1000] [--users 200] [--repeat 5] [--latency-rounds 10]
                                 [--outbox 3000] [--pg postgresql+asyncpg://postgres@127.0.0.1:5432/postgres]
 
 In one run, on one fake server:
@@ -193,7 +193,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--updates", type=int, default=1000, help="updates per measured round")
     parser.add_argument("--users", type=int, default=200)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--latency-rounds", type=int, default=10)
     parser.add_argument("--outbox", type=int, default=3000, help="0 to skip the outbox run")
     parser.add_argument("--pg", default=None, help="also run the pipeline on this PostgreSQL server (URL)")
