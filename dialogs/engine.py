@@ -1,8 +1,11 @@
 """One turn, end to end: lock the conversation, skip re-deliveries, route, run the flow, save.
 
-Every turn is one database transaction. Turns of one user are serialized twice over: by an
-in-process lock (no interleaving inside this process, and SQLite has no row locks) and by the
-conversation row lock (PostgreSQL ``FOR UPDATE``, across processes).
+Every turn is one database transaction on a connection of its own (``store.conversations.turn_connection``):
+the bookkeeping — identity and conversation, the incoming's de-duplication key, the state saved only when
+the turn changed it — runs there directly, and the flow gets an ORM session joined to the same
+transaction when it first uses one (a menu or a help page never does). Turns of one user are serialized
+twice over: by an in-process lock (no interleaving inside this process, and SQLite has no row locks) and
+by the conversation row lock (PostgreSQL ``FOR UPDATE``, across processes).
 """
 
 from __future__ import annotations
