@@ -70,6 +70,7 @@ class Engine:
         self.understand = understand
         self.clock = clock
         self._locks: WeakValueDictionary[tuple[str, str], asyncio.Lock] = WeakValueDictionary()
+        self._menus: dict[tuple[str, bool, str], list[list[Button]]] = {}
 
     def _lock(self, incoming: Incoming) -> asyncio.Lock:
         key = (incoming.channel, incoming.user_id)
@@ -288,9 +289,13 @@ class Engine:
         return sorted(flows, key=lambda f: f.menu_order)
 
     async def show_menu(self, ctx: Context) -> None:
-        flows = self.menu_flows(ctx)
-        rows = [[Button(ctx.t(f.menu_key or ""), f"g:run:{f.name}")] for f in flows]
-        rows.append([Button(ctx.t("common.menu_language"), "g:lang")])
+        # what a menu shows depends on the role, administrator or not, and the language: built once each
+        key = (ctx.identity.role, ctx.is_admin, ctx.locale)
+        rows = self._menus.get(key)
+        if rows is None:
+            rows = [[Button(ctx.t(f.menu_key or ""), f"g:run:{f.name}")] for f in self.menu_flows(ctx)]
+            rows.append([Button(ctx.t("common.menu_language"), "g:lang")])
+            self._menus[key] = rows
         role_key = "staff" if ctx.is_staff else ctx.identity.role
         ctx.tell(f"common.menu_title_{role_key}", buttons=rows)
 
