@@ -111,7 +111,8 @@ _NEW_CONVERSATION = InsertIgnore(_conversations).from_select(
 
 class _Prepared:
     """A statement compiled once for one dialect, with what its parameters and result columns need, so
-    that the driver itself can run it."""
+    that the driver itself can run it (SQLite's: positional ``?`` parameters, in ``positiontup`` order;
+    the columns' own bind and result processors convert the values as SQLAlchemy would)."""
 
     def __init__(self, stmt: Any, dialect: Any) -> None:
         self.compiled = stmt.compile(dialect=dialect)
