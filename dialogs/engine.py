@@ -113,8 +113,8 @@ class Engine:
                     await self.show_menu(ctx)
                 if session.opened is None and inspect(identity).modified:
                     session.open()  # the identity changed (a language chosen): it is written below
-                if session.opened is not None and (session.new or session.dirty or session.deleted):
-                    await session.flush()
+                if session.opened is not None:
+                    await session.opened.flush()
             finally:
                 if session.opened is not None:
                     await session.opened.close()

@@ -37,18 +37,16 @@ def text(key: str) -> dict[str, Any]:
 
 def notice_payload(
     key: Any, values: dict[str, Any], buttons: list[list[tuple[str, Any]]], *,
-    secret: dict[str, Any] | None = None, guard: dict[str, Any] | None = None, about: dict[str, Any] | None = None,
+    secret: dict[str, Any] | None = None, about: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A notice as the outbox stores it: rendered at send time by ``render_notice``; ``secret`` values are
-    dropped from the row once it is final; a ``guard`` (``{"milestone": id, "due": day}``) lets the dispatcher
-    cancel a message gone stale; a notice ``about`` a milestone is guarded the same way and has the
-    project's code and title and the milestone's name filled in when it is sent (``complete_notices``).
-    (Values may be SQL expressions when a rule queues notices with INSERT … SELECT.)"""
+    dropped from the row once it is final. A notice ``about`` a milestone (``{"milestone": id, "due": day,
+    "open": "status" | "query"}``) is cancelled if the milestone is done or re-dated before it is sent, and
+    otherwise has the project's code and title, the milestone's name and a button opening the project
+    filled in then (``dialogs.reminders.complete_notices``)."""
     data: dict[str, Any] = {"key": key, "values": values, "buttons": [[list(b) for b in row] for row in buttons]}
     if secret:
         data["secret"] = secret
-    if guard is not None:
-        data["guard"] = guard
     if about is not None:
         data["about"] = about
     return data

@@ -182,14 +182,9 @@ async def _overdue_alerts(session: AsyncSession, schedule: Schedule, now: dateti
     alerts: list[NewMessage] = []
     for m in milestones:
         due_day = schedule.local_day(m.due_at)
-        values = {
-            "code": m.project_code, "title": localized(m.title_zh, m.title_en),
-            "milestone": {"t": f"lifecycle.milestone.{m.kind}"}, "due": {"day": due_day.isoformat()},
-            "org": localized(*org_names[m.organization_id]),
-        }
-        body = notice_payload("remind.staff_overdue", values,
-                              [[("remind.open_project", project_button(m.project_code))]],
-                              guard={"milestone": m.id, "due": due_day.isoformat()})
+        values = {"due": {"day": due_day.isoformat()}, "org": localized(*org_names[m.organization_id])}
+        body = notice_payload("remind.staff_overdue", values, [],
+                              about={"milestone": m.id, "due": due_day.isoformat(), "open": "query"})
         for person in staff.get(m.department_id, ()):
             alerts.append(NewMessage(person.identity_id, KIND_ALERT, body,
                                      f"alert:{m.id}:{person.identity_id}:{due_day.isoformat()}"))
@@ -238,9 +233,10 @@ async def complete_notices(
         p[part]["milestone"] for p in payloads for part in ("about", "guard") if "milestone" in p.get(part, ())
     })
     digests = _DigestPass([p["digest"] for p in payloads if "digest" in p])
-    await digests.read(session, zone, now)
+    await digests.read(session, now)
     completed: list[dict[str, Any] | None] = []
     for payload in payloads:
+        # a "guard" (stale check only) is what rows queued by earlier versions carry
         guard = payload.get("about") or payload.get("guard")
         if guard and "milestone" in guard:
             subject = subjects.get(guard["milestone"])
@@ -261,6 +257,7 @@ def _about_milestone(payload: dict[str, Any], m: MilestoneSubject) -> dict[str, 
         "code": m.project_code, "title": localized(m.title_zh, m.title_en),
         "milestone": {"t": f"lifecycle.milestone.{m.kind}"}, **payload.get("values", {}),
     }
+    # an organization's member opens their project's status, staff its public record
     opens = (run_button("status", f"p{m.project_id}") if payload["about"].get("open") == "status"
              else project_button(m.project_code))
     return {**payload, "values": values, "buttons": [*payload.get("buttons", []), [["remind.open_project", opens]]]}
@@ -275,7 +272,7 @@ class _DigestPass:
         self.scopes: dict[int | None, DigestScope] = {}
         self.names: dict[int, dict[str, str]] = {}
 
-    async def read(self, session: AsyncSession, zone: ZoneInfo, now: datetime) -> None:
+    async def read(self, session: AsyncSession, now: datetime) -> None:
         if not self.department_ids and not self.include_all:
             return
         self.scopes = await digest_scopes(session, self.department_ids, self.include_all, now,

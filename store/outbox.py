@@ -85,38 +85,6 @@ async def enqueue_many(session: AsyncSession, messages: Sequence[NewMessage], no
     return len(result.all())
 
 
-class JsonObject(FunctionElement[Any]):
-    """A JSON object built by the database: ``json_object`` (SQLite), ``jsonb_build_object`` (PostgreSQL)."""
-
-    type = JSON()
-    inherit_cache = True
-
-
-class JsonArray(FunctionElement[Any]):
-    type = JSON()
-    inherit_cache = True
-
-
-@compiles(JsonObject, "sqlite")
-def _json_object_sqlite(element: JsonObject, compiler: Any, **kw: Any) -> str:
-    return f"json_object({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(JsonObject, "postgresql")
-def _json_object_pg(element: JsonObject, compiler: Any, **kw: Any) -> str:
-    return f"jsonb_build_object({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(JsonArray, "sqlite")
-def _json_array_sqlite(element: JsonArray, compiler: Any, **kw: Any) -> str:
-    return f"json_array({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(JsonArray, "postgresql")
-def _json_array_pg(element: JsonArray, compiler: Any, **kw: Any) -> str:
-    return f"jsonb_build_array({compiler.process(element.clauses, **kw)})"
-
-
 class JsonText(FunctionElement[Any]):
     """Text that is JSON, stored in a JSON column (PostgreSQL casts it; SQLite stores the text)."""
 
@@ -148,17 +116,6 @@ def json_halves(value: Any) -> tuple[str, str]:
 def json_spliced(head: ColumnElement[str], number: ColumnElement[int], tail: ColumnElement[str]) -> ColumnElement[Any]:
     """The JSON of ``json_halves`` halves (SQL expressions, e.g. bind parameters) around a row's number."""
     return JsonText(head + cast(number, String) + tail)
-
-
-def sql_json(value: Any) -> ColumnElement[Any]:
-    """``value`` (dicts, lists, plain values, and SQL expressions as leaves) as JSON built in SQL."""
-    if isinstance(value, dict):
-        return JsonObject(*[part for key, item in value.items() for part in (literal(key), sql_json(item))])
-    if isinstance(value, list | tuple):
-        return JsonArray(*[sql_json(item) for item in value])
-    if isinstance(value, ColumnElement):
-        return value
-    return literal(value)
 
 
 def insert_from(source: Select[Any]) -> InsertIgnore:
