@@ -116,6 +116,18 @@ async def _open_survey(session: Any, project: Any, closes: date | None, now: dat
     return survey
 
 
+async def _project_and_survey(session: Any, args: argparse.Namespace, now: datetime, zone: Any) -> tuple[Any, Any] | str:
+    """The project ``--project`` names and the survey its invitations are for (``_open_survey``), or what is
+    wrong with the arguments."""
+    project = await projects.project_by_code(session, args.project)
+    if project is None:
+        return f"{args.project}: no such project"
+    survey = await _open_survey(session, project, args.closes, now, zone)
+    if survey is None:  # only a --closes that is not after today (the default is)
+        return f"--closes {args.closes}: the survey must close after today"
+    return project, survey
+
+
 async def cmd_survey_invite(args: argparse.Namespace, settings: Settings) -> int:
     if not 1 <= args.count <= surveys.MAX_INVITATIONS:
         return _fail(f"--count must be between 1 and {surveys.MAX_INVITATIONS}")
@@ -128,18 +140,14 @@ async def cmd_survey_invite(args: argparse.Namespace, settings: Settings) -> int
     if problems := _templates_ok():
         return _fail(*problems)
     zone, now = settings.zone, datetime.now(UTC)
-    today = now.astimezone(zone).date()
-    last_day = args.closes or today + timedelta(days=DEFAULT_DAYS_OPEN)
     locale = args.lang or settings.default_locale
     app = await open_app(settings)
     try:
         async with app.sessions() as session, session.begin():
-            project = await projects.project_by_code(session, args.project)
-            if project is None:
-                return _fail(f"{args.project}: no such project")
-            survey = await _open_survey(session, project, args.closes, now, zone)
-            if survey is None:
-                return _fail(f"--closes {last_day.isoformat()}: the survey must close after today")
+            found = await _project_and_survey(session, args, now, zone)
+            if isinstance(found, str):
+                return _fail(found)
+            project, survey = found
             issued = await surveys.create_invitations(session, survey, args.count, now)
             await record(session, now, "cli", "survey.invite", "survey", str(survey.id), project=project.code,
                          count=args.count)
@@ -195,12 +203,10 @@ async def cmd_survey_send(args: argparse.Namespace, settings: Settings) -> int:
     app = await open_app(settings)
     try:
         async with app.sessions() as session, session.begin():
-            project = await projects.project_by_code(session, args.project)
-            if project is None:
-                return _fail(f"{args.project}: no such project")
-            survey = await _open_survey(session, project, args.closes, now, zone)
-            if survey is None:
-                return _fail(f"--closes {args.closes}: the survey must close after today")
+            found = await _project_and_survey(session, args, now, zone)
+            if isinstance(found, str):
+                return _fail(found)
+            project, survey = found
             identities = [await ensure_identity(session, channel, external_id, now)
                           for channel, external_id in dict.fromkeys(recipients)]
             queued = await send_invitations(session, survey, project, identities, now, zone,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,34 +21,28 @@ class Recipient:
 
 async def organization_members(session: AsyncSession, organization_ids: Iterable[int]) -> dict[int, list[Recipient]]:
     """Reachable members of each organization (organization id → members, oldest binding first)."""
-    ids = sorted(set(organization_ids))
-    members: dict[int, list[Recipient]] = defaultdict(list)
-    if not ids:
-        return members
-    stmt = (
-        select(Identity.id, Identity.organization_id)
-        .where(Identity.role == "org", Identity.organization_id.in_(ids), Identity.unreachable.is_(False))
-        .order_by(Identity.id)
-    )
-    for identity_id, organization_id in (await session.execute(stmt)).all():
-        members[organization_id].append(Recipient(identity_id))
-    return members
+    return await _reachable(session, "org", Identity.organization_id, organization_ids)
 
 
 async def department_staff(session: AsyncSession, department_ids: Iterable[int]) -> dict[int, list[Recipient]]:
-    """Reachable staff of each department (department id → staff)."""
-    ids = sorted(set(department_ids))
-    staff: dict[int, list[Recipient]] = defaultdict(list)
+    """Reachable staff of each department (department id → staff, oldest binding first)."""
+    return await _reachable(session, "staff", Identity.department_id, department_ids)
+
+
+async def _reachable(session: AsyncSession, role: str, group: Any, group_ids: Iterable[int]) -> dict[int, list[Recipient]]:
+    """Reachable identities of ``role`` grouped by ``group`` (their organization or department)."""
+    ids = sorted(set(group_ids))
+    found: dict[int, list[Recipient]] = defaultdict(list)
     if not ids:
-        return staff
+        return found
     stmt = (
-        select(Identity.id, Identity.department_id)
-        .where(Identity.role == "staff", Identity.department_id.in_(ids), Identity.unreachable.is_(False))
+        select(Identity.id, group, Identity.department_id)
+        .where(Identity.role == role, group.in_(ids), Identity.unreachable.is_(False))
         .order_by(Identity.id)
     )
-    for identity_id, department_id in (await session.execute(stmt)).all():
-        staff[department_id].append(Recipient(identity_id, department_id))
-    return staff
+    for identity_id, group_id, department_id in (await session.execute(stmt)).all():
+        found[group_id].append(Recipient(identity_id, department_id))
+    return found
 
 
 async def staff_and_admins(session: AsyncSession, admins: Iterable[tuple[str, str]]) -> list[Recipient]:
