@@ -547,7 +547,7 @@ class SurveyInvitation(Base):
 
 NEED_STATES = ("new", "taken", "declined")
 TICKET_STATES = ("received", "investigating", "resolved", "unfounded")
-TICKET_KINDS = ("not_delivered", "quality", "conduct", "funds", "other")
+TICKET_KINDS = ("not_delivered", "quality", "conduct", "funds", "other", "objection")
 
 
 class Need(Base):
@@ -622,3 +622,150 @@ class SubmissionCount(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
     last_digest: Mapped[str | None] = mapped_column(String(64))
     last_at: Mapped[datetime | None]
+
+
+# --- expert review (review.md) -----------------------------------------------------------------
+
+REVIEW_STAGES = ("approval", "acceptance")
+COMMITTEE_STATES = ("committed", "active", "redrawn", "published")
+MEMBER_STATES = ("reserve", "invited", "accepted", "declined", "timeout", "submitted")
+EXCLUSION_REASONS = ("affiliated", "conflict", "unavailable", "unreachable")
+
+
+class ExpertConflict(Base):
+    """A standing conflict an expert declared with an organization: never drawn for its batches."""
+
+    __tablename__ = "expert_conflicts"
+
+    expert_id: Mapped[int] = mapped_column(ForeignKey("experts.id", ondelete="CASCADE"), primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime]
+
+
+class ExpertUnavailability(Base):
+    """A period staff marked an expert unavailable (both days included)."""
+
+    __tablename__ = "expert_unavailability"
+    __table_args__ = (CheckConstraint("ends_on >= starts_on", name="period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    expert_id: Mapped[int] = mapped_column(ForeignKey("experts.id", ondelete="CASCADE"), index=True)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ReviewCommittee(Base):
+    """A committee drawn for one call and stage, with what verifies its draw (seed, pool, algorithm).
+
+    ``committed``: only the seed is chosen (its SHA-256 may be published); ``active``: drawn;
+    ``redrawn``: replaced by an explicit redraw; ``published``: results made public.
+    """
+
+    __tablename__ = "review_committees"
+    __table_args__ = (
+        CheckConstraint(_in("stage", REVIEW_STAGES), name="stage"),
+        CheckConstraint(_in("state", COMMITTEE_STATES), name="state"),
+        Index("ix_review_committees_call_stage", "call_id", "stage", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(48), unique=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id"))
+    stage: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    seed: Mapped[str] = mapped_column(String(64))
+    commitment: Mapped[str] = mapped_column(String(64))
+    algorithm: Mapped[str] = mapped_column(String(16))
+    # [[code, field], ...] sorted: the experts left after the exclusions
+    pool: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # {"members": {field: n}, "reserves": n}
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    drawn_at: Mapped[datetime | None]
+    published_at: Mapped[datetime | None]
+
+
+class ReviewSubject(Base):
+    """One application (stage approval) or project (stage acceptance) of a committee's batch."""
+
+    __tablename__ = "review_subjects"
+    __table_args__ = (
+        UniqueConstraint("committee_id", "application_id"),
+        UniqueConstraint("committee_id", "project_id"),
+        CheckConstraint("(application_id IS NULL) <> (project_id IS NULL)", name="one_subject"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    committee_id: Mapped[int] = mapped_column(ForeignKey("review_committees.id", ondelete="CASCADE"))
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"))
+
+
+class ReviewMember(Base):
+    """A drawn expert (member or reserve, in draw order per field) and their invitation's fate."""
+
+    __tablename__ = "review_members"
+    __table_args__ = (
+        UniqueConstraint("committee_id", "expert_id"),
+        CheckConstraint(_in("state", MEMBER_STATES), name="state"),
+        CheckConstraint(_in("field", EXPERT_FIELDS), name="field"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    committee_id: Mapped[int] = mapped_column(ForeignKey("review_committees.id", ondelete="CASCADE"))
+    expert_id: Mapped[int] = mapped_column(ForeignKey("experts.id"), index=True)
+    field: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int] = mapped_column(Integer)
+    reserve: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    invited_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    submitted_at: Mapped[datetime | None]
+
+
+class ReviewExclusion(Base):
+    __tablename__ = "review_exclusions"
+    __table_args__ = (CheckConstraint(_in("reason", EXCLUSION_REASONS), name="reason"),)
+
+    committee_id: Mapped[int] = mapped_column(ForeignKey("review_committees.id", ondelete="CASCADE"), primary_key=True)
+    expert_id: Mapped[int] = mapped_column(ForeignKey("experts.id"), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(String(200))
+
+
+class ReviewSheet(Base):
+    """One member's review of one subject: the total of its scores, the comment, or a declared conflict."""
+
+    __tablename__ = "review_sheets"
+    __table_args__ = (UniqueConstraint("member_id", "subject_id"), Index("ix_review_sheets_subject", "subject_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("review_members.id", ondelete="CASCADE"))
+    subject_id: Mapped[int] = mapped_column(ForeignKey("review_subjects.id", ondelete="CASCADE"))
+    conflict: Mapped[bool] = mapped_column(Boolean, default=False)
+    total: Mapped[int | None] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+
+
+class ReviewScore(Base):
+    __tablename__ = "review_scores"
+    __table_args__ = (CheckConstraint("points >= 0", name="points_nonnegative"),)
+
+    sheet_id: Mapped[int] = mapped_column(ForeignKey("review_sheets.id", ondelete="CASCADE"), primary_key=True)
+    criterion: Mapped[str] = mapped_column(String(32), primary_key=True)
+    points: Mapped[int] = mapped_column(Integer)
+
+
+class PublicNotice(Base):
+    """The public notice (公示) an approval opens: working days from ``starts_on`` to ``ends_on``."""
+
+    __tablename__ = "public_notices"
+    __table_args__ = (CheckConstraint("ends_on >= starts_on", name="period"),)
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date, index=True)
+    contract_reminded_at: Mapped[datetime | None]

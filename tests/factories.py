@@ -87,3 +87,46 @@ async def bind_identity(session: AsyncSession, channel: str, external_id: str, r
     session.add(identity)
     await session.flush()
     return identity
+
+
+@dataclass
+class ReviewWorld:
+    world: World
+    applications: list[m.Application]
+    experts: list[m.Expert]
+    identities: dict[str, m.Identity]  # expert code → bound identity
+
+
+EXPERT_POOL = (("B1", "business"), ("B2", "business"), ("B3", "business"), ("B4", "business"), ("F1", "finance"),
+               ("F2", "finance"), ("M1", "management"), ("M2", "management"), ("L1", "law"), ("L2", "law"))
+
+
+async def build_review_world(session: AsyncSession, now: datetime = NOW, budget_fen: int = 100_000_000) -> ReviewWorld:
+    """The world plus three eligible applications of the call, ten bound experts and the department's budget.
+
+    Expert B4 is affiliated with the first applicant, so a draw must exclude it.
+    """
+    world = await build_world(session, now)
+    year = world.call.year
+    session.add(m.Budget(year=year, department_id=world.dept.id, amount_fen=budget_fen))
+    applications = []
+    for n, (org, total) in enumerate([(world.org, 40_000_000), (world.org2, 30_000_000), (world.org, 35_000_000)], 1):
+        a = m.Application(
+            reference=f"SB-{year}-{n:06d}", call_id=world.call.id, catalog_item_id=world.item.id, organization_id=org.id,
+            status="eligible", title=f"申请{n}", start_on=date(year, 1, 1), end_on=date(year, 12, 31),
+            total_fen=total, content={"title": f"申请{n}", "need": "老人需要陪伴"}, created_at=now,
+            updated_at=now, submitted_at=now - timedelta(days=10 - n),
+        )
+        session.add(a)
+        applications.append(a)
+    experts = []
+    identities = {}
+    for n, (code, expert_field) in enumerate(EXPERT_POOL):
+        e = m.Expert(code=code, name=f"专家{code}", field=expert_field,
+                     affiliation_uscc=world.org.uscc if code == "B4" else None)
+        session.add(e)
+        await session.flush()
+        identities[code] = await bind_identity(session, "telegram", str(9000 + n), "expert", e.id, now)
+        experts.append(e)
+    await session.flush()
+    return ReviewWorld(world, applications, experts, identities)
