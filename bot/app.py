@@ -32,6 +32,10 @@ def dialog_settings(settings: Settings, bot_username: str | None = None) -> Dial
         disclosure_min_responses=settings.disclosure_min_responses,
         submissions_per_day=settings.submissions_per_day,
         bot_username=bot_username or settings.telegram_username,
+        review_answer_hours=settings.review_answer_hours,
+        review_weight=settings.review_weight,
+        notice_days=settings.notice_days,
+        holidays_file=str(settings.holidays_file) if settings.holidays_file else None,
     )
 
 

@@ -20,6 +20,7 @@ from bot.app import App, demo_identity, is_empty, load_demo, open_app
 from bot.cli_needs import add_parser as add_needs_parser
 from bot.cli_nlu import add_parser as add_nlu_parser
 from bot.cli_reminders import add_parser as add_reminders_parser
+from bot.cli_review import add_parser as add_review_parser
 from bot.cli_survey import add_parser as add_survey_parser
 from bot.config import Settings, load_settings
 
@@ -309,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_reminders_parser(sub)
     add_needs_parser(sub)
     add_survey_parser(sub)
+    add_review_parser(sub)
     add_nlu_parser(sub)
     return parser
 

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     admin_share_max: float = Field(default=0.15, ge=0, le=1)
     submissions_per_day: int = Field(default=5, ge=1)
     holidays_file: Path | None = None
+    review_answer_hours: int = Field(default=48, ge=1)
+    review_weight: float = Field(default=0.8, ge=0, le=1)
+    notice_days: int = Field(default=5, ge=1, le=30)
 
     @field_validator("timezone")
     @classmethod

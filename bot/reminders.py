@@ -51,7 +51,8 @@ def rule_settings(settings: Settings) -> RuleSettings:
         zone=settings.zone, send_time=settings.send_time, offsets=settings.reminder_offsets,
         overdue_every=settings.overdue_every_days, overdue_max=settings.overdue_max,
     )
-    return RuleSettings(schedule, work_calendar(settings.holidays_file), settings.admin_identities)
+    return RuleSettings(schedule, work_calendar(settings.holidays_file), settings.admin_identities,
+                        settings.review_answer_hours)
 
 
 def quiet_hours(settings: Settings) -> QuietHours | None:

@@ -31,6 +31,10 @@ class DialogSettings:
     disclosure_min_responses: int = 5
     submissions_per_day: int = 5
     bot_username: str | None = None
+    review_answer_hours: int = 48
+    review_weight: float = 0.8
+    notice_days: int = 5
+    holidays_file: str | None = None
 
 
 @dataclass

@@ -12,7 +12,9 @@ from dialogs.engine import Engine, utcnow
 from dialogs.flow import Flow
 from dialogs.flows.application import ApplicationFlow
 from dialogs.flows.binding import BindingFlow
+from dialogs.flows.committee import CommitteeFlow
 from dialogs.flows.complaint import ComplaintFlow
+from dialogs.flows.expert import ExpertFlow
 from dialogs.flows.needs import NeedFlow
 from dialogs.flows.needs_review import NeedsReviewFlow
 from dialogs.flows.outbox import OutboxFlow
@@ -32,6 +34,8 @@ def all_flows() -> list[Flow]:
         StatusFlow(),
         ProgressFlow(),
         ReviewFlow(),
+        CommitteeFlow(),
+        ExpertFlow(),
         NeedFlow(),
         NeedsReviewFlow(),
         ComplaintFlow(),

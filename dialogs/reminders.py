@@ -19,6 +19,7 @@ from sqlalchemy import Select, String, bindparam, cast, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs import i18n
+from dialogs.committee import contract_reminders, review_rules
 from dialogs.flow import run_button
 from dialogs.notices import notice_payload
 from dialogs.notify import recorded_events
@@ -74,6 +75,7 @@ class RuleSettings:
     schedule: Schedule
     calendar: WorkCalendar = field(default_factory=WorkCalendar)
     admins: frozenset[tuple[str, str]] = frozenset()
+    review_answer_hours: int = 48
 
 
 @dataclass
@@ -84,10 +86,11 @@ class Evaluation:
     alerts: int = 0
     digests: int = 0
     events: int = 0  # payments and inspections recorded since the last evaluation
+    review: int = 0  # expert invitations passed to reserves, reminders to experts, contract reminders
 
     @property
     def queued(self) -> int:
-        return self.reminders + self.alerts + self.digests + self.events
+        return self.reminders + self.alerts + self.digests + self.events + self.review
 
 
 def window_start(watermark: datetime | None, now: datetime) -> datetime:
@@ -107,6 +110,9 @@ async def evaluate(session: AsyncSession, settings: RuleSettings, now: datetime,
     result.reminders, result.alerts = await _milestone_rules(session, settings.schedule, now, after)
     result.digests = await _digests(session, settings, now)
     result.events = await recorded_events(session, now)
+    zone = settings.schedule.zone
+    result.review = (await review_rules(session, now, settings.review_answer_hours, zone)
+                     + await contract_reminders(session, now, zone))
     return result
 
 

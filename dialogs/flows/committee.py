@@ -1,0 +1,341 @@
+"""/review: staff draw a call's review committee, follow it, read the ranking (with a chart), and approve in
+ranking order within the budget or reject with a reason; acceptance committees' grades are confirmed here.
+
+The department is checked on every turn against the call's catalog items: staff of another department
+are refused even with a forged button.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from dialogs import notify
+from dialogs.committee import invite_drawn, ranking_chart_png
+from dialogs.context import Context
+from dialogs.flow import button_data, split_button
+from dialogs.forms import LONG_TEXT, MONEY, Field, Form, Problem, Values
+from dialogs.listing import localized, parse_id
+from dialogs.types import Attachment, Button, Incoming
+from store import approval, decisions, review
+from store.lifecycle import IllegalTransition
+from store.models import Application, Call, CallItem, CatalogItem, Project
+from store.workdays import work_calendar
+
+SHOWN = 15  # ranking rows in a message; the rest are in `civicbot review results`
+
+
+def actor(ctx: Context) -> str:
+    return f"identity:{ctx.identity.id}"
+
+
+async def _check_granted(ctx: Context, value: int, values: Values) -> Problem | None:
+    """At most the requested amount and what the department's budget of the year has left."""
+    application = await ctx.get(Application, values.get("app", 0))
+    if application is None:
+        return None  # the decision itself reports the missing application
+    if application.total_fen is not None and value > application.total_fen:
+        return Problem.of("committee.error.over_request", requested=ctx.money(application.total_fen))
+    call = await ctx.get(Call, application.call_id)
+    department = await decisions.application_department(ctx.session, application)
+    if call is not None and department is not None:
+        remaining = await approval.remaining_budget(ctx.session, department, call.year)
+        if remaining is not None and value > remaining:
+            return Problem.of("committee.error.over_budget", remaining=ctx.money(remaining))
+    return None
+
+
+class CommitteeFlow(Form):
+    name = "committee"
+    commands = ("review",)
+    roles = frozenset({"staff"})
+    menu_key = "committee.menu"
+    menu_order = 42
+
+    fields = (
+        Field("reason", LONG_TEXT, "committee.ask.reason", "committee.label.reason", max_len=500, minimum=4,
+              skip_if=lambda v: v.get("action") != "reject"),
+        Field("granted", MONEY, "committee.ask.granted", "committee.label.granted", minimum=1, check=_check_granted,
+              skip_if=lambda v: v.get("action") != "approve"),
+    )
+
+    # -- routing -----------------------------------------------------------------------------
+    async def start(self, ctx: Context, payload: str | None) -> None:
+        if not ctx.is_staff:
+            ctx.state.clear()
+            ctx.tell("common.not_allowed")
+            return
+        if payload and payload[:1] == "c" and (call_id := parse_id(payload[1:])) is not None:
+            await self.show_call(ctx, call_id)
+            return
+        await self.show_calls(ctx)
+
+    async def handle(self, ctx: Context, msg: Incoming) -> None:
+        if not ctx.is_staff:
+            ctx.state.clear()
+            ctx.tell("common.not_allowed")
+            return
+        if msg.button is not None:
+            _, step, value = split_button(msg.button)
+            call_id = parse_id(value.split(".")[0]) if value else None
+            if step in ("call", "draw", "redraw", "results", "publish", "decide", "confirm", "brand") and call_id is not None:
+                await self.act(ctx, step, call_id, value)
+                return
+        if ctx.state.step in ("calls", "call", "results", None):
+            ctx.tell("common.stale_button" if msg.button is not None else "committee.use_buttons")
+            await self.show_calls(ctx)
+            return
+        await super().handle(ctx, msg)
+
+    async def reprompt(self, ctx: Context) -> None:
+        call_id = ctx.state.slots.get("call")
+        if isinstance(call_id, int) and ctx.state.step in ("call", "results"):
+            await self.show_call(ctx, call_id)
+        elif ctx.state.step in (None, "calls", "call", "results"):
+            await self.show_calls(ctx)
+        else:
+            await super().reprompt(ctx)
+
+    async def _call(self, ctx: Context, call_id: int) -> Call | None:
+        """The call when this staff member's department runs it; otherwise say so."""
+        call = await ctx.get(Call, call_id)
+        if call is None:
+            ctx.tell("committee.no_call")
+            return None
+        if not ctx.is_admin and ctx.identity.department_id not in await review.call_departments(ctx.session, call.id):
+            ctx.state.clear()
+            ctx.tell("committee.not_yours")
+            return None
+        return call
+
+    # -- views -------------------------------------------------------------------------------
+    async def show_calls(self, ctx: Context) -> None:
+        stmt = select(Call).order_by(Call.year.desc(), Call.code).limit(10)
+        if not ctx.is_admin:
+            stmt = stmt.where(Call.id.in_(
+                select(CallItem.call_id).join(CatalogItem, CatalogItem.id == CallItem.catalog_item_id)
+                .where(CatalogItem.department_id == ctx.identity.department_id)))
+        calls = list((await ctx.session.execute(stmt)).scalars())
+        if not calls:
+            ctx.state.clear()
+            ctx.tell("committee.no_calls")
+            return
+        if len(calls) == 1:
+            await self.show_call(ctx, calls[0].id)
+            return
+        rows = [[Button(localized(ctx, c.title_zh, c.title_en)[:40], button_data(self.name, "call", str(c.id)))]
+                for c in calls]
+        ctx.state.step, ctx.state.slots = "calls", {}
+        ctx.tell("committee.choose_call", buttons=rows)
+
+    async def show_call(self, ctx: Context, call_id: int) -> None:
+        call = await self._call(ctx, call_id)
+        if call is None:
+            return
+        ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "call", {"call": call.id}
+        title = localized(ctx, call.title_zh, call.title_en)
+        rows: list[list[Button]] = []
+        lines = [ctx.t("committee.call_title", code=call.code, title=title)]
+        for stage in ("approval", "acceptance"):
+            committee = await review.current_committee(ctx.session, call.id, stage)
+            stage_name = ctx.t(f"committee.stage.{stage}")
+            if committee is None:
+                lines.append(ctx.t("committee.none", stage=stage_name))
+                rows.append([ctx.button("committee.draw", button_data(self.name, "draw", f"{call.id}.{stage}"),
+                                        stage=stage_name)])
+                continue
+            lines.append(ctx.t("committee.header", code=committee.code, stage=stage_name,
+                               state=ctx.t(f"committee.state.{committee.state}"), commitment=committee.commitment[:16]))
+            for member, expert in await review.committee_members(ctx.session, committee.id):
+                lines.append(ctx.t("committee.member_row", field=ctx.t(f"committee.field.{member.field}"),
+                                   name=expert.name, code=expert.code,
+                                   role=ctx.t("committee.reserve" if member.reserve else "committee.seat"),
+                                   state=ctx.t(f"committee.member.{member.state}")))
+            excluded = await review.committee_exclusions(ctx.session, committee.id)
+            if excluded:
+                lines.append(ctx.t("committee.excluded_title", count=len(excluded)))
+                for expert, reason, detail in excluded[:10]:
+                    lines.append(ctx.t("committee.excluded_row", name=expert.name, code=expert.code,
+                                       reason=ctx.t(f"committee.exclusion.{reason}"), detail=detail or ""))
+            row = [ctx.button("committee.results", button_data(self.name, "results", f"{call.id}.{stage}"),
+                              stage=stage_name)]
+            if committee.state == "active":
+                row.append(ctx.button("committee.redraw", button_data(self.name, "redraw", f"{call.id}.{stage}")))
+                row.append(ctx.button("committee.publish", button_data(self.name, "publish", f"{call.id}.{stage}")))
+            rows.append(row)
+        ctx.say("\n".join(lines), rows)
+
+    async def show_results(self, ctx: Context, call: Call, stage: str) -> None:
+        committee = await review.current_committee(ctx.session, call.id, stage)
+        if committee is None:
+            ctx.tell("committee.none", stage=ctx.t(f"committee.stage.{stage}"))
+            return
+        ranked = await review.results(ctx.session, committee, ctx.settings.review_weight)
+        lines = [ctx.t("committee.results_title", code=committee.code)]
+        for row in ranked[:SHOWN]:
+            lines.append(ctx.t(
+                "committee.result_row", rank=row.rank if row.rank is not None else "—", reference=row.subject_ref,
+                org=row.organization, ranking=_num(row.ranking_score), expert=_num(row.expert_score),
+                previous=_num(row.previous_score), scores=row.scores, status=ctx.t(_status_key(stage, row.status)),
+            ))
+        rows: list[list[Button]] = []
+        nxt = next((r for r in ranked if r.rank is not None and r.status in ("under_review", "closing")), None)
+        if nxt is not None and stage == "approval":
+            remaining = await approval.remaining_budget(ctx.session, await _department(ctx, nxt), call.year)
+            lines.append(ctx.t("committee.next", reference=nxt.subject_ref, requested=ctx.money(nxt.requested_fen),
+                               remaining=ctx.money(remaining)))
+            rows.append([
+                ctx.button("committee.approve", button_data(self.name, "decide", f"{call.id}.{nxt.application_id}.approve")),
+                ctx.button("committee.reject", button_data(self.name, "decide", f"{call.id}.{nxt.application_id}.reject")),
+            ])
+        if nxt is not None and stage == "acceptance" and nxt.expert_score is not None:
+            lines.append(ctx.t("committee.next_grade", reference=nxt.subject_ref, score=_num(nxt.expert_score),
+                               grade=ctx.t(f"expert.grade.{review.grade_of(nxt.expert_score)}")))
+            rows.append([ctx.button("committee.confirm", button_data(self.name, "confirm", f"{call.id}.{nxt.project_id}"))])
+        rows.append([ctx.button("committee.back", button_data(self.name, "call", str(call.id)))])
+        ctx.state.step, ctx.state.slots = "results", {"call": call.id}
+        image = None
+        if any(r.ranking_score is not None for r in ranked):
+            image = Attachment(f"{committee.code}-ranking.png",
+                               ranking_chart_png(ranked, ctx.locale, ctx.t("committee.chart.title", code=committee.code)),
+                               "image/png")
+        ctx.say("\n".join(lines), rows, image=image)
+
+    # -- actions -----------------------------------------------------------------------------
+    async def act(self, ctx: Context, step: str, call_id: int, value: str) -> None:
+        call = await self._call(ctx, call_id)
+        if call is None:
+            return
+        parts = value.split(".")
+        stage = parts[1] if len(parts) > 1 and parts[1] in ("approval", "acceptance") else "approval"
+        if step == "call":
+            await self.show_call(ctx, call.id)
+        elif step in ("draw", "redraw"):
+            try:
+                drawn = await review.draw_committee(ctx.session, call, stage, actor(ctx), ctx.now, ctx.today,
+                                                    redraw=step == "redraw")
+            except review.ReviewError as exc:
+                ctx.tell(f"committee.error.{exc.code}", **{k: _param(ctx, k, v) for k, v in exc.params.items()})
+                await self.show_call(ctx, call.id)
+                return
+            await invite_drawn(ctx.session, drawn.committee, ctx.now, ctx.settings.review_answer_hours)
+            ctx.tell("committee.drawn", code=drawn.committee.code, subjects=drawn.subjects,
+                     excluded=len(drawn.excluded))
+            await self.show_call(ctx, call.id)
+        elif step == "results":
+            await self.show_results(ctx, call, stage)
+        elif step == "publish":
+            committee = await review.current_committee(ctx.session, call.id, stage)
+            if committee is not None and committee.state == "active":
+                await review.publish(ctx.session, committee, actor(ctx), ctx.now)
+                ctx.tell("committee.published", code=committee.code)
+            await self.show_call(ctx, call.id)
+        elif step == "decide" and len(parts) == 3 and (app_id := parse_id(parts[1])) is not None:
+            application = await ctx.get(Application, app_id)
+            if application is None or application.call_id != call.id or parts[2] not in ("approve", "reject"):
+                ctx.tell("common.stale_button")
+                await self.show_call(ctx, call.id)
+                return
+            ctx.state.slots = {"call": call.id, "values": {"app": app_id, "action": parts[2],
+                                                           "ref": application.reference or ""}}
+            ctx.tell(f"committee.header_{parts[2]}", reference=application.reference or "",
+                     requested=ctx.money(application.total_fen))
+            await self.advance(ctx, None)
+        elif step == "confirm" and len(parts) == 2 and (project_id := parse_id(parts[1])) is not None:
+            await self.confirm(ctx, call, project_id)
+        elif step == "brand" and len(parts) == 2 and (project_id := parse_id(parts[1])) is not None:
+            project = await ctx.get(Project, project_id)
+            if project is not None and project.grade == "excellent" and not project.brand:
+                project.brand = True
+                ctx.tell("committee.branded", code=project.code)
+            await self.show_call(ctx, call.id)
+        else:
+            ctx.tell("common.stale_button")
+            await self.show_call(ctx, call.id)
+
+    async def confirm(self, ctx: Context, call: Call, project_id: int) -> None:
+        committee = await review.current_committee(ctx.session, call.id, "acceptance")
+        project = await ctx.get(Project, project_id)
+        row = None
+        if committee is not None and project is not None:
+            row = next((r for r in await review.results(ctx.session, committee, 1.0) if r.project_id == project_id), None)
+        if project is None or row is None or row.expert_score is None:
+            ctx.tell("common.stale_button")
+            await self.show_call(ctx, call.id)
+            return
+        try:
+            grade = await approval.confirm_acceptance(ctx.session, project, row.expert_score, actor(ctx), ctx.now)
+        except (review.ReviewError, IllegalTransition):
+            ctx.tell("committee.error.not_closing", state=ctx.t(f"lifecycle.project.{project.status}"))
+            return
+        buttons = []
+        if grade == "excellent":
+            buttons = [[ctx.button("committee.make_brand", button_data(self.name, "brand", f"{call.id}.{project.id}"))]]
+        ctx.tell("committee.confirmed", code=project.code, score=project.evaluation_score,
+                 grade=ctx.t(f"expert.grade.{grade}"), buttons=buttons)
+
+    def summary_title(self, ctx: Context, values: Values) -> str:
+        return ctx.t(f"committee.confirm_{values.get('action')}", reference=values.get("ref", ""))
+
+    async def submit(self, ctx: Context, values: Values) -> None:
+        call_id = ctx.state.slots.get("call")
+        call = await self._call(ctx, call_id) if isinstance(call_id, int) else None
+        application = await ctx.get(Application, values.get("app"))
+        if call is None or application is None:
+            ctx.state.clear()
+            return
+        committee = await review.current_committee(ctx.session, call.id, "approval")
+        try:
+            if committee is None:
+                raise review.ReviewError("not_in_committee", "no committee")
+            if values["action"] == "reject":
+                await approval.reject(ctx.session, application, values["reason"], actor(ctx), ctx.now)
+                await notify.application_rejected(ctx.session, application, ctx.now)
+                ctx.tell("committee.rejected", reference=application.reference or "")
+            else:
+                done = await approval.approve(
+                    ctx.session, committee, application, values["granted"], actor(ctx), ctx.now, ctx.settings.zone,
+                    work_calendar(_holidays(ctx)), ctx.settings.notice_days, ctx.settings.review_weight)
+                await notify.application_approved(ctx.session, application, done.project, ctx.now)
+                ctx.tell("committee.approved", reference=application.reference or "", code=done.project.code,
+                         granted=ctx.money(values["granted"]), ends=ctx.day(done.notice.ends_on),
+                         remaining=ctx.money(done.remaining_fen))
+        except review.ReviewError as exc:
+            ctx.tell(f"committee.error.{exc.code}", **{k: _param(ctx, k, v) for k, v in exc.params.items()})
+        await self.show_results(ctx, call, "approval")
+
+    async def leave(self, ctx: Context) -> None:
+        call_id = ctx.state.slots.get("call")
+        ctx.tell("committee.dropped")
+        if isinstance(call_id, int):
+            await self.show_call(ctx, call_id)
+        else:
+            ctx.state.clear()
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _status_key(stage: str, status: str) -> str:
+    return f"lifecycle.{'application' if stage == 'approval' else 'project'}.{status}"
+
+
+def _param(ctx: Context, key: str, value: Any) -> str:
+    if key in ("remaining", "requested") and isinstance(value, int):
+        return ctx.money(value)
+    if key == "field":
+        return ctx.t(f"committee.field.{value}") if value in ("business", "finance", "management", "law") else str(value)
+    return str(value)
+
+
+def _holidays(ctx: Context) -> Path | None:
+    return Path(ctx.settings.holidays_file) if ctx.settings.holidays_file else None
+
+
+async def _department(ctx: Context, row: review.ResultRow) -> int:
+    application = await ctx.get(Application, row.application_id)
+    department = await decisions.application_department(ctx.session, application) if application else None
+    return department or 0

@@ -1,0 +1,392 @@
+"""The expert's review: accept or decline an invitation, read each assigned application, declare a conflict,
+score every criterion of the rubric (buttons or a number), comment, and submit — after which it is final.
+
+Every press names the membership, checked on each turn against the expert talking, so a forged or stale
+button never scores on someone else's behalf.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dialogs.committee import invite_members
+from dialogs.context import Context
+from dialogs.flow import Flow, button_data, split_button
+from dialogs.listing import localized, parse_id
+from dialogs.rubrics import Rubric, rubric_for
+from dialogs.types import Button, Incoming
+from nlu.numbers import parse_int
+from store import review
+from store.decisions import budget_lines
+from store.models import Application, Organization, Project, ReviewCommittee, ReviewMember, ReviewSubject
+from store.projects import org_projects
+
+FAIL_BELOW = 60  # a total below this needs a comment (review.md)
+COMMENT_MIN, COMMENT_MAX = 10, 1000
+REASON_MIN, REASON_MAX = 2, 500
+_POINTS_SUFFIX = re.compile(r"\s*(分|points?|pts?)\s*$", re.IGNORECASE)
+BUDGET_KINDS = ("personnel", "activities", "materials", "administration", "other")
+
+
+def actor(ctx: Context) -> str:
+    return f"identity:{ctx.identity.id}"
+
+
+def parse_points(text: str) -> int | None:
+    """A whole number of points as typed: 85, 85分, 八十五, ８５."""
+    return parse_int(_POINTS_SUFFIX.sub("", text.strip()))
+
+
+def needs_comment(rubric: Rubric, scores: dict[str, int]) -> bool:
+    """A total below 60, or any criterion at its minimum (0), must be explained."""
+    return sum(scores.values()) < FAIL_BELOW or any(scores.get(c.code) == 0 for c in rubric.criteria)
+
+
+def _ids(value: str, count: int) -> list[int] | None:
+    parts = value.split(".")
+    if len(parts) < count:
+        return None
+    ids = [parse_id(p) for p in parts[:count]]
+    return None if any(i is None for i in ids) else [int(i) for i in ids if i is not None]
+
+
+class ExpertFlow(Flow):
+    name = "expert"
+    commands = ("score",)
+    roles = frozenset({"expert"})
+    menu_key = "expert.menu"
+    menu_order = 45
+
+    # -- routing -----------------------------------------------------------------------------
+    async def start(self, ctx: Context, payload: str | None) -> None:
+        if ctx.identity.role != "expert" or ctx.identity.expert_id is None:
+            ctx.state.clear()
+            ctx.tell("common.not_allowed")
+            return
+        kind, member_id = (payload[:1], parse_id(payload[1:])) if payload else ("", None)
+        if member_id is not None and kind in ("y", "n", "m"):
+            member = await self._member(ctx, member_id)
+            if member is None:
+                return
+            if kind == "y":
+                await self.answer(ctx, member, True, None)
+            elif kind == "n":
+                if member.state != "invited":
+                    ctx.tell("expert.already_answered", state=ctx.t(f"committee.member.{member.state}"))
+                    ctx.state.clear()
+                    return
+                ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "decline", {"member": member.id}
+                ctx.tell("expert.ask_reason")
+            else:
+                await self.show_list(ctx, member)
+            return
+        memberships = await review.expert_memberships(ctx.session, ctx.identity.expert_id)
+        if not memberships:
+            ctx.state.clear()
+            ctx.tell("expert.none")
+            return
+        if len(memberships) == 1:
+            member, committee = memberships[0]
+            if member.state == "invited":
+                ctx.state.clear()
+                ctx.tell("expert.pending_invitation", committee=committee.code, buttons=[[
+                    ctx.button("expert.accept", button_data(self.name, "answer", f"{member.id}.1")),
+                    ctx.button("expert.decline", button_data(self.name, "answer", f"{member.id}.0"))]])
+                return
+            await self.show_list(ctx, member)
+            return
+        rows = [[Button(c.code, button_data(self.name, "list", str(m.id)))] for m, c in memberships]
+        ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "committees", {}
+        ctx.tell("expert.choose_committee", buttons=rows)
+
+    async def handle(self, ctx: Context, msg: Incoming) -> None:
+        if ctx.identity.role != "expert":
+            ctx.state.clear()
+            ctx.tell("common.not_allowed")
+            return
+        if msg.button is not None:
+            await self.press(ctx, msg.button)
+            return
+        text = (msg.text or "").strip()
+        step, slots = ctx.state.step, ctx.state.slots
+        member = await self._member(ctx, slots.get("member")) if isinstance(slots.get("member"), int) else None
+        if member is None:
+            ctx.state.clear()
+            return
+        if step == "decline":
+            if not REASON_MIN <= len(text) <= REASON_MAX:
+                ctx.tell("expert.error.reason", low=REASON_MIN, high=REASON_MAX)
+                return
+            await self.answer(ctx, member, False, text)
+        elif step == "points":
+            await self.typed_points(ctx, member, text)
+        elif step == "comment":
+            if not COMMENT_MIN <= len(text) <= COMMENT_MAX:
+                ctx.tell("expert.error.comment", low=COMMENT_MIN, high=COMMENT_MAX)
+                return
+            subject_id = int(slots["subject"])
+            if await self._try(ctx, review.set_comment(ctx.session, member, subject_id, text, ctx.now)):
+                ctx.tell("expert.comment_saved")
+                await self.show_subject(ctx, member, subject_id)
+        else:
+            ctx.tell("expert.use_buttons")
+            await self.show_list(ctx, member)
+
+    async def press(self, ctx: Context, data: str) -> None:
+        _, step, value = split_button(data)
+        ids = _ids(value, 1)
+        member = await self._member(ctx, ids[0]) if ids else None
+        if member is None:
+            return
+        if step == "answer":
+            await self.start(ctx, f"{'y' if value.endswith('.1') else 'n'}{member.id}")
+        elif step == "list":
+            await self.show_list(ctx, member)
+        elif step == "open" and (two := _ids(value, 2)):
+            await self.show_subject(ctx, member, two[1])
+        elif step == "crit" and (two := _ids(value, 2)):
+            await self.ask_points(ctx, member, two[1], value.split(".")[2] if value.count(".") >= 2 else "")
+        elif step == "pts" and (two := _ids(value, 2)) and len(parts := value.split(".")) == 4:
+            await self.set_points(ctx, member, two[1], parts[2], parse_id(parts[3]))
+        elif step == "conflict" and (two := _ids(value, 2)):
+            if await self._try(ctx, review.declare_conflict(ctx.session, member, two[1], actor(ctx), ctx.now)):
+                ctx.tell("expert.conflict_declared")
+                await self.show_list(ctx, member)
+        elif step == "comment" and (two := _ids(value, 2)):
+            if member.state != "accepted":
+                ctx.tell("expert.error.final")
+                return
+            ctx.state.flow, ctx.state.step = self.name, "comment"
+            ctx.state.slots = {"member": member.id, "subject": two[1]}
+            ctx.tell("expert.ask_comment", low=COMMENT_MIN)
+        elif step == "submit":
+            await self.submit(ctx, member)
+        else:
+            ctx.tell("common.stale_button")
+            await self.show_list(ctx, member)
+
+    async def _member(self, ctx: Context, member_id: Any) -> ReviewMember | None:
+        member = None
+        if isinstance(member_id, int) and ctx.identity.expert_id is not None:
+            member = await review.member_of(ctx.session, member_id, ctx.identity.expert_id)
+        if member is None:
+            ctx.state.clear()
+            ctx.tell("expert.not_yours")
+        return member
+
+    async def _try(self, ctx: Context, action: Any) -> bool:
+        """Run a store action; a refusal is told in the expert's words and nothing changes."""
+        try:
+            await action
+        except review.ReviewError as exc:
+            ctx.tell(f"expert.error.{exc.code}", **{k: str(v) for k, v in exc.params.items()})
+            return False
+        return True
+
+    async def _rubric(self, ctx: Context, member: ReviewMember) -> tuple[ReviewCommittee, Rubric]:
+        committee = await ctx.get(ReviewCommittee, member.committee_id)
+        assert committee is not None
+        return committee, rubric_for(committee.stage)
+
+    # -- invitation --------------------------------------------------------------------------
+    async def answer(self, ctx: Context, member: ReviewMember, accept: bool, reason: str | None) -> None:
+        committee = await ctx.get(ReviewCommittee, member.committee_id)
+        assert committee is not None
+        try:
+            reserve = await review.answer_invitation(ctx.session, member, accept, reason, actor(ctx), ctx.now)
+        except review.ReviewError:
+            ctx.state.clear()
+            ctx.tell("expert.already_answered", state=ctx.t(f"committee.member.{member.state}"))
+            return
+        if not accept:
+            if reserve is not None:
+                await invite_members(ctx.session, committee, [reserve], ctx.now, ctx.settings.review_answer_hours)
+            ctx.state.clear()
+            ctx.tell("expert.declined")
+            return
+        ctx.tell("expert.accepted", committee=committee.code)
+        await self.show_list(ctx, member)
+
+    # -- the batch ---------------------------------------------------------------------------
+    async def show_list(self, ctx: Context, member: ReviewMember) -> None:
+        committee, rubric = await self._rubric(ctx, member)
+        if member.state not in ("accepted", "submitted"):
+            ctx.state.clear()
+            ctx.tell("expert.not_accepted")
+            return
+        assigned = await review.assignments(ctx.session, member)
+        lines = [ctx.t("expert.list_title", committee=committee.code, count=len(assigned),
+                       rubric=localized(ctx, rubric.title["zh-Hans"], rubric.title.get("en")))]
+        rows: list[list[Button]] = []
+        done = 0
+        for n, a in enumerate(assigned, start=1):
+            if a.sheet is not None and a.sheet.conflict:
+                status = ctx.t("expert.status.conflict")
+                done += 1
+            elif a.sheet is not None and a.sheet.total is not None:
+                scored = await review.sheet_scores(ctx.session, a.sheet.id)
+                complete = not set(rubric.codes) - set(scored)
+                done += complete
+                status = ctx.t("expert.status.scored" if complete else "expert.status.partial", total=a.sheet.total)
+            else:
+                status = ctx.t("expert.status.open")
+            lines.append(ctx.t("expert.row", n=n, reference=a.reference, title=a.title, status=status))
+            if a.sheet is None or not a.sheet.conflict:
+                rows.append([Button(f"{n}. {a.reference}", button_data(self.name, "open", f"{member.id}.{a.subject.id}"))])
+        if member.state == "submitted":
+            lines.append(ctx.t("expert.submitted_final"))
+        elif done == len(assigned):
+            rows.append([ctx.button("expert.submit", button_data(self.name, "submit", str(member.id)))])
+        ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "list", {"member": member.id}
+        ctx.say("\n".join(lines), rows[:40])
+
+    async def _subject_lines(self, ctx: Context, committee: ReviewCommittee, subject: ReviewSubject) -> list[str]:
+        """The staff view of the application (or closing project) and the organization's past projects."""
+        none = ctx.t("common.none")
+        if subject.application_id is not None:
+            application = await ctx.get(Application, subject.application_id)
+            assert application is not None
+            content: dict[str, Any] = application.content or {}
+
+            def shown(key: str) -> str:
+                value = content.get(key)
+                return none if value is None or value == "" else str(value)
+
+            org = await ctx.get(Organization, application.organization_id)
+            lines = [
+                ctx.t("review.detail_title", reference=application.reference or "",
+                      title=application.title or shown("title")),
+                ctx.t("review.detail_org", org=localized(ctx, org.name_zh, org.name_en) if org else none,
+                      rating=(org.rating if org and org.rating else ctx.t("review.unrated")),
+                      uscc=org.uscc if org else none),
+                ctx.t("review.detail_need", text=shown("need")),
+                ctx.t("review.detail_target", group=shown("target_group"), count=shown("beneficiaries")),
+                ctx.t("review.detail_objectives", text=shown("objectives")),
+                ctx.t("review.detail_activities", casework=shown("casework"), groups=shown("group_sessions"),
+                      events=shown("community_events")),
+                ctx.t("review.detail_term", start=ctx.day(application.start_on), end=ctx.day(application.end_on)),
+                ctx.t("review.detail_budget", total=ctx.money(application.total_fen)),
+            ]
+            stored = await budget_lines(ctx.session, application.id)
+            for kind in BUDGET_KINDS:
+                amount = stored.get(kind, content.get(kind))
+                if isinstance(amount, int):
+                    lines.append(ctx.t("review.detail_line", kind=ctx.t(f"lifecycle.budget.{kind}"),
+                                       amount=ctx.money(amount)))
+            lines.append(ctx.t("review.detail_staff", total=shown("staff_total"), social=shown("social_workers")))
+            lines.append(ctx.t("review.detail_outcomes", text=shown("outcomes")))
+            organization_id = application.organization_id
+        else:
+            project = await ctx.get(Project, subject.project_id)
+            assert project is not None
+            lines = [ctx.t("expert.project_title", code=project.code,
+                           title=localized(ctx, project.title_zh, project.title_en),
+                           amount=ctx.money(project.amount_fen), start=ctx.day(project.start_on),
+                           end=ctx.day(project.end_on))]
+            organization_id = project.organization_id
+        past = [p for p in await org_projects(ctx.session, organization_id) if p.id != subject.project_id][:5]
+        lines.append(ctx.t("expert.past_title"))
+        if not past:
+            lines.append(ctx.t("expert.past_none"))
+        for p in past:
+            grade = ctx.t(f"expert.grade.{p.grade}") if p.grade else ctx.t("expert.grade.none")
+            lines.append(ctx.t("expert.past_row", code=p.code, year=p.year, title=localized(ctx, p.title_zh, p.title_en),
+                               grade=grade, score=p.evaluation_score if p.evaluation_score is not None else "—"))
+        return lines
+
+    async def show_subject(self, ctx: Context, member: ReviewMember, subject_id: int) -> None:
+        committee, rubric = await self._rubric(ctx, member)
+        subject = await ctx.get(ReviewSubject, subject_id)
+        if subject is None or subject.committee_id != member.committee_id:
+            ctx.tell("expert.error.not_assigned")
+            await self.show_list(ctx, member)
+            return
+        sheet = next((a.sheet for a in await review.assignments(ctx.session, member) if a.subject.id == subject_id), None)
+        if sheet is not None and sheet.conflict:
+            ctx.tell("expert.error.conflict")
+            await self.show_list(ctx, member)
+            return
+        ctx.say("\n".join(await self._subject_lines(ctx, committee, subject)))
+        scores = await review.sheet_scores(ctx.session, sheet.id) if sheet is not None else {}
+        lines = [ctx.t("expert.scores_title")]
+        rows: list[list[Button]] = []
+        final = member.state == "submitted"
+        for c in rubric.criteria:
+            label = c.label.get(ctx.locale) or c.label["zh-Hans"]
+            got = scores.get(c.code)
+            lines.append(ctx.t("expert.score_row", label=label, points=got if got is not None else "—", max=c.points))
+            if not final:
+                rows.append([Button(f"{label} ({got if got is not None else '—'}/{c.points})",
+                                    button_data(self.name, "crit", f"{member.id}.{subject_id}.{c.code}"))])
+        lines.append(ctx.t("expert.total", total=sum(scores.values())))
+        if sheet is not None and sheet.comment:
+            lines.append(ctx.t("expert.comment_row", comment=sheet.comment))
+        elif scores and needs_comment(rubric, scores):
+            lines.append(ctx.t("expert.comment_required"))
+        if not final:
+            rows.append([ctx.button("expert.write_comment", button_data(self.name, "comment", f"{member.id}.{subject_id}")),
+                         ctx.button("expert.declare_conflict",
+                                    button_data(self.name, "conflict", f"{member.id}.{subject_id}"))])
+        rows.append([ctx.button("expert.back", button_data(self.name, "list", str(member.id)))])
+        ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "subject", {"member": member.id, "subject": subject_id}
+        ctx.say("\n".join(lines), rows)
+
+    # -- scores ------------------------------------------------------------------------------
+    async def ask_points(self, ctx: Context, member: ReviewMember, subject_id: int, code: str) -> None:
+        _, rubric = await self._rubric(ctx, member)
+        criterion = rubric.criterion(code)
+        if criterion is None:
+            ctx.tell("common.stale_button")
+            await self.show_list(ctx, member)
+            return
+        if member.state != "accepted":
+            ctx.tell("expert.error.final")
+            return
+        top = criterion.points
+        choices = sorted({top, round(top * 0.9), round(top * 0.8), round(top * 0.7), round(top * 0.6), 0}, reverse=True)
+        rows = [[Button(str(v), button_data(self.name, "pts", f"{member.id}.{subject_id}.{code}.{v}")) for v in choices]]
+        ctx.state.flow, ctx.state.step = self.name, "points"
+        ctx.state.slots = {"member": member.id, "subject": subject_id, "criterion": code}
+        ctx.tell("expert.ask_points", label=criterion.label.get(ctx.locale) or criterion.label["zh-Hans"], max=top,
+                 buttons=rows)
+
+    async def typed_points(self, ctx: Context, member: ReviewMember, text: str) -> None:
+        slots = ctx.state.slots
+        value = parse_points(text)
+        if value is None:
+            _, rubric = await self._rubric(ctx, member)
+            criterion = rubric.criterion(str(slots.get("criterion")))
+            ctx.tell("expert.error.not_number", max=criterion.points if criterion else 100)
+            return
+        await self.set_points(ctx, member, int(slots["subject"]), str(slots.get("criterion")), value)
+
+    async def set_points(self, ctx: Context, member: ReviewMember, subject_id: int, code: str, value: int | None) -> None:
+        _, rubric = await self._rubric(ctx, member)
+        criterion = rubric.criterion(code)
+        if criterion is None or value is None:
+            ctx.tell("common.stale_button")
+            await self.show_list(ctx, member)
+            return
+        if not 0 <= value <= criterion.points:
+            ctx.tell("expert.error.bounds", max=criterion.points, value=value)
+            return
+        if await self._try(ctx, review.score(ctx.session, member, subject_id, code, value, ctx.now)):
+            await self.show_subject(ctx, member, subject_id)
+
+    async def submit(self, ctx: Context, member: ReviewMember) -> None:
+        _, rubric = await self._rubric(ctx, member)
+        missing = []
+        for a in await review.assignments(ctx.session, member):
+            if a.sheet is None or a.sheet.conflict:
+                continue
+            scores = await review.sheet_scores(ctx.session, a.sheet.id)
+            if needs_comment(rubric, scores) and not a.sheet.comment:
+                missing.append(a.reference)
+        if missing:
+            ctx.tell("expert.error.comment_missing", references=", ".join(missing))
+            await self.show_list(ctx, member)
+            return
+        if await self._try(ctx, review.submit(ctx.session, member, rubric.codes, actor(ctx), ctx.now)):
+            ctx.tell("expert.submitted")
+            ctx.state.clear()

@@ -1,0 +1,135 @@
+"""The expert review in chat, through the engine on SQLite and PostgreSQL: staff draw, experts accept, decline,
+declare a conflict and score, staff approve in ranking order within the budget; the notice and its reminders."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from dialogs.context import DialogSettings
+from dialogs.flows.expert import parse_points
+from dialogs.registry import build_engine
+from store import models as m
+from tests.chat import Person
+from tests.factories import NOW, bind_identity, build_review_world
+
+
+def test_points_as_people_type_them() -> None:
+    assert parse_points("85") == 85 and parse_points("85分") == 85 and parse_points("八十五") == 85
+    assert parse_points("１５ 分") == 15 and parse_points("lots") is None and parse_points("8.5") is None
+
+
+@pytest.fixture
+async def rw(sessions):  # type: ignore[no-untyped-def]
+    async with sessions() as s, s.begin():
+        world = await build_review_world(s, budget_fen=60_000_000)
+        await bind_identity(s, "test", "staff1", "staff", world.world.dept.id)
+        await bind_identity(s, "test", "staff2", "staff", world.world.other_dept.id)
+        await bind_identity(s, "test", "org1", "org", world.world.org.id)
+    return world
+
+
+def expert(bot, rw, code):  # type: ignore[no-untyped-def]
+    ident = rw.identities[code]
+    return Person(bot, ident.external_id, channel=ident.channel)
+
+
+async def invitations(sessions):  # type: ignore[no-untyped-def]
+    async with sessions() as s:
+        rows = (await s.execute(select(m.OutboxMessage).where(m.OutboxMessage.kind == "review_invitation")
+                                .order_by(m.OutboxMessage.id))).scalars()
+        return {r.identity_id: r.payload for r in rows}
+
+
+async def test_whole_review_in_chat(sessions, rw) -> None:  # type: ignore[no-untyped-def]
+    bot = build_engine(sessions, DialogSettings(), clock=lambda: NOW)
+    other = Person(bot, "staff2")
+    await other.say("/review")
+    assert "其他部门" in other.text or "没有项目指南" in other.text
+    staff = Person(bot, "staff1")
+    await staff.say("/review")
+    assert "尚未抽取" in staff.text
+    await staff.press("抽取立项评审")
+    assert "回避 1 名" in staff.text and "与申报机构有关联" in staff.text
+    # another department's staff cannot open the call's review, even with a forged button
+    await other.press_data(f"g:run:committee:c{rw.world.call.id}")
+    assert "其他部门" in other.text
+    invited = await invitations(sessions)
+    by_identity = {ident.id: code for code, ident in rw.identities.items()}
+    codes = sorted(by_identity[i] for i in invited)
+    assert len(codes) == 5 and "B4" not in codes
+    # the finance expert declines: the reserve is invited
+    finance = next(c for c in codes if c.startswith("F"))
+    person = expert(bot, rw, finance)
+    decline = next(b for b in invited[rw.identities[finance].id]["buttons"][0] if b[0] == "expert.decline")
+    await person.press_data(decline[1])
+    await person.say("出差")
+    assert "候补" in person.text
+    invited = await invitations(sessions)
+    codes = sorted(by_identity[i] for i in invited if by_identity[i] != finance)
+    assert len(codes) == 5 and {"F1", "F2"} <= set(codes) | {finance}
+    # everyone accepts and scores; one declares a conflict on the second application
+    people = []
+    for code in codes:
+        person = expert(bot, rw, code)
+        accept = next(b for b in invited[rw.identities[code].id]["buttons"][0] if b[0] == "expert.accept")
+        await person.press_data(accept[1])
+        assert "感谢您接受邀请" in person.text
+        people.append((code, person))
+    for n, (_code, person) in enumerate(people):
+        for ref_n in (1, 2, 3):
+            await person.say("/score")
+            await person.press(f"{ref_n}. SB-")
+            if n == 0 and ref_n == 2:
+                await person.press("声明利益冲突")
+                assert "已声明利益冲突" in person.text
+                continue
+            for label in ("需求分析", "目标与服务设计", "实施计划与风险", "机构能力", "预算合理性", "创新与可持续性"):
+                await person.press(label)
+                if label == "需求分析" and n == 1 and ref_n == 1:
+                    await person.say("25")
+                    assert "超出范围" in person.text
+                    await person.say("不知道")
+                    assert "整数分" in person.text
+                    await person.say("十八分")
+                else:
+                    await person.press_data(person.buttons()[0].data)  # the maximum
+        await person.say("/score")
+        await person.press("全部提交")
+        assert "已提交" in person.text, person.text
+    first = people[0][1]
+    await first.say("/score")
+    assert "不可更改" in first.text
+    await staff.say("/review")
+    await staff.press("立项评审结果")
+    assert staff.last[-1].image is not None and "排名" in staff.text
+    await staff.press("立项")
+    await staff.say("41万")
+    assert "不得超过申请金额" in staff.text
+    await staff.say("30万")
+    await staff.press_data(next(b.data for b in staff.buttons() if "确认" in b.label or "提交" in b.label))
+    assert "公示至" in staff.text, staff.text
+    async with sessions() as s:
+        project = (await s.execute(select(m.Project).where(m.Project.status == "publicized"))).scalar_one()
+        notice = await s.get(m.PublicNotice, project.id)
+        assert notice is not None and notice.ends_on > NOW.date()
+        told = (await s.execute(select(m.OutboxMessage.payload).where(m.OutboxMessage.kind == "status"))).scalars().all()
+        assert [p["key"] for p in told] == ["notify.approved"]
+
+
+async def test_unanswered_invitation_times_out_to_reserve(sessions, rw) -> None:  # type: ignore[no-untyped-def]
+    from dialogs.committee import review_rules
+    from dialogs.context import SHANGHAI
+
+    bot = build_engine(sessions, DialogSettings(), clock=lambda: NOW)
+    staff = Person(bot, "staff1")
+    await staff.say("/review")
+    await staff.press("抽取立项评审")
+    async with sessions() as s, s.begin():
+        assert await review_rules(s, NOW + timedelta(hours=47), 48, SHANGHAI) == 0
+    async with sessions() as s, s.begin():
+        queued = await review_rules(s, NOW + timedelta(hours=49), 48, SHANGHAI)
+        states = (await s.execute(select(m.ReviewMember.state))).scalars().all()
+    assert states.count("timeout") == 5 and queued == 4  # law has one reserve in a pool of two (L1, L2)
