@@ -741,6 +741,10 @@ MARKERS = {
     "ticket text": "PRIV-TICKET-7b5",
     "ticket contact": "PRIV-TICKET-CONTACT-4a2",
     "expert name": "PRIV-EXPERT-8f1",
+    "review comment": "PRIV-REVIEW-COMMENT-6a3",
+    "decline reason": "PRIV-DECLINE-2b9",
+    "exclusion detail": "PRIV-EXCLUDED-5c1",
+    "committee member": "PRIV-MEMBER-EXPERT-7d4",
 }
 
 QUESTIONS = [
@@ -788,6 +792,31 @@ async def plant_private_data(rig: Rig) -> list[str]:
                             display_name=MARKERS["member name"], created_at=NOW)
         s.add(member)
         s.add(m.Expert(code="EXP-X", name=MARKERS["expert name"], field="law", affiliation_uscc=org.uscc))
+        # an unpublished committee: its members, their sheets, comments and reasons are staff-only
+        sitting = m.Expert(code="EXP-Y", name=MARKERS["committee member"], field="business")
+        declined = m.Expert(code="EXP-Z", name="专家Z", field="business")
+        s.add_all([sitting, declined])
+        under_review = m.Application(call_id=call.id, organization_id=org.id, status="under_review", title="在评申报",
+                                     reference="SQ-X-2", created_at=NOW, updated_at=NOW, total_fen=1)
+        s.add(under_review)
+        await s.flush()
+        committee = m.ReviewCommittee(code="RC-X", call_id=call.id, stage="approval", state="active", seed="0" * 64,
+                                      commitment="1" * 64, algorithm="hmac-sha256/1", pool={}, counts={}, created_at=NOW)
+        s.add(committee)
+        await s.flush()
+        subject = m.ReviewSubject(committee_id=committee.id, application_id=under_review.id)
+        member = m.ReviewMember(committee_id=committee.id, expert_id=sitting.id, field="business", position=0,
+                                reserve=False, state="submitted")
+        gone = m.ReviewMember(committee_id=committee.id, expert_id=declined.id, field="business", position=1,
+                              reserve=True, state="declined", reason=MARKERS["decline reason"])
+        s.add_all([subject, member, gone, m.ReviewExclusion(committee_id=committee.id, expert_id=declined.id,
+                                                            reason="conflict", detail=MARKERS["exclusion detail"])])
+        await s.flush()
+        sheet = m.ReviewSheet(member_id=member.id, subject_id=subject.id, total=73, comment=MARKERS["review comment"],
+                              updated_at=NOW)
+        s.add(sheet)
+        await s.flush()
+        s.add(m.ReviewScore(sheet_id=sheet.id, criterion="need", points=73))
         s.add(m.Need(reference="XQ-X-1", category="养老服务", district="南山区", target_group="elderly",
                      description=MARKERS["need description"], contact_consent=True, contact=MARKERS["need contact"],
                      created_at=NOW))

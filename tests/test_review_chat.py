@@ -3,12 +3,12 @@ declare a conflict and score, staff approve in ranking order within the budget; 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from dialogs.context import DialogSettings
+from dialogs.context import SHANGHAI, DialogSettings
 from dialogs.flows.expert import parse_points
 from dialogs.registry import build_engine
 from store import models as m
@@ -121,7 +121,6 @@ async def test_whole_review_in_chat(sessions, rw) -> None:  # type: ignore[no-un
 
 async def test_unanswered_invitation_times_out_to_reserve(sessions, rw) -> None:  # type: ignore[no-untyped-def]
     from dialogs.committee import review_rules
-    from dialogs.context import SHANGHAI
 
     bot = build_engine(sessions, DialogSettings(), clock=lambda: NOW)
     staff = Person(bot, "staff1")
@@ -133,3 +132,69 @@ async def test_unanswered_invitation_times_out_to_reserve(sessions, rw) -> None:
         queued = await review_rules(s, NOW + timedelta(hours=49), 48, SHANGHAI)
         states = (await s.execute(select(m.ReviewMember.state))).scalars().all()
     assert states.count("timeout") == 5 and queued == 4  # law has one reserve in a pool of two (L1, L2)
+
+
+async def _reviewed_and_approved(s, rw, now):  # type: ignore[no-untyped-def]
+    """Draw, five experts score (all 80), and approve the first application of the ranking as of ``now``."""
+    from store import approval, review
+    from store.workdays import WorkCalendar
+
+    drawn = await review.draw_committee(s, rw.world.call, "approval", "t", now, now.date())
+    for member in [mm for mm in drawn.members if mm.state == "invited"]:
+        await review.answer_invitation(s, member, True, None, "t", now)
+        for a in await review.assignments(s, member):
+            for code, points in (("need", 16), ("design", 20), ("plan", 12), ("capacity", 12), ("budget", 12),
+                                 ("innovation", 8 + a.subject.id % 2)):
+                await review.score(s, member, a.subject.id, code, points, now)
+        await review.submit(s, member, ["need", "design", "plan", "capacity", "budget", "innovation"], "t", now)
+    ranked = await review.results(s, drawn.committee, 0.8)
+    application = await s.get(m.Application, ranked[0].application_id)
+    done = await approval.approve(s, drawn.committee, application, 20_000_000, "t", now, SHANGHAI, WorkCalendar(), 5, 0.8)
+    return done.project
+
+
+async def test_notice_over_national_day_objection_then_contract_reminder(sessions, rw) -> None:  # type: ignore[no-untyped-def]
+    import time_machine
+
+    from dialogs.committee import contract_reminders
+    from dialogs.questions import Question, encode
+    from store.tickets import move_ticket
+
+    approved_at = datetime(2026, 9, 29, 2, 0, tzinfo=UTC)  # Tuesday; 10-01..10-08 holidays, 10-10 a workday
+    with time_machine.travel(approved_at, tick=False):
+        async with sessions() as s, s.begin():
+            project = await _reviewed_and_approved(s, rw, datetime.now(UTC))
+            code, project_id = project.code, project.id
+        async with sessions() as s:
+            notice = await s.get(m.PublicNotice, project_id)
+            assert (notice.starts_on, notice.ends_on) == (date(2026, 9, 30), date(2026, 10, 12))
+        bot = build_engine(sessions, DialogSettings())
+        resident = Person(bot, "res1")
+        await resident.press_data(f"g:run:query:{encode(Question('query_projects', project=code))}")
+        assert "公示中" in resident.text and "2026年10月12日" in resident.text, resident.text
+        await resident.press_data(f"g:run:complain:p{project_id}")
+        await resident.press("对公示项目的异议")
+        await resident.say("该机构去年的项目没有按时完成，不应立项。")
+        await resident.press("跳过")
+        await resident.press("跳过")
+        await resident.press("提交")
+    async with sessions() as s:
+        ticket = (await s.execute(select(m.Ticket))).scalar_one()
+        assert ticket.kind == "objection" and ticket.state == "received"
+    last_day = datetime(2026, 10, 12, 12, 0, tzinfo=UTC)
+    after = datetime(2026, 10, 13, 2, 0, tzinfo=UTC)
+    with time_machine.travel(after, tick=False):
+        async with sessions() as s, s.begin():
+            assert await contract_reminders(s, last_day, SHANGHAI) == 0  # the notice is still running
+            assert await contract_reminders(s, datetime.now(UTC), SHANGHAI) == 0  # an objection is open
+            staff = (await s.execute(select(m.Identity).where(m.Identity.external_id == "staff1"))).scalar_one()
+            ticket = (await s.execute(select(m.Ticket))).scalar_one()
+            await move_ticket(s, ticket, "investigating", None, staff.id, datetime.now(UTC))
+            assert await contract_reminders(s, datetime.now(UTC), SHANGHAI) == 0  # still open
+            await move_ticket(s, ticket, "unfounded", "经核查不成立", staff.id, datetime.now(UTC))
+        async with sessions() as s, s.begin():
+            assert await contract_reminders(s, datetime.now(UTC), SHANGHAI) == 1
+            assert await contract_reminders(s, datetime.now(UTC), SHANGHAI) == 0  # once
+            payload = (await s.execute(select(m.OutboxMessage.payload)
+                                       .where(m.OutboxMessage.kind == "contract_due"))).scalar_one()
+            assert payload["values"]["code"] == code and payload["values"]["ended"] == {"day": "2026-10-12"}

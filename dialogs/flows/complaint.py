@@ -60,7 +60,11 @@ def rank_projects(query: str, candidates: Sequence[Project]) -> list[tuple[Proje
 
 
 async def _kinds(ctx: Context, values: Values) -> list[Choice]:
-    return [Choice(kind, ctx.t(f"complain.kind.{kind}")) for kind in TICKET_KINDS]
+    """An objection (异议) is only about a project under public notice; the other kinds are about any project."""
+    project_id = values.get("project")
+    project = await ctx.get(Project, project_id) if isinstance(project_id, int) else None
+    noticed = project is not None and project.status == "publicized"
+    return [Choice(kind, ctx.t(f"complain.kind.{kind}")) for kind in TICKET_KINDS if kind != "objection" or noticed]
 
 
 async def _no_choices(ctx: Context, values: Values) -> list[Choice]:

@@ -37,7 +37,7 @@ from dialogs.questions import (
 )
 from dialogs.types import Button, Incoming
 from nlu.normalize import fold
-from store import public, surveys
+from store import approval, public, surveys
 from store.conversations import lock_conversation
 from store.models import GRADES, ORG_KINDS
 from store.projects import ACTIVE_STATUSES
@@ -463,6 +463,10 @@ class QueryFlow(Flow):
             ctx.t("query.record.status", status=ctx.t(f"lifecycle.project.{record.status}")),
             ctx.t("query.record.term", start=ctx.day(record.start_on), end=ctx.day(record.end_on)),
         ]
+        notice = await approval.notice_of(ctx.session, record.id) if record.status == "publicized" else None
+        if notice is not None and notice.ends_on >= ctx.today:
+            lines.append(ctx.t("committee.public_notice", amount=ctx.money(record.amount_fen),
+                               ends=ctx.day(notice.ends_on)))
         target = localized(ctx, record.target_group_zh, record.target_group_en)
         if target:
             lines.append(ctx.t("query.record.target", target=target))
