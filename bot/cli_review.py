@@ -151,7 +151,8 @@ def result_dict(row: review.ResultRow) -> dict[str, Any]:
     return {"application": row.subject_ref, "organization": row.organization,
             "requested_cny": None if row.requested_fen is None else row.requested_fen / 100,
             "expert_score": row.expert_score, "previous_score": row.previous_score,
-            "ranking_score": row.ranking_score, "rank": row.rank, "scores": row.scores, "criteria": row.criteria}
+            "ranking_score": row.ranking_score, "rank": row.rank, "scores": row.scores,
+            "criteria": {code: round(float(mean), 2) for code, mean in row.criteria.items()}}
 
 
 async def cmd_review_results(args: argparse.Namespace, settings: Settings) -> int:

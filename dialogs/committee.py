@@ -140,7 +140,8 @@ def results_workbook(rows: Sequence[review.ResultRow], rubric: Rubric, locale: s
         values: list[object] = [row.rank, row.subject_ref, row.organization,
                                 None if row.requested_fen is None else row.requested_fen / 100, row.expert_score,
                                 row.previous_score, row.ranking_score, row.scores]
-        sheet.append(values + [row.criteria.get(c.code) for c in rubric.criteria])
+        means = [row.criteria.get(c.code) for c in rubric.criteria]
+        sheet.append(values + [None if mean is None else round(float(mean), 2) for mean in means])
         for cell in sheet[sheet.max_row]:
             if isinstance(cell.value, str) and cell.value.startswith("="):
                 cell.data_type = "s"  # names people typed stay text, never formulas

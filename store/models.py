@@ -739,7 +739,11 @@ class ReviewSheet(Base):
     """One member's review of one subject: the total of its scores, the comment, or a declared conflict."""
 
     __tablename__ = "review_sheets"
-    __table_args__ = (UniqueConstraint("member_id", "subject_id"), Index("ix_review_sheets_subject", "subject_id"))
+    __table_args__ = (
+        UniqueConstraint("member_id", "subject_id"),
+        # covering: the results read a committee's counted sheets from the index alone
+        Index("ix_review_sheets_member_cover", "member_id", "conflict", "total", "subject_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("review_members.id", ondelete="CASCADE"))
@@ -752,7 +756,11 @@ class ReviewSheet(Base):
 
 class ReviewScore(Base):
     __tablename__ = "review_scores"
-    __table_args__ = (CheckConstraint("points >= 0", name="points_nonnegative"),)
+    __table_args__ = (
+        CheckConstraint("points >= 0", name="points_nonnegative"),
+        # covering: per-criterion means without touching the rows
+        Index("ix_review_scores_cover", "sheet_id", "criterion", "points"),
+    )
 
     sheet_id: Mapped[int] = mapped_column(ForeignKey("review_sheets.id", ondelete="CASCADE"), primary_key=True)
     criterion: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -14,8 +14,9 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.audit import record
@@ -153,53 +154,48 @@ async def commit_seed(session: AsyncSession, call: Call, stage: str, actor: str,
 
 # --- the draw ----------------------------------------------------------------------------------
 
-async def _batch(session: AsyncSession, call: Call, stage: str) -> list[tuple[int, int]]:
-    """(subject id, organization id) of what a first draw reviews: eligible applications or closing projects."""
+def _batch_source(call: Call, stage: str, previous: ReviewCommittee | None) -> Select[Any]:
+    """(subject, org) of what a draw reviews: the previous committee's batch on a redraw, else the call's
+    eligible applications (approval) or closing projects (acceptance)."""
+    if previous is not None:
+        if stage == "approval":
+            return (select(ReviewSubject.application_id.label("subject"), Application.organization_id.label("org"))
+                    .join(Application, Application.id == ReviewSubject.application_id)
+                    .where(ReviewSubject.committee_id == previous.id))
+        return (select(ReviewSubject.project_id.label("subject"), Project.organization_id.label("org"))
+                .join(Project, Project.id == ReviewSubject.project_id).where(ReviewSubject.committee_id == previous.id))
     if stage == "approval":
-        stmt = select(Application.id, Application.organization_id).where(
-            Application.call_id == call.id, Application.status == "eligible").order_by(Application.id)
-    else:
-        stmt = (select(Project.id, Project.organization_id)
-                .join(Application, Application.id == Project.application_id)
-                .where(Application.call_id == call.id, Project.status == "closing").order_by(Project.id))
-    return [(a, b) for a, b in (await session.execute(stmt)).all()]
+        return select(Application.id.label("subject"), Application.organization_id.label("org")).where(
+            Application.call_id == call.id, Application.status == "eligible")
+    return (select(Project.id.label("subject"), Project.organization_id.label("org"))
+            .join(Application, Application.id == Project.application_id)
+            .where(Application.call_id == call.id, Project.status == "closing"))
 
 
-async def _previous_batch(session: AsyncSession, committee: ReviewCommittee) -> list[tuple[int, int]]:
-    if committee.stage == "approval":
-        stmt = (select(ReviewSubject.application_id, Application.organization_id)
-                .join(Application, Application.id == ReviewSubject.application_id))
-    else:
-        stmt = (select(ReviewSubject.project_id, Project.organization_id)
-                .join(Project, Project.id == ReviewSubject.project_id))
-    stmt = stmt.where(ReviewSubject.committee_id == committee.id).order_by(ReviewSubject.id)
-    return [(a, b) for a, b in (await session.execute(stmt)).all()]
-
-
-async def exclusions(session: AsyncSession, organization_ids: set[int], today: date) -> dict[int, tuple[str, str | None]]:
-    """Expert id → (reason, detail) for every expert who may not sit on a committee for these organizations."""
+async def exclusions(session: AsyncSession, organizations: Select[Any], today: date) -> dict[int, tuple[str, str | None]]:
+    """Expert id → (reason, detail) for every expert who may not sit on a committee for the organizations
+    ``organizations`` selects (one column of ids): the database matches them, no id list is sent."""
     excluded: dict[int, tuple[str, str | None]] = {}
-    usccs = dict((await session.execute(
-        select(Organization.uscc, Organization.name_zh).where(Organization.id.in_(organization_ids)))).all()) \
-        if organization_ids else {}
-    unreachable_stmt = select(Expert.id).where(~select(Identity.id).where(
-        Identity.expert_id == Expert.id, Identity.role == "expert", Identity.unreachable.is_(False)).exists())
+    # NOT IN over one scan of the bound identities: identities has no index on expert_id to probe per expert
+    reachable = select(Identity.expert_id).where(
+        Identity.role == "expert", Identity.unreachable.is_(False), Identity.expert_id.is_not(None))
+    unreachable_stmt = select(Expert.id).where(Expert.id.not_in(reachable))
     for expert_id in (await session.execute(unreachable_stmt)).scalars():
         excluded[expert_id] = ("unreachable", None)
     unavailable = select(ExpertUnavailability.expert_id, ExpertUnavailability.ends_on).where(
         ExpertUnavailability.starts_on <= today, ExpertUnavailability.ends_on >= today)
     for expert_id, ends_on in (await session.execute(unavailable)).all():
         excluded[expert_id] = ("unavailable", ends_on.isoformat())
-    if organization_ids:
-        conflicts = (select(ExpertConflict.expert_id, Organization.name_zh)
-                     .join(Organization, Organization.id == ExpertConflict.organization_id)
-                     .where(ExpertConflict.organization_id.in_(organization_ids)))
-        for expert_id, name in (await session.execute(conflicts)).all():
-            excluded[expert_id] = ("conflict", name)
-    if usccs:
-        affiliated = select(Expert.id, Expert.affiliation_uscc).where(Expert.affiliation_uscc.in_(list(usccs)))
-        for expert_id, uscc in (await session.execute(affiliated)).all():
-            excluded[expert_id] = ("affiliated", usccs[uscc])
+    conflicts = (select(ExpertConflict.expert_id, Organization.name_zh)
+                 .join(Organization, Organization.id == ExpertConflict.organization_id)
+                 .where(ExpertConflict.organization_id.in_(organizations)))
+    for expert_id, name in (await session.execute(conflicts)).all():
+        excluded[expert_id] = ("conflict", name)
+    affiliated = (select(Expert.id, Organization.name_zh)
+                  .join(Organization, Organization.uscc == Expert.affiliation_uscc)
+                  .where(Organization.id.in_(organizations)))
+    for expert_id, name in (await session.execute(affiliated)).all():
+        excluded[expert_id] = ("affiliated", name)
     return excluded
 
 
@@ -237,14 +233,15 @@ async def draw_committee(
     if redraw and current is None:
         raise ReviewError("nothing_to_redraw", f"{call.code} has no active {stage} committee to redraw",
                           call=call.code)
-    batch = await _previous_batch(session, current) if current is not None else await _batch(session, call, stage)
-    if not batch:
+    batch = _batch_source(call, stage, current).subquery()
+    subjects = int(await session.scalar(select(func.count()).select_from(batch)) or 0)
+    if not subjects:
         raise ReviewError("no_subjects", f"{call.code} has nothing to review at the {stage} stage "
                           f"({'no eligible applications' if stage == 'approval' else 'no closing projects'})",
                           call=call.code, stage=stage)
-    excluded = await exclusions(session, {org for _, org in batch}, today)
-    experts = list((await session.execute(select(Expert))).scalars())
-    pool = sorted((e.code, e.field) for e in experts if e.id not in excluded)
+    excluded = await exclusions(session, select(batch.c.org), today)
+    experts = {i: (code, f) for i, code, f in (await session.execute(select(Expert.id, Expert.code, Expert.field))).all()}
+    pool = sorted((code, f) for i, (code, f) in experts.items() if i not in excluded)
     committee = await _committed(session, call.id, stage)
     seed = committee.seed if committee is not None else new_seed()
     chosen = draw_from(seed, pool, seats, reserves)  # raises too_few before anything is written
@@ -261,34 +258,33 @@ async def draw_committee(
     committee.counts = {"members": seats, "reserves": reserves}
     committee.drawn_at = now
     await session.flush()
-    by_code = {e.code: e for e in experts}
+    by_code = {code: i for i, (code, _) in experts.items()}
     drawn: list[ReviewMember] = []
     for expert_field, codes in chosen.order.items():
         for position, code in enumerate(codes):
             sitting = position < seats[expert_field]
             drawn.append(ReviewMember(
-                committee_id=committee.id, expert_id=by_code[code].id, field=expert_field, position=position,
+                committee_id=committee.id, expert_id=by_code[code], field=expert_field, position=position,
                 reserve=not sitting, state="invited" if sitting else "reserve", invited_at=now if sitting else None))
     session.add_all(drawn)
-    by_id = {e.id: e for e in experts}
     session.add_all([ReviewExclusion(committee_id=committee.id, expert_id=expert_id, reason=reason, detail=detail)
                      for expert_id, (reason, detail) in excluded.items()])
-    subject_column = "application_id" if stage == "approval" else "project_id"
-    await session.execute(ReviewSubject.__table__.insert(),
-                          [{"committee_id": committee.id, subject_column: subject_id} for subject_id, _ in batch])
+    subject_column = ReviewSubject.application_id if stage == "approval" else ReviewSubject.project_id
+    await session.execute(insert(ReviewSubject).from_select(
+        [ReviewSubject.committee_id, subject_column], select(literal(committee.id), batch.c.subject)))
     if stage == "approval" and current is None:
         check_move(APPLICATION_MOVES, "application", "eligible", "under_review")
         await session.execute(
-            update(Application).where(Application.id.in_([a for a, _ in batch]), Application.status == "eligible")
+            update(Application).where(Application.call_id == call.id, Application.status == "eligible")
             .values(status="under_review", updated_at=now))
     await session.flush()
     await record(
         session, now, actor, "review.draw", ENTITY, committee.code, call=call.code, stage=stage, seed=seed,
-        commitment=committee.commitment, algorithm=ALGORITHM, pool_size=len(pool), subjects=len(batch),
+        commitment=committee.commitment, algorithm=ALGORITHM, pool_size=len(pool), subjects=subjects,
         members={f: codes for f, codes in chosen.order.items()},
-        excluded={by_id[i].code: reason for i, (reason, _) in excluded.items()},
+        excluded={experts[i][0]: reason for i, (reason, _) in excluded.items()},
     )
-    return DrawResult(committee, drawn, [(by_id[i], r, d) for i, (r, d) in sorted(excluded.items())], len(batch))
+    return DrawResult(committee, drawn, await committee_exclusions(session, committee.id), subjects)
 
 
 @dataclass(frozen=True)
@@ -533,14 +529,14 @@ async def submit(session: AsyncSession, member: ReviewMember, criteria: Sequence
 
 # --- results -----------------------------------------------------------------------------------
 
-def expert_score(totals: Sequence[float]) -> float | None:
-    """Mean of the totals, without the single highest and lowest when there are five or more."""
-    if not totals:
+def expert_score(count: int, total: float, lowest: float, highest: float) -> float | None:
+    """Mean of ``count`` totals summing to ``total``, without the single highest and lowest when there are
+    five or more (given as aggregates so the database never sends each expert's total)."""
+    if count <= 0:
         return None
-    ordered = sorted(totals)
-    if len(ordered) >= TRIM_FROM:
-        ordered = ordered[1:-1]
-    return sum(ordered) / len(ordered)
+    if count >= TRIM_FROM:
+        return (total - lowest - highest) / (count - 2)
+    return total / count
 
 
 @dataclass
@@ -563,22 +559,24 @@ class ResultRow:
 
 
 async def results(session: AsyncSession, committee: ReviewCommittee, weight: float) -> list[ResultRow]:
-    """Every subject of the committee, ranked: submitted sheets only; unscored ones last, unranked."""
-    counted = (select(ReviewSheet.id, ReviewSheet.subject_id, ReviewSheet.total)
-               .join(ReviewMember, ReviewMember.id == ReviewSheet.member_id)
-               .where(ReviewMember.committee_id == committee.id, ReviewMember.state == "submitted",
-                      ReviewSheet.conflict.is_(False), ReviewSheet.total.is_not(None)))
-    totals: dict[int, list[float]] = {}
-    for _, subject_id, total in (await session.execute(counted)).all():
-        totals.setdefault(subject_id, []).append(total)
-    sheet_ids = counted.with_only_columns(ReviewSheet.id).scalar_subquery()
+    """Every subject of the committee, ranked: submitted sheets only; unscored ones last, unranked.
+
+    Rows are read through the connection (Core), not the ORM: thousands of plain tuples need no identity map.
+    """
+    await session.flush()  # the Core reads below do not autoflush pending sheet and member changes
+    conn = await session.connection()
+    members = select(ReviewMember.id).where(ReviewMember.committee_id == committee.id, ReviewMember.state == "submitted")
+    counted = (ReviewSheet.member_id.in_(members), ReviewSheet.conflict.is_(False), ReviewSheet.total.is_not(None))
+    totals = {subject_id: (n, total, low, high) for subject_id, n, total, low, high in (await conn.execute(
+        select(ReviewSheet.subject_id, func.count(), func.sum(ReviewSheet.total), func.min(ReviewSheet.total),
+               func.max(ReviewSheet.total)).where(*counted).group_by(ReviewSheet.subject_id))).all()}
     criteria_stmt = (select(ReviewSheet.subject_id, ReviewScore.criterion, func.avg(ReviewScore.points))
                      .join(ReviewSheet, ReviewSheet.id == ReviewScore.sheet_id)
-                     .where(ReviewScore.sheet_id.in_(sheet_ids))
-                     .group_by(ReviewSheet.subject_id, ReviewScore.criterion))
+                     .where(*counted).group_by(ReviewSheet.subject_id, ReviewScore.criterion))
     criteria: dict[int, dict[str, float]] = {}
-    for subject_id, criterion, mean in (await session.execute(criteria_stmt)).all():
-        criteria.setdefault(subject_id, {})[criterion] = round(float(mean), 2)
+    for subject_id, criterion, mean in (await conn.execute(criteria_stmt)).all():
+        # unrounded (SQLite gives floats, PostgreSQL Decimals): the outputs round what they show
+        criteria.setdefault(subject_id, {})[criterion] = mean
     call = await session.get(Call, committee.call_id)
     assert call is not None
     if committee.stage == "approval":
@@ -594,25 +592,26 @@ async def results(session: AsyncSession, committee: ReviewCommittee, weight: flo
                 .outerjoin(Application, Application.id == Project.application_id))
     stmt = stmt.join(Organization, Organization.id == stmt.selected_columns[3]).where(
         ReviewSubject.committee_id == committee.id)
-    rows = (await session.execute(stmt)).all()
-    previous = dict((await session.execute(
+    rows = (await conn.execute(stmt)).all()
+    previous = dict((await conn.execute(
         select(Project.organization_id, func.avg(Project.evaluation_score))
         .where(Project.year == call.year - 1, Project.evaluation_score.is_not(None))
         .group_by(Project.organization_id))).all())
     out: list[ResultRow] = []
     for subject_id, ref, application_id, org_id, org_name, requested, submitted_at, status, project_id in rows:
-        expert = expert_score(totals.get(subject_id, []))
+        count, total, lowest, highest = totals.get(subject_id, (0, 0, 0, 0))
+        expert = expert_score(count, total, lowest, highest)
         prev = float(previous[org_id]) if org_id in previous and previous[org_id] is not None else None
         ranking = None if expert is None else (expert if prev is None else weight * expert + (1 - weight) * prev)
         out.append(ResultRow(
             subject_id, ref or f"#{application_id}", application_id, project_id, org_id, org_name, requested, submitted_at, status,
             None if expert is None else round(expert, 2), None if prev is None else round(prev, 2),
-            None if ranking is None else round(ranking, 2), len(totals.get(subject_id, [])),
+            None if ranking is None else round(ranking, 2), count,
             criteria.get(subject_id, {}),
         ))
-    far = datetime.max.replace(tzinfo=None)
+    far = float("inf")
     out.sort(key=lambda r: (r.ranking_score is None, -(r.ranking_score or 0), -(r.expert_score or 0),
-                            (r.submitted_at.replace(tzinfo=None) if r.submitted_at else far), r.subject_id))
+                            r.submitted_at.timestamp() if r.submitted_at else far, r.subject_id))
     for rank, row in enumerate(out, start=1):
         if row.ranking_score is not None:
             row.rank = rank

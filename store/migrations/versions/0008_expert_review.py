@@ -139,7 +139,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_review_sheets")),
         sa.UniqueConstraint("member_id", "subject_id", name=op.f("uq_review_sheets_member_id_subject_id")),
     )
-    op.create_index("ix_review_sheets_subject", "review_sheets", ["subject_id"])
+    op.create_index("ix_review_sheets_member_cover", "review_sheets", ["member_id", "conflict", "total", "subject_id"])
     op.create_table(
         "review_scores",
         sa.Column("sheet_id", sa.Integer(), nullable=False),
@@ -150,6 +150,7 @@ def upgrade() -> None:
                                 name=op.f("fk_review_scores_sheet_id_review_sheets"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("sheet_id", "criterion", name=op.f("pk_review_scores")),
     )
+    op.create_index("ix_review_scores_cover", "review_scores", ["sheet_id", "criterion", "points"])
     op.create_table(
         "public_notices",
         sa.Column("project_id", sa.Integer(), nullable=False),
