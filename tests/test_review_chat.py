@@ -56,6 +56,11 @@ async def test_whole_review_in_chat(sessions, rw) -> None:  # type: ignore[no-un
     # another department's staff cannot open the call's review, even with a forged button
     await other.press_data(f"g:run:committee:c{rw.world.call.id}")
     assert "其他部门" in other.text
+    # the application is the committee's now: /applications no longer approves it outside the ranking
+    first_app = rw.applications[0].id
+    await staff.press_data(f"g:run:review:a{first_app}")
+    await staff.press_data(f"review:act:{first_app}.approve")
+    assert "专家评审委员会" in staff.text and "/review" in staff.text
     invited = await invitations(sessions)
     by_identity = {ident.id: code for code, ident in rw.identities.items()}
     codes = sorted(by_identity[i] for i in invited)
@@ -83,8 +88,12 @@ async def test_whole_review_in_chat(sessions, rw) -> None:  # type: ignore[no-un
             await person.say("/score")
             await person.press(f"{ref_n}. SB-")
             if n == 0 and ref_n == 2:
+                stale = person.button("需求分析").data
                 await person.press("声明利益冲突")
                 assert "已声明利益冲突" in person.text
+                await person.press_data(stale)  # a button of the application from before the conflict
+                await person.press_data(stale.replace("crit", "pts") + ".10")
+                assert "利益冲突" in person.text and "不能为其评分" in person.text
                 continue
             for label in ("需求分析", "目标与服务设计", "实施计划与风险", "机构能力", "预算合理性", "创新与可持续性"):
                 await person.press(label)

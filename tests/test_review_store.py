@@ -176,3 +176,38 @@ def test_draw_never_picks_excluded_and_is_reproducible(experts, excluded, seed, 
     assert review.draw_from(seed, list(reversed(pool)), seats, reserves) == drawn
     fields = dict(pool)
     assert all(fields[c] == f for f, codes in drawn.order.items() for c in codes)
+
+
+async def test_acceptance_committee_grades_and_closes_projects(sessions) -> None:  # type: ignore[no-untyped-def]
+    async with sessions() as s, s.begin():
+        rw = await build_review_world(s)
+        grades = {}
+        for n, application in enumerate(rw.applications):
+            application.status = "approved"
+            s.add(m.Project(code=f"XM-A-{n}", year=rw.world.call.year, title_zh=f"项目{n}", catalog_item_id=rw.world.item.id,
+                            organization_id=application.organization_id, department_id=rw.world.dept.id,
+                            application_id=application.id, amount_fen=1, status="closing",
+                            start_on=date(2027, 1, 1), end_on=date(2027, 12, 31)))
+        await s.flush()
+        drawn = await review.draw_committee(s, rw.world.call, "acceptance", "staff", NOW, TODAY, members=SMALL)
+        assert drawn.subjects == 3 and "B4" in {e.code for e, _, _ in drawn.excluded}
+        sitting = [mm for mm in drawn.members if mm.state == "invited"]
+        for i, member in enumerate(sitting):
+            await review.answer_invitation(s, member, True, None, "e", NOW)
+            for a in await review.assignments(s, member):
+                points = {"XM-A-0": 95, "XM-A-1": 85, "XM-A-2": 50}[a.reference] - i % 2
+                await review.score(s, member, a.subject.id, "output", points, NOW)
+            await review.submit(s, member, ["output"], "e", NOW)
+        ranked = await review.results(s, drawn.committee, 0.8)
+        for row in ranked:
+            project = await s.get(m.Project, row.project_id)
+            grades[project.code] = await approval.confirm_acceptance(s, project, row.expert_score, "staff", NOW)
+            assert project.status == "closed" and project.evaluation_score == round(row.expert_score)
+        assert grades == {"XM-A-0": "excellent", "XM-A-1": "good", "XM-A-2": "fail"}
+        with pytest.raises(review.ReviewError):
+            await approval.confirm_acceptance(s, project, 70, "staff", NOW)
+
+
+def test_grade_boundaries() -> None:
+    assert [review.grade_of(x) for x in (100, 90, 89.9, 80, 79.5, 60, 59.99, 0)] == [
+        "excellent", "excellent", "good", "good", "pass", "pass", "fail", "fail"]

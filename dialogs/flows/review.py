@@ -15,6 +15,7 @@ from dialogs.forms import LONG_TEXT, MONEY, Field, Form, Problem, Values
 from dialogs.listing import localized, nav_row, page_label, page_of, parse_id, shorten
 from dialogs.types import Button, Incoming
 from store import decisions
+from store import review as review_committees
 from store.lifecycle import IllegalTransition
 from store.models import Application, Call, CatalogItem, Department, Organization
 
@@ -232,6 +233,12 @@ class ReviewFlow(Form):
             await self.show_detail(ctx, application.id)
             return
         reference = application.reference or ""
+        if action in ("approve", "reject") and await review_committees.current_committee(
+                ctx.session, application.call_id, "approval") is not None:
+            # a call with a review committee is decided in ranking order within the budget, in /review
+            ctx.tell("review.use_committee", reference=reference)
+            await self.show_detail(ctx, application.id, full=False)
+            return
         if action == "approve" and None in (application.catalog_item_id, application.start_on, application.end_on):
             ctx.tell("review.incomplete")
             await self.show_detail(ctx, application.id)
