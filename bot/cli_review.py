@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from bot.app import open_app
@@ -28,6 +28,13 @@ def _count(value: str) -> int:
     if not value.isdigit() or int(value) > 20:
         raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 20, got {value!r}")
     return int(value)
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {value!r}") from None
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -54,6 +61,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     ver = review_sub.add_parser("verify", help="recompute a committee's draw from its seed and pool")
     ver.add_argument("committee", metavar="COMMITTEE")
     ver.set_defaults(handler=cmd_review_verify)
+
+    una = review_sub.add_parser("unavailable", help="mark an expert unavailable for a period (excluded from draws)")
+    una.add_argument("expert", metavar="EXPERT_CODE")
+    una.add_argument("first", type=_day, metavar="FROM")
+    una.add_argument("last", type=_day, metavar="TO")
+    una.add_argument("--reason", default=None, help="why (kept with the period, shown to staff)")
+    una.set_defaults(handler=cmd_review_unavailable)
 
     res = review_sub.add_parser("results", help="the ranking of a call's committee")
     res.add_argument("call", metavar="CALL_CODE")
@@ -127,6 +141,24 @@ async def cmd_review_draw(args: argparse.Namespace, settings: Settings) -> int:
     for row in out["excluded"]:
         print(f"  excluded   {row['expert']:<12} {row['reason']}" + (f" ({row['detail']})" if row["detail"] else ""))
     print(f"{queued} invitations queued in the outbox")
+    return 0
+
+
+async def cmd_review_unavailable(args: argparse.Namespace, settings: Settings) -> int:
+    now = datetime.now(UTC)
+    app = await open_app(settings)
+    try:
+        async with app.sessions() as session, session.begin():
+            expert = await review.expert_by_code(session, args.expert)
+            if expert is None:
+                return _fail(f"{args.expert}: no such expert")
+            try:
+                await review.mark_unavailable(session, expert, args.first, args.last, args.reason, ACTOR, now)
+            except review.ReviewError as exc:
+                return _fail(f"{args.first}..{args.last}: {exc}")
+    finally:
+        await app.close()
+    print(f"{args.expert} is unavailable from {args.first} to {args.last}: not drawn in that period")
     return 0
 
 

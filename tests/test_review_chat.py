@@ -207,3 +207,37 @@ async def test_notice_over_national_day_objection_then_contract_reminder(session
             payload = (await s.execute(select(m.OutboxMessage.payload)
                                        .where(m.OutboxMessage.kind == "contract_due"))).scalar_one()
             assert payload["values"]["code"] == code and payload["values"]["ended"] == {"day": "2026-10-12"}
+
+
+async def test_a_second_person_binding_with_the_same_expert_code_is_refused(sessions, rw) -> None:  # type: ignore[no-untyped-def]
+    from store.invites import create_invite
+
+    async with sessions() as s, s.begin():
+        code, _ = await create_invite(s, "expert", "F1", NOW, 7)
+    bot = build_engine(sessions, DialogSettings(), clock=lambda: NOW)
+    first, second = Person(bot, "new-expert-1"), Person(bot, "new-expert-2")
+    await first.say(f"/start {code}")
+    assert "专家F1" in first.text or "绑定成功" in first.text
+    await second.say(f"/start {code}")
+    assert "已经使用过" in second.text
+    async with sessions() as s:
+        bound = (await s.execute(select(m.Identity.external_id).where(m.Identity.role == "expert",
+                                                                       m.Identity.channel == "test"))).scalars().all()
+    assert bound == ["new-expert-1"]
+
+
+async def test_standing_conflict_declared_in_chat_excludes_the_expert(sessions, rw) -> None:  # type: ignore[no-untyped-def]
+    from store import review
+
+    bot = build_engine(sessions, DialogSettings(), clock=lambda: NOW)
+    person = expert(bot, rw, "M1")
+    await person.say("/score")
+    await person.press("长期利益冲突")
+    await person.say("服务")
+    assert "个机构匹配" in person.text
+    await person.say("彩虹青少年")
+    assert "已记录" in person.text
+    async with sessions() as s, s.begin():
+        drawn = await review.draw_committee(s, rw.world.call, "approval", "t", NOW, NOW.date())
+        reasons = {e.code: r for e, r, _ in drawn.excluded}
+    assert reasons["M1"] == "conflict" and reasons["B4"] == "affiliated"

@@ -89,3 +89,18 @@ def test_commit_draw_verify_results_and_refute_tampering(db, capsys, tmp_path) -
     assert "does NOT match" in capsys.readouterr().err
     assert main(["review", "verify", "NOPE"]) == 1 and "no such committee" in capsys.readouterr().err
     assert main(["review", "results", "NOPE"]) == 1 and "no such call" in capsys.readouterr().err
+
+
+def test_unavailable_expert_is_excluded_and_too_few_names_the_field(db, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["review", "unavailable", "L1", "2026-12-10", "2026-12-01"]) == 1
+    assert "ends before it starts" in capsys.readouterr().err
+    assert main(["review", "unavailable", "NOPE", "2026-01-01", "2027-12-31"]) == 1
+    assert main(["review", "unavailable", "L1", "2020-01-01", "2099-12-31", "--reason", "出国"]) == 0
+    assert main(["review", "unavailable", "L2", "2020-01-01", "2099-12-31"]) == 0
+    capsys.readouterr()
+    assert main(["review", "draw", "CALL-2027-01"]) == 1
+    err = capsys.readouterr().err
+    assert "law" in err and "0 left" in err
+    assert main(["review", "draw", "CALL-2027-01", "--law", "0", "--json"]) == 0
+    excluded = {row["expert"]: row["reason"] for row in json.loads(capsys.readouterr().out)["excluded"]}
+    assert excluded == {"B4": "affiliated", "L1": "unavailable", "L2": "unavailable"}

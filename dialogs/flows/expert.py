@@ -83,8 +83,8 @@ class ExpertFlow(Flow):
             return
         memberships = await review.expert_memberships(ctx.session, ctx.identity.expert_id)
         if not memberships:
-            ctx.state.clear()
-            ctx.tell("expert.none")
+            ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "home", {}
+            ctx.tell("expert.none", buttons=[[self._standing_button(ctx)]])
             return
         if len(memberships) == 1:
             member, committee = memberships[0]
@@ -100,20 +100,44 @@ class ExpertFlow(Flow):
         ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "committees", {}
         ctx.tell("expert.choose_committee", buttons=rows)
 
+    def _standing_button(self, ctx: Context) -> Button:
+        return ctx.button("expert.standing", button_data(self.name, "standing", "0"))
+
+    async def standing_conflict(self, ctx: Context, text: str) -> None:
+        """A standing conflict with an organization, named by USCC or part of its name."""
+        found = await review.find_organizations(ctx.session, text) if 2 <= len(text) <= 100 else []
+        if len(found) != 1:
+            ctx.tell("expert.standing_none" if not found else "expert.standing_many", count=len(found))
+            return
+        org = found[0]
+        assert ctx.identity.expert_id is not None
+        new = await review.declare_standing_conflict(ctx.session, ctx.identity.expert_id, org.id, actor(ctx), ctx.now)
+        ctx.state.clear()
+        ctx.tell("expert.standing_done" if new else "expert.standing_again", org=localized(ctx, org.name_zh, org.name_en))
+
     async def handle(self, ctx: Context, msg: Incoming) -> None:
         if ctx.identity.role != "expert":
             ctx.state.clear()
             ctx.tell("common.not_allowed")
             return
         if msg.button is not None:
+            if split_button(msg.button)[1] == "standing":
+                ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "standing", {}
+                ctx.tell("expert.ask_standing")
+                return
             await self.press(ctx, msg.button)
             return
         text = (msg.text or "").strip()
         step, slots = ctx.state.step, ctx.state.slots
-        member = await self._member(ctx, slots.get("member")) if isinstance(slots.get("member"), int) else None
-        if member is None:
-            ctx.state.clear()
+        if step == "standing":
+            await self.standing_conflict(ctx, text)
             return
+        if not isinstance(slots.get("member"), int):
+            await self.start(ctx, None)
+            return
+        member = await self._member(ctx, slots.get("member"))
+        if member is None:
+            return  # _member said why
         if step == "decline":
             if not REASON_MIN <= len(text) <= REASON_MAX:
                 ctx.tell("expert.error.reason", low=REASON_MIN, high=REASON_MAX)
@@ -238,6 +262,7 @@ class ExpertFlow(Flow):
             lines.append(ctx.t("expert.submitted_final"))
         elif done == len(assigned):
             rows.append([ctx.button("expert.submit", button_data(self.name, "submit", str(member.id)))])
+        rows.append([self._standing_button(ctx)])
         ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "list", {"member": member.id}
         ctx.say("\n".join(lines), rows[:40])
 
