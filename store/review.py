@@ -676,3 +676,41 @@ async def mark_unavailable(
     session.add(ExpertUnavailability(expert_id=expert.id, starts_on=starts_on, ends_on=ends_on, reason=reason))
     await record(session, now, actor, "expert.unavailable", "expert", expert.code, starts_on=starts_on.isoformat(),
                  ends_on=ends_on.isoformat(), reason=reason)
+
+
+@dataclass(frozen=True)
+class PublishedReview:
+    """What the public may know of a published committee's review of one project: the aggregate and the names."""
+
+    committee: str
+    stage: str
+    expert_score: float | None
+    members: list[str]
+
+
+async def published_reviews(session: AsyncSession, project_id: int) -> list[PublishedReview]:
+    """The published committees that reviewed the project (as an application, then at acceptance)."""
+    project = await session.get(Project, project_id)
+    if project is None:
+        return []
+    subject_match = ReviewSubject.project_id == project.id
+    if project.application_id is not None:
+        subject_match = subject_match | (ReviewSubject.application_id == project.application_id)
+    stmt = (select(ReviewCommittee, ReviewSubject.id).join(ReviewSubject, ReviewSubject.committee_id == ReviewCommittee.id)
+            .where(subject_match, ReviewCommittee.state == "published").order_by(ReviewCommittee.id))
+    found = []
+    for committee, subject_id in (await session.execute(stmt)).all():
+        submitted = select(ReviewMember.id).where(ReviewMember.committee_id == committee.id,
+                                                  ReviewMember.state == "submitted")
+        n, total, low, high = (await session.execute(
+            select(func.count(), func.coalesce(func.sum(ReviewSheet.total), 0), func.min(ReviewSheet.total),
+                   func.max(ReviewSheet.total))
+            .where(ReviewSheet.subject_id == subject_id, ReviewSheet.member_id.in_(submitted),
+                   ReviewSheet.conflict.is_(False), ReviewSheet.total.is_not(None)))).one()
+        names = list((await session.execute(
+            select(Expert.name).join(ReviewMember, ReviewMember.expert_id == Expert.id)
+            .where(ReviewMember.committee_id == committee.id, ReviewMember.state == "submitted")
+            .order_by(ReviewMember.field, ReviewMember.position))).scalars())
+        score = expert_score(int(n), float(total), float(low or 0), float(high or 0))
+        found.append(PublishedReview(committee.code, committee.stage, None if score is None else round(score, 2), names))
+    return found

@@ -181,6 +181,15 @@ async def test_notice_over_national_day_objection_then_contract_reminder(session
         resident = Person(bot, "res1")
         await resident.press_data(f"g:run:query:{encode(Question('query_projects', project=code))}")
         assert "公示中" in resident.text and "2026年10月12日" in resident.text, resident.text
+        assert "委员会" not in resident.text and "专家" not in resident.text  # membership staff-only until published
+        async with sessions() as s, s.begin():
+            from store import review
+
+            committee = await review.current_committee(s, rw.world.call.id, "approval")
+            await review.publish(s, committee, "staff", datetime.now(UTC))
+        await resident.press_data(f"g:run:query:{encode(Question('query_projects', project=code))}")
+        line = next(x for x in resident.text.splitlines() if "委员会" in x)
+        assert line.count("专家") == 5 and "得分 81.00" in line, line
         await resident.press_data(f"g:run:complain:p{project_id}")
         await resident.press("对公示项目的异议")
         await resident.say("该机构去年的项目没有按时完成，不应立项。")

@@ -37,7 +37,7 @@ from dialogs.questions import (
 )
 from dialogs.types import Button, Incoming
 from nlu.normalize import fold
-from store import approval, public, surveys
+from store import approval, public, review, surveys
 from store.conversations import lock_conversation
 from store.models import GRADES, ORG_KINDS
 from store.projects import ACTIVE_STATUSES
@@ -463,6 +463,11 @@ class QueryFlow(Flow):
             ctx.t("query.record.status", status=ctx.t(f"lifecycle.project.{record.status}")),
             ctx.t("query.record.term", start=ctx.day(record.start_on), end=ctx.day(record.end_on)),
         ]
+        for published in await review.published_reviews(ctx.session, record.id):
+            # names and the aggregate only: individual experts' scores are never public
+            lines.append(ctx.t("committee.public_review", stage=ctx.t(f"committee.stage.{published.stage}"),
+                               code=published.committee, names="、".join(published.members),
+                               score="—" if published.expert_score is None else f"{published.expert_score:.2f}"))
         notice = await approval.notice_of(ctx.session, record.id) if record.status == "publicized" else None
         if notice is not None and notice.ends_on >= ctx.today:
             lines.append(ctx.t("committee.public_notice", amount=ctx.money(record.amount_fen),
