@@ -93,7 +93,10 @@ async def approve(
     if remaining is not None and granted_fen > remaining:
         raise ReviewError("over_budget", f"only {remaining} fen of the department's budget for {call.year} remain",
                           remaining=remaining)
-    project = await decisions.approve(session, application, granted_fen, actor, now, zone)
+    try:
+        project = await decisions.approve(session, application, granted_fen, actor, now, zone)
+    except decisions.GrantNotAllowed as exc:  # the catalog item's ceiling
+        raise ReviewError("over_limit", str(exc), limit=exc.limit_fen) from None
     today = now.astimezone(zone).date()
     notice = PublicNotice(project_id=project.id, starts_on=next_workday(today, calendar),
                           ends_on=add_workdays(today, notice_days, calendar))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dialogs.context import SHANGHAI, DialogSettings
 from dialogs.flows.expert import parse_points
@@ -141,6 +141,20 @@ async def test_unanswered_invitation_times_out_to_reserve(sessions, rw) -> None:
         queued = await review_rules(s, NOW + timedelta(hours=49), 48, SHANGHAI)
         states = (await s.execute(select(m.ReviewMember.state))).scalars().all()
     assert states.count("timeout") == 5 and queued == 4  # law has one reserve in a pool of two (L1, L2)
+    # a reserve who accepted and has not submitted is reminded once a day
+    async with sessions() as s, s.begin():
+        from store import review
+
+        member = (await s.execute(select(m.ReviewMember).where(m.ReviewMember.state == "invited").limit(1))).scalar_one()
+        await review.answer_invitation(s, member, True, None, "e", NOW + timedelta(hours=50))
+    for hours, expected in ((60, 0), (75, 1), (80, 0), (100, 1)):
+        async with sessions() as s, s.begin():
+            reminders_before = await s.scalar(select(func.count()).select_from(m.OutboxMessage)
+                                              .where(m.OutboxMessage.kind == "review_reminder"))
+            await review_rules(s, NOW + timedelta(hours=hours), 48, SHANGHAI)
+            reminders = await s.scalar(select(func.count()).select_from(m.OutboxMessage)
+                                       .where(m.OutboxMessage.kind == "review_reminder"))
+        assert reminders - reminders_before == expected, hours
 
 
 async def _reviewed_and_approved(s, rw, now):  # type: ignore[no-untyped-def]

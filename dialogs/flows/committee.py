@@ -324,7 +324,7 @@ def _status_key(stage: str, status: str) -> str:
 
 
 def _param(ctx: Context, key: str, value: Any) -> str:
-    if key in ("remaining", "requested") and isinstance(value, int):
+    if key in ("remaining", "requested", "limit") and isinstance(value, int):
         return ctx.money(value)
     if key == "field":
         return ctx.t(f"committee.field.{value}") if value in ("business", "finance", "management", "law") else str(value)
