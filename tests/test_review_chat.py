@@ -264,3 +264,40 @@ async def test_standing_conflict_declared_in_chat_excludes_the_expert(sessions, 
         drawn = await review.draw_committee(s, rw.world.call, "approval", "t", NOW, NOW.date())
         reasons = {e.code: r for e, r, _ in drawn.excluded}
     assert reasons["M1"] == "conflict" and reasons["B4"] == "affiliated"
+
+
+async def test_acceptance_in_chat_confirms_grade_and_offers_brand(sessions, rw) -> None:  # type: ignore[no-untyped-def]
+    from store import review
+
+    async with sessions() as s, s.begin():
+        application = await s.get(m.Application, rw.applications[1].id)
+        application.status = "approved"
+        s.add(m.Project(code="XM-ACC-1", year=rw.world.call.year, title_zh="结项项目", catalog_item_id=rw.world.item.id,
+                        organization_id=application.organization_id, department_id=rw.world.dept.id,
+                        application_id=application.id, amount_fen=1, status="closing",
+                        start_on=date(2027, 1, 1), end_on=date(2027, 12, 31)))
+    bot = build_engine(sessions, DialogSettings(), clock=lambda: NOW)
+    staff = Person(bot, "staff1")
+    await staff.say("/review")
+    await staff.press("抽取结项评审")
+    assert "评审 1 项" in staff.text
+    async with sessions() as s, s.begin():
+        committee = await review.current_committee(s, rw.world.call.id, "acceptance")
+        for member, _ in await review.committee_members(s, committee.id):
+            if member.state != "invited":
+                continue
+            await review.answer_invitation(s, member, True, None, "e", NOW)
+            for a in await review.assignments(s, member):
+                for code, points in (("output", 29), ("quality", 24), ("budget", 19), ("management", 14), ("impact", 9)):
+                    await review.score(s, member, a.subject.id, code, points, NOW)
+            await review.submit(s, member, ["output", "quality", "budget", "management", "impact"], "e", NOW)
+    await staff.say("/review")
+    await staff.press("结项评审结果")
+    assert "95.00" in staff.text and "优秀" in staff.text
+    await staff.press("确认等级")
+    assert "绩效得分 95" in staff.text and "优秀" in staff.text
+    await staff.press("品牌项目")
+    assert "已设为品牌项目" in staff.text
+    async with sessions() as s:
+        project = (await s.execute(select(m.Project).where(m.Project.code == "XM-ACC-1"))).scalar_one()
+    assert (project.status, project.grade, project.evaluation_score, project.brand) == ("closed", "excellent", 95, True)
