@@ -103,10 +103,23 @@ async def test_whole_review_in_chat(sessions, rw) -> None:  # type: ignore[no-un
                     await person.say("不知道")
                     assert "整数分" in person.text
                     await person.say("十八分")
+                elif n == 2 and ref_n == 3 and label == "创新与可持续性":
+                    await person.press_data(person.buttons()[-1].data)  # 0: the minimum needs a comment
+                    assert "需要填写评语" in person.text
                 else:
                     await person.press_data(person.buttons()[0].data)  # the maximum
         await person.say("/score")
         await person.press("全部提交")
+        if n == 2:
+            assert "提交前需要填写评语" in person.text and "SB-2027-000003" in person.text
+            await person.press("3. SB-")
+            await person.press("评语")
+            await person.say("太短")
+            assert "评语须为" in person.text
+            await person.say("创新性不足，缺少可持续的资金安排和社区参与机制。")
+            assert "评语已保存" in person.text
+            await person.say("/score")
+            await person.press("全部提交")
         assert "已提交" in person.text, person.text
     first = people[0][1]
     await first.say("/score")
