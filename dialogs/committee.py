@@ -22,12 +22,13 @@ from dialogs.notices import day, money, queue_notice
 from dialogs.rubrics import Rubric
 from dialogs.surveys.drawing import cjk_text
 from store import approval, review
-from store.models import Call, ReviewCommittee, ReviewMember
+from store.models import Call, Expert, ReviewCommittee, ReviewMember
 from store.recipients import department_staff
 
 KIND_INVITATION = "review_invitation"
 KIND_REMINDER = "review_reminder"
 KIND_CONTRACT = "contract_due"
+KIND_CONFLICT = "review_conflict"
 STAGE_KEYS = {"approval": "committee.stage.approval", "acceptance": "committee.stage.acceptance"}
 
 
@@ -146,3 +147,19 @@ def results_workbook(rows: Sequence[review.ResultRow], rubric: Rubric, locale: s
             if isinstance(cell.value, str) and cell.value.startswith("="):
                 cell.data_type = "s"  # names people typed stay text, never formulas
     return book
+
+
+async def conflict_declared(
+    session: AsyncSession, committee: ReviewCommittee, member: ReviewMember, reference: str, now: datetime
+) -> int:
+    """Staff of the call's departments are told that a member left one application for a conflict."""
+    expert = await session.get(Expert, member.expert_id)
+    departments = await review.call_departments(session, committee.call_id)
+    queued = 0
+    for staff_list in (await department_staff(session, departments)).values():
+        for staff in staff_list:
+            queued += await queue_notice(
+                session, staff.identity_id, "committee.conflict_notice",
+                f"review:conflict:{member.id}:{reference}:{staff.identity_id}", now, kind=KIND_CONFLICT,
+                committee=committee.code, expert=expert.name if expert else "", reference=reference)
+    return queued

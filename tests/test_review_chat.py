@@ -139,6 +139,9 @@ async def test_whole_review_in_chat(sessions, rw) -> None:  # type: ignore[no-un
         assert notice is not None and notice.ends_on > NOW.date()
         told = (await s.execute(select(m.OutboxMessage.payload).where(m.OutboxMessage.kind == "status"))).scalars().all()
         assert [p["key"] for p in told] == ["notify.approved"]
+        conflict = (await s.execute(select(m.OutboxMessage.payload)
+                                    .where(m.OutboxMessage.kind == "review_conflict"))).scalar_one()
+        assert conflict["values"]["reference"] == "SB-2027-000002"
 
 
 async def test_unanswered_invitation_times_out_to_reserve(sessions, rw) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dialogs.committee import invite_members
+from dialogs.committee import conflict_declared, invite_members
 from dialogs.context import Context
 from dialogs.flow import Flow, button_data, split_button
 from dialogs.listing import localized, parse_id
@@ -175,6 +175,11 @@ class ExpertFlow(Flow):
             await self.set_points(ctx, member, two[1], parts[2], parse_id(parts[3]))
         elif step == "conflict" and (two := _ids(value, 2)):
             if await self._try(ctx, review.declare_conflict(ctx.session, member, two[1], actor(ctx), ctx.now)):
+                committee = await ctx.get(ReviewCommittee, member.committee_id)
+                reference = next((a.reference for a in await review.assignments(ctx.session, member)
+                                  if a.subject.id == two[1]), "")
+                assert committee is not None
+                await conflict_declared(ctx.session, committee, member, reference, ctx.now)
                 ctx.tell("expert.conflict_declared")
                 await self.show_list(ctx, member)
         elif step == "comment" and (two := _ids(value, 2)):
