@@ -226,6 +226,8 @@ async def draw_committee(
     """Draw the committee of a call and stage; a second draw needs ``redraw`` and replaces the active one."""
     seats = dict(members or DEFAULT_MEMBERS)
     _check_counts(seats, reserves)
+    # two staff drawing at once: the second waits here, then finds the first one's committee active
+    await session.execute(select(Call.id).where(Call.id == call.id).with_for_update())
     current = await current_committee(session, call.id, stage)
     if current is not None and (current.state == "published" or not redraw):
         raise ReviewError("active", f"committee {current.code} is already {current.state} for {call.code} ({stage})",
