@@ -220,6 +220,8 @@ async def test_notice_over_national_day_objection_then_contract_reminder(session
         await resident.press_data(f"g:run:query:{encode(Question('query_projects', project=code))}")
         line = next(x for x in resident.text.splitlines() if "委员会" in x)
         assert line.count("专家") == 5 and "得分 81.00" in line, line
+        await resident.press_data(f"g:run:query:{encode(Question('query_projects', statuses=('publicized',)))}")
+        assert code in resident.text and "公示期至 2026年10月12日" in resident.text, resident.text
         await resident.press_data(f"g:run:complain:p{project_id}")
         await resident.press("对公示项目的异议")
         await resident.say("该机构去年的项目没有按时完成，不应立项。")

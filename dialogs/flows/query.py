@@ -414,6 +414,9 @@ class QueryFlow(Flow):
             else:
                 lines.append(ctx.t("query.projects.row_detail", year=row.year, status=ctx.t(f"lifecycle.project.{row.status}"),
                                    amount=ctx.money(row.amount_fen), org=org))
+                notice = await approval.notice_of(ctx.session, row.id) if row.status == "publicized" else None
+                if notice is not None and notice.ends_on >= ctx.today:
+                    lines.append(ctx.t("committee.notice_until", ends=ctx.day(notice.ends_on)))
             buttons.append([Button(ctx.t("query.projects.open_label", n=n, title=shorten(title, LABEL_LIMIT)),
                                    run(Question(q.intent, project=row.code)))])
         if page_count(page.total) > 1:
