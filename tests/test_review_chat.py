@@ -51,8 +51,13 @@ async def test_whole_review_in_chat(sessions, rw) -> None:  # type: ignore[no-un
     staff = Person(bot, "staff1")
     await staff.say("/review")
     assert "尚未抽取" in staff.text
+    await staff.press("先承诺种子")
+    commitment = staff.text.splitlines()[-1]
+    assert len(commitment) == 64
+    await staff.say("/review")
     await staff.press("抽取立项评审")
     assert "回避 1 名" in staff.text and "与申报机构有关联" in staff.text
+    assert commitment[:16] in staff.text  # the draw used the committed seed
     # another department's staff cannot open the call's review, even with a forged button
     await other.press_data(f"g:run:committee:c{rw.world.call.id}")
     assert "其他部门" in other.text

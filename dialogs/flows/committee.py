@@ -80,7 +80,7 @@ class CommitteeFlow(Form):
         if msg.button is not None:
             _, step, value = split_button(msg.button)
             call_id = parse_id(value.split(".")[0]) if value else None
-            if step in ("call", "draw", "redraw", "results", "publish", "decide", "confirm", "brand") and call_id is not None:
+            if step in ("call", "commit", "draw", "redraw", "results", "publish", "decide", "confirm", "brand") and call_id is not None:
                 await self.act(ctx, step, call_id, value)
                 return
         if ctx.state.step in ("calls", "call", "results", None):
@@ -144,7 +144,8 @@ class CommitteeFlow(Form):
             if committee is None:
                 lines.append(ctx.t("committee.none", stage=stage_name))
                 rows.append([ctx.button("committee.draw", button_data(self.name, "draw", f"{call.id}.{stage}"),
-                                        stage=stage_name)])
+                                        stage=stage_name),
+                             ctx.button("committee.commit", button_data(self.name, "commit", f"{call.id}.{stage}"))])
                 continue
             lines.append(ctx.t("committee.header", code=committee.code, stage=stage_name,
                                state=ctx.t(f"committee.state.{committee.state}"), commitment=committee.commitment[:16]))
@@ -224,6 +225,9 @@ class CommitteeFlow(Form):
             ctx.tell("committee.drawn", code=drawn.committee.code, subjects=drawn.subjects,
                      excluded=len(drawn.excluded))
             await self.show_call(ctx, call.id)
+        elif step == "commit":
+            committed = await review.commit_seed(ctx.session, call, stage, actor(ctx), ctx.now)
+            ctx.tell("committee.committed", stage=ctx.t(f"committee.stage.{stage}"), commitment=committed.commitment)
         elif step == "results":
             await self.show_results(ctx, call, stage)
         elif step == "publish":
