@@ -124,14 +124,6 @@ async def notices_ended_clean(session: AsyncSession, today: date) -> list[tuple[
     return [(n, p) for n, p in (await session.execute(stmt)).all()]
 
 
-async def notices_on(session: AsyncSession, today: date) -> list[tuple[Project, PublicNotice]]:
-    """Projects under public notice on ``today``: what the public answers show."""
-    stmt = (select(Project, PublicNotice).join(PublicNotice, PublicNotice.project_id == Project.id)
-            .where(PublicNotice.starts_on <= today, PublicNotice.ends_on >= today, Project.status == "publicized")
-            .order_by(PublicNotice.ends_on, Project.code))
-    return [(p, n) for p, n in (await session.execute(stmt)).all()]
-
-
 async def notice_of(session: AsyncSession, project_id: int) -> PublicNotice | None:
     return await session.get(PublicNotice, project_id)
 

@@ -45,7 +45,6 @@ ALGORITHM = "hmac-sha256/1"
 DEFAULT_MEMBERS = {"business": 2, "finance": 1, "management": 1, "law": 1}
 DEFAULT_RESERVES = 1
 BLOCKING = ("active", "published")  # a committee in these states refuses another draw of its call and stage
-ANSWERED = ("accepted", "submitted")
 ENTITY = "committee"
 TRIM_FROM = 5  # with this many totals or more, the single highest and lowest are dropped
 
