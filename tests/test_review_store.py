@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+import shutil
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from store import approval, review
 from store import models as m
+from store.db import create_engine, sessionmaker
 from store.workdays import WorkCalendar
-from tests.factories import NOW, build_review_world
+from tests.factories import EXPERT_POOL, NOW, build_review_world
 
 ZONE = ZoneInfo("Asia/Shanghai")
 TODAY = NOW.astimezone(ZONE).date()
@@ -211,3 +215,53 @@ async def test_acceptance_committee_grades_and_closes_projects(sessions) -> None
 def test_grade_boundaries() -> None:
     assert [review.grade_of(x) for x in (100, 90, 89.9, 80, 79.5, 60, 59.99, 0)] == [
         "excellent", "excellent", "good", "good", "pass", "pass", "fail", "fail"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    flags=st.lists(st.sampled_from(("ok", "affiliated", "conflict", "unavailable", "unreachable")),
+                   min_size=len(EXPERT_POOL), max_size=len(EXPERT_POOL)),
+    reserves=st.integers(0, 2),
+)
+def test_drawn_committees_never_hold_an_excluded_expert_and_verify(sqlite_template, tmp_path, flags, reserves) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / f"h{secrets.token_hex(4)}.db"
+    shutil.copyfile(sqlite_template, target)
+
+    async def scenario() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{target}")
+        try:
+            async with sessionmaker(engine)() as s, s.begin():
+                rw = await build_review_world(s)
+                for expert, flag in zip(rw.experts, flags, strict=True):
+                    if flag == "affiliated":
+                        expert.affiliation_uscc = rw.world.org2.uscc
+                    elif flag == "conflict":
+                        s.add(m.ExpertConflict(expert_id=expert.id, organization_id=rw.world.org.id, created_at=NOW))
+                    elif flag == "unavailable":
+                        s.add(m.ExpertUnavailability(expert_id=expert.id, starts_on=TODAY, ends_on=TODAY))
+                    elif flag == "unreachable":
+                        rw.identities[expert.code].unreachable = True
+                await s.flush()
+                expected_out = {e.code for e, f in zip(rw.experts, flags, strict=True) if f != "ok"} | {"B4"}
+                seats = {"business": 1, "finance": 1, "management": 1, "law": 1}
+                try:
+                    drawn = await review.draw_committee(s, rw.world.call, "approval", "h", NOW, TODAY,
+                                                        members=seats, reserves=reserves)
+                except review.ReviewError as exc:
+                    assert exc.code == "too_few"
+                    short = exc.params["field"]
+                    left = [e for e in rw.experts if e.field == short and e.code not in expected_out]
+                    assert len(left) < seats[short]
+                    return
+                codes = {e.id: e.code for e in rw.experts}
+                picked = {codes[mm.expert_id] for mm in drawn.members}
+                assert not picked & expected_out
+                assert {e.code for e, _, _ in drawn.excluded} == expected_out
+                again = review.draw_from(drawn.committee.seed, [tuple(p) for p in drawn.committee.pool["experts"]],
+                                         seats, reserves)
+                assert {c for cs in again.order.values() for c in cs} == picked
+                assert (await review.verify(s, drawn.committee)).ok
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())
