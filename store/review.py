@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, insert, literal, select, update
+from sqlalchemy import Select, String, cast, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.audit import record
@@ -24,6 +24,7 @@ from store.lifecycle import APPLICATION_MOVES, check_move
 from store.models import (
     EXPERT_FIELDS,
     Application,
+    AuditEntry,
     Call,
     CallItem,
     CatalogItem,
@@ -275,9 +276,17 @@ async def draw_committee(
         [ReviewSubject.committee_id, subject_column], select(literal(committee.id), batch.c.subject)))
     if stage == "approval" and current is None:
         check_move(APPLICATION_MOVES, "application", "eligible", "under_review")
+        # each application's history gets its move, as store.decisions audits one (one INSERT … SELECT for all)
+        eligible = (Application.call_id == call.id, Application.status == "eligible")
+        detail = literal({"from": "eligible", "committee": committee.code}, AuditEntry.__table__.c.detail.type)
+        await session.execute(insert(AuditEntry).from_select(
+            [AuditEntry.at, AuditEntry.actor, AuditEntry.action, AuditEntry.entity, AuditEntry.entity_key,
+             AuditEntry.detail],
+            select(literal(now, AuditEntry.__table__.c.at.type), literal(actor), literal("review"),
+                   literal("application"), func.coalesce(Application.reference, "#" + cast(Application.id, String)),
+                   detail).where(*eligible)))
         await session.execute(
-            update(Application).where(Application.call_id == call.id, Application.status == "eligible")
-            .values(status="under_review", updated_at=now))
+            update(Application).where(*eligible).values(status="under_review", updated_at=now))
     await session.flush()
     await record(
         session, now, actor, "review.draw", ENTITY, committee.code, call=call.code, stage=stage, seed=seed,

@@ -43,6 +43,10 @@ async def test_draw_excludes_affiliated_and_unreachable_and_verifies(sessions) -
         assert len(sitting) == 5
         statuses = set((await s.execute(select(m.Application.status))).scalars())
         assert statuses == {"under_review"}
+        from store.decisions import application_history
+
+        history = await application_history(s, rw.applications[0])
+        assert [(h.action, h.detail) for h in history] == [("review", {"from": "eligible", "committee": result.committee.code})]
         assert (await review.verify(s, result.committee)).ok
         code = result.committee.code
     async with sessions() as s, s.begin():
