@@ -130,6 +130,7 @@ async def test_whole_review_in_chat(sessions, rw) -> None:  # type: ignore[no-un
     await first.say("/score")
     assert "不可更改" in first.text
     await staff.say("/review")
+    assert "已提交评分：5 / 5 名委员" in staff.text
     await staff.press("立项评审结果")
     assert staff.last[-1].image is not None and "排名" in staff.text
     await staff.press("立项")

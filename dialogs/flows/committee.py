@@ -149,11 +149,15 @@ class CommitteeFlow(Form):
                 continue
             lines.append(ctx.t("committee.header", code=committee.code, stage=stage_name,
                                state=ctx.t(f"committee.state.{committee.state}"), commitment=committee.commitment[:16]))
-            for member, expert in await review.committee_members(ctx.session, committee.id):
+            members = await review.committee_members(ctx.session, committee.id)
+            for member, expert in members:
                 lines.append(ctx.t("committee.member_row", field=ctx.t(f"committee.field.{member.field}"),
                                    name=expert.name, code=expert.code,
                                    role=ctx.t("committee.reserve" if member.reserve else "committee.seat"),
                                    state=ctx.t(f"committee.member.{member.state}")))
+            working = [m for m, _ in members if m.state in ("invited", "accepted", "submitted")]
+            lines.append(ctx.t("committee.progress", submitted=sum(m.state == "submitted" for m in working),
+                               total=len(working)))
             excluded = await review.committee_exclusions(ctx.session, committee.id)
             if excluded:
                 lines.append(ctx.t("committee.excluded_title", count=len(excluded)))
