@@ -619,13 +619,18 @@ async def results(session: AsyncSession, committee: ReviewCommittee, weight: flo
             None if ranking is None else round(ranking, 2), count,
             criteria.get(subject_id, {}),
         ))
+    return rank_rows(out)
+
+
+def rank_rows(rows: list[ResultRow]) -> list[ResultRow]:
+    """Order by ranking score; ties: the higher expert score, then the earlier submission. Unscored rows
+    come last without a rank."""
     far = float("inf")
-    out.sort(key=lambda r: (r.ranking_score is None, -(r.ranking_score or 0), -(r.expert_score or 0),
-                            r.submitted_at.timestamp() if r.submitted_at else far, r.subject_id))
-    for rank, row in enumerate(out, start=1):
-        if row.ranking_score is not None:
-            row.rank = rank
-    return out
+    rows.sort(key=lambda r: (r.ranking_score is None, -(r.ranking_score or 0), -(r.expert_score or 0),
+                             r.submitted_at.timestamp() if r.submitted_at else far, r.subject_id))
+    for rank, row in enumerate(rows, start=1):
+        row.rank = rank if row.ranking_score is not None else None
+    return rows
 
 
 def grade_of(score: float) -> str:

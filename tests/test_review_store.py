@@ -269,3 +269,13 @@ def test_drawn_committees_never_hold_an_excluded_expert_and_verify(sqlite_templa
             await engine.dispose()
 
     asyncio.run(scenario())
+
+
+def test_ties_go_to_the_higher_expert_score_then_the_earlier_submission() -> None:
+    def row(n: int, ranking: float | None, expert: float | None, days: int) -> review.ResultRow:
+        return review.ResultRow(n, f"A{n}", n, None, 1, "org", 1, NOW - timedelta(days=days), "under_review",
+                                expert, None, ranking, 5, {})
+
+    ranked = review.rank_rows([row(1, 80.0, 78.0, 1), row(2, 80.0, 82.0, 1), row(3, None, None, 9),
+                               row(4, 80.0, 78.0, 5), row(5, 81.0, 70.0, 0)])
+    assert [(r.subject_ref, r.rank) for r in ranked] == [("A5", 1), ("A2", 2), ("A4", 3), ("A1", 4), ("A3", None)]
