@@ -80,12 +80,17 @@ async def test_whole_review_in_chat(sessions, rw) -> None:  # type: ignore[no-un
     invited = await invitations(sessions)
     codes = sorted(by_identity[i] for i in invited if by_identity[i] != finance)
     assert len(codes) == 5 and {"F1", "F2"} <= set(codes) | {finance}
-    # everyone accepts and scores; one declares a conflict on the second application
+    # everyone accepts (one from /score instead of the invitation) and scores; one declares a conflict
     people = []
-    for code in codes:
+    for n, code in enumerate(codes):
         person = expert(bot, rw, code)
-        accept = next(b for b in invited[rw.identities[code].id]["buttons"][0] if b[0] == "expert.accept")
-        await person.press_data(accept[1])
+        if n == 0:
+            await person.say("/score")
+            assert "是否接受" in person.text
+            await person.press("接受")
+        else:
+            accept = next(b for b in invited[rw.identities[code].id]["buttons"][0] if b[0] == "expert.accept")
+            await person.press_data(accept[1])
         assert "感谢您接受邀请" in person.text
         people.append((code, person))
     for n, (_code, person) in enumerate(people):

@@ -89,7 +89,7 @@ class ExpertFlow(Flow):
         if len(memberships) == 1:
             member, committee = memberships[0]
             if member.state == "invited":
-                ctx.state.clear()
+                ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "home", {}
                 ctx.tell("expert.pending_invitation", committee=committee.code, buttons=[[
                     ctx.button("expert.accept", button_data(self.name, "answer", f"{member.id}.1")),
                     ctx.button("expert.decline", button_data(self.name, "answer", f"{member.id}.0"))]])
