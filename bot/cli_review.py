@@ -120,7 +120,7 @@ async def cmd_review_draw(args: argparse.Namespace, settings: Settings) -> int:
                     reserves=args.reserve, redraw=args.redraw)
             except review.ReviewError as exc:
                 hint = " (use --redraw to replace it)" if exc.code == "active" and exc.params.get("state") == "active" else ""
-                return _fail(f"{args.call}: {exc}{hint}")
+                return _fail(f"{exc}{hint}")
             queued = await invite_drawn(session, drawn.committee, now, settings.review_answer_hours)
             members = await review.committee_members(session, drawn.committee.id)
             out = {"committee": drawn.committee.code, "call": call.code, "stage": args.stage,
