@@ -42,7 +42,7 @@ from bot.channels.telegram import CHANNEL, TelegramChannel, TelegramOptions
 from bot.channels.telegram_session import RateLimiter
 from bot.config import Settings
 from bot.outbox import Dispatcher as OutboxDispatcher
-from dialogs.engine import Engine
+from dialogs.engine import Engine, Turn
 from dialogs.types import Button, Incoming, Reply
 from store.models import Identity
 from store.outbox import NewMessage, enqueue_many
@@ -107,8 +107,8 @@ class NoDatabase:
         self.flows = engine.flows
         self.replies = [Reply("请选择您要办理的事项：", [[Button(f"事项 {n}", f"g:run:flow{n}")] for n in range(4)])]
 
-    async def handle(self, incoming: Incoming) -> list[Reply]:
-        return self.replies
+    async def turn(self, incoming: Incoming) -> Turn:
+        return Turn(self.replies)
 
 
 async def start_civicbot(tg: FakeTelegram, app: App, token: str, *, engine: Any = None) -> TelegramChannel:

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     review_answer_hours: int = Field(default=48, ge=1)
     review_weight: float = Field(default=0.8, ge=0, le=1)
     notice_days: int = Field(default=5, ge=1, le=30)
+    handled_retention_days: int = Field(default=30, ge=1)
 
     @field_validator("timezone")
     @classmethod

@@ -1,14 +1,15 @@
 """The scheduler inside ``civicbot run``: APScheduler (asyncio, memory job store) that only ticks.
 
 All state is in the database; the one job calls ``run_once(now)`` every ``TICK_SECONDS``, exactly
-what ``civicbot reminders run-once`` does, so nothing is lost when the process restarts.
+what ``civicbot reminders run-once`` does, so nothing is lost when the process restarts. The tick also
+drops de-duplication keys and unsent replies older than ``CIVICBOT_HANDLED_RETENTION_DAYS``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
@@ -17,6 +18,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.app import App
 from bot.reminders import RunResult, run_once
 from bot.sending import Sender
+from store.conversations import forget_handled_before
+from store.db import transaction
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +31,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+async def forget_handled(app: App, now: datetime) -> int:
+    """Drop what turns kept that is past its retention (how many rows went): each tick deletes the rows
+    that crossed the line since the last one."""
+    cutoff = now - timedelta(days=app.settings.handled_retention_days)
+    async with transaction(app.sessions) as session:
+        return await forget_handled_before(session, cutoff)
+
+
 async def tick(app: App, sender: Sender | None, clock: Callable[[], datetime] = utcnow) -> RunResult | None:
     """One scheduled run; a failure is logged and the next tick tries again."""
+    try:
+        await forget_handled(app, clock())
+    except Exception:
+        log.exception("dropping old handled-message keys failed")
     try:
         result = await run_once(app, sender, clock())
     except Exception:

@@ -6,6 +6,12 @@ the turn changed it — runs there directly, and the flow gets an ORM session jo
 transaction when it first uses one (a menu or a help page never does). Turns of one user are serialized
 twice over: by an in-process lock (no interleaving inside this process, and SQLite has no row locks) and
 by the conversation row lock (PostgreSQL ``FOR UPDATE``, across processes).
+
+A channel runs a turn with ``turn``: its replies are written in the turn's transaction, and the
+``Turn`` it gets back carries their id. Once the replies are sent the channel marks them so
+(``store.conversations.mark_replies_sent``, in a batch if it likes); when it starts, it sends what
+``store.conversations.unsent_replies`` still holds, each chat's in order, before anything new from that
+chat. A process killed between the commit and the send thus loses no reply (one may go out twice).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakValueDictionary
@@ -41,6 +48,15 @@ def utcnow() -> datetime:
 def _snapshot(flow: str | None, step: str | None, slots: dict[str, Any]) -> str:
     """A conversation's state as text, to tell whether a turn changed it (slots nest dicts and lists)."""
     return json.dumps([flow, step, slots], sort_keys=True, ensure_ascii=False, default=str)
+
+
+@dataclass
+class Turn:
+    """What one incoming came to: the replies to send and, when they were kept with the turn, the id to
+    pass to ``mark_replies_sent`` once they are sent (None: nothing kept, nothing to mark)."""
+
+    replies: list[Reply]
+    reply_id: int | None = None
 
 
 class Engine:
@@ -80,23 +96,35 @@ class Engine:
             self._locks[key] = lock
         return lock
 
+    async def turn(self, incoming: Incoming) -> Turn:
+        """Turn one incoming into replies kept with the turn until the channel marks them sent. An incoming
+        already handled is not run again: it gets the replies its first turn left unsent, if any."""
+        return await self._locked(incoming, keep=True)
+
     async def handle(self, incoming: Incoming) -> list[Reply]:
-        """Turn one incoming into replies; an incoming already handled gets none."""
+        """The replies only, not kept: for callers that have nothing to recover after a crash (tests, benches)."""
+        return (await self._locked(incoming, keep=False)).replies
+
+    async def _locked(self, incoming: Incoming, *, keep: bool) -> Turn:
         lock = self._lock(incoming)
         async with lock:
             try:
-                return await self._turn(incoming)
+                return await self._turn(incoming, keep)
             except Exception:
                 log.exception("turn failed for %s:%s (%s)", incoming.channel, incoming.user_id, incoming.id)
                 locale = i18n.normalize_locale(incoming.locale) or self.settings.default_locale
-                return [Reply(i18n.t(locale, "common.error"))]
+                return Turn([Reply(i18n.t(locale, "common.error"))])
 
-    async def _turn(self, incoming: Incoming) -> list[Reply]:
+    async def _turn(self, incoming: Incoming, keep: bool) -> Turn:
         now = self.clock()
+        key = f"{incoming.channel}:{incoming.id}"
         async with turn_connection(self.sessions.kw["bind"]) as turn:
             identity, conversation = await turn.open(incoming.channel, incoming.user_id, now, incoming.display_name)
-            if not await turn.claim(f"{incoming.channel}:{incoming.id}", now):
-                return []
+            if not await turn.claim(key, now):
+                unsent = await turn.unsent_of(incoming.channel, incoming.user_id, key) if keep else None
+                if unsent is None:
+                    return Turn([])
+                return Turn([Reply.from_json(reply) for reply in unsent[1]], unsent[0])
             before = _snapshot(conversation.flow, conversation.step, conversation.slots)
             state = State(conversation.flow, conversation.step, dict(conversation.slots))
             locale = identity.locale or i18n.normalize_locale(incoming.locale) or self.settings.default_locale
@@ -120,7 +148,11 @@ class Engine:
                     await session.opened.close()
             if _snapshot(state.flow, state.step, state.slots) != before:  # a menu or an answer changes nothing
                 await turn.save(conversation, state.flow, state.step, state.slots, now)
-            return ctx.replies
+            reply_id = None
+            if keep:
+                values = [reply.to_json() for reply in ctx.replies]
+                reply_id = await turn.keep_replies(incoming.channel, incoming.user_id, key, values, now)
+            return Turn(ctx.replies, reply_id)
 
     def _session(self, turn: TurnConnection, identity: Identity) -> AsyncSession:
         session = self.sessions(bind=turn.conn, join_transaction_mode="rollback_only")

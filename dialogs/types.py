@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 _COMMAND = re.compile(r"^/([A-Za-z][A-Za-z0-9_]{0,31})(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
 
@@ -55,6 +57,13 @@ class Attachment:
     content: bytes
     mime: str
 
+    def to_json(self) -> dict[str, str]:
+        return {"filename": self.filename, "content": base64.b64encode(self.content).decode(), "mime": self.mime}
+
+    @classmethod
+    def from_json(cls, data: dict[str, str]) -> Attachment:
+        return cls(data["filename"], base64.b64decode(data["content"]), data["mime"])
+
 
 @dataclass
 class Reply:
@@ -64,3 +73,32 @@ class Reply:
     buttons: list[list[Button]] = field(default_factory=list)
     image: Attachment | None = None
     document: Attachment | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The reply as JSON values, to be kept in the database until it is sent (``from_json`` reads it)."""
+        data: dict[str, Any] = {"text": self.text}
+        if self.buttons:
+            data["buttons"] = [[_button_json(b) for b in row] for row in self.buttons]
+        if self.image is not None:
+            data["image"] = self.image.to_json()
+        if self.document is not None:
+            data["document"] = self.document.to_json()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Reply:
+        return cls(
+            data["text"],
+            [[Button(b["label"], b.get("data"), b.get("url")) for b in row] for row in data.get("buttons", ())],
+            image=Attachment.from_json(data["image"]) if "image" in data else None,
+            document=Attachment.from_json(data["document"]) if "document" in data else None,
+        )
+
+
+def _button_json(button: Button) -> dict[str, str]:
+    data = {"label": button.label}
+    if button.data is not None:
+        data["data"] = button.data
+    if button.url is not None:
+        data["url"] = button.url
+    return data

@@ -1,11 +1,12 @@
-"""Identities and their conversation rows: get-or-create, lock for a turn, de-duplicate, save."""
+"""Identities and their conversation rows: get-or-create, lock for a turn, de-duplicate, save; a turn's
+replies kept until sent (``TurnConnection.keep_replies``, ``unsent_replies``, ``mark_replies_sent``)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, delete, literal, select, update
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
 from store.inserts import InsertIgnore, insert_ignore
-from store.models import Conversation, HandledIncoming, Identity
+from store.models import Conversation, HandledIncoming, Identity, TurnReply
 from store.types import UTCDateTime
 
 
@@ -96,6 +97,21 @@ _CLAIM = (
     .values(key=bindparam("claim_key", type_=_handled.c.key.type),
             handled_at=bindparam("claimed_at", type_=_handled.c.handled_at.type))
     .returning(_handled.c.key)
+)
+_turn_replies = TurnReply.__table__
+_KEEP_REPLIES = (
+    _turn_replies.insert()
+    .values(channel=bindparam("reply_channel", type_=_turn_replies.c.channel.type),
+            user_id=bindparam("reply_user", type_=_turn_replies.c.user_id.type),
+            incoming_key=bindparam("reply_key", type_=_turn_replies.c.incoming_key.type),
+            replies=bindparam("reply_values", type_=_turn_replies.c.replies.type),
+            created_at=bindparam("reply_at", type_=_turn_replies.c.created_at.type))
+    .returning(_turn_replies.c.id)
+)
+_UNSENT_OF_INCOMING = (
+    select(_turn_replies.c.id, _turn_replies.c.replies)
+    .where(_turn_replies.c.channel == bindparam("reply_channel"), _turn_replies.c.user_id == bindparam("reply_user"),
+           _turn_replies.c.incoming_key == bindparam("reply_key"))
 )
 # a first contact: the identity (a resident) and its empty conversation, each unless it exists
 _NEW_IDENTITY = InsertIgnore(_identities).values(**{
@@ -196,6 +212,17 @@ class TurnConnection:
         """Record that ``key`` is being handled; False when it was handled before (a re-delivery)."""
         return bool(await self._rows(_CLAIM, {"claim_key": key, "claimed_at": now}))
 
+    async def keep_replies(self, channel: str, user_id: str, key: str, replies: list[Any], now: datetime) -> int:
+        """Write the turn's replies (JSON values) with the turn; the id ``mark_replies_sent`` takes once sent."""
+        found = await self._rows(_KEEP_REPLIES, {"reply_channel": channel, "reply_user": user_id, "reply_key": key,
+                                                 "reply_values": replies, "reply_at": now})
+        return int(found[0][0])
+
+    async def unsent_of(self, channel: str, user_id: str, key: str) -> tuple[int, list[Any]] | None:
+        """The replies of the turn that handled ``key``, if they were never marked sent: its id and values."""
+        found = await self._rows(_UNSENT_OF_INCOMING, {"reply_channel": channel, "reply_user": user_id, "reply_key": key})
+        return (int(found[0][0]), found[0][1]) if found else None
+
     async def save(self, conversation: OpenConversation, flow: str | None, step: str | None,
                    slots: dict[str, Any], now: datetime) -> None:
         await self._rows(_SAVE, {"conversation_id": conversation.id, "new_flow": flow, "new_step": step,
@@ -227,10 +254,34 @@ async def save_conversation(
     )
 
 
+@dataclass(frozen=True)
+class UnsentReplies:
+    """One turn's replies that were kept but never marked sent."""
+
+    id: int
+    user_id: str
+    replies: list[Any]  # JSON values, as the turn kept them
+
+
+async def unsent_replies(session: AsyncSession, channel: str, user_id: str | None = None) -> list[UnsentReplies]:
+    """Every kept, unsent turn's replies of ``channel`` (of one user, if given), oldest first: what a channel
+    sends when it starts, each chat's in this order, before it handles anything new from that chat."""
+    query = select(TurnReply.id, TurnReply.user_id, TurnReply.replies).where(TurnReply.channel == channel)
+    if user_id is not None:
+        query = query.where(TurnReply.user_id == user_id)
+    rows = await session.execute(query.order_by(TurnReply.id))
+    return [UnsentReplies(row.id, row.user_id, row.replies) for row in rows]
+
+
+async def mark_replies_sent(session: AsyncSession, ids: Sequence[int]) -> None:
+    """The channel has sent these turns' replies: forget them (a batch in one statement)."""
+    if ids:
+        await session.execute(delete(TurnReply).where(TurnReply.id.in_(ids)))
+
+
 async def forget_handled_before(session: AsyncSession, cutoff: datetime) -> int:
-    """Drop de-duplication keys older than ``cutoff`` (channels re-deliver within hours, not weeks)."""
-    result = await session.execute(delete(HandledIncoming).where(HandledIncoming.handled_at < cutoff))
-    return result.rowcount or 0
-
-
-HANDLED_RETENTION = timedelta(days=7)
+    """Drop de-duplication keys, and replies never sent, older than ``cutoff`` (channels re-deliver within a
+    day, not weeks; a reply that old is no answer any more); how many rows went."""
+    handled = await session.execute(delete(HandledIncoming).where(HandledIncoming.handled_at < cutoff))
+    replies = await session.execute(delete(TurnReply).where(TurnReply.created_at < cutoff))
+    return (handled.rowcount or 0) + (replies.rowcount or 0)

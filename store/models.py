@@ -413,6 +413,22 @@ class HandledIncoming(Base):
     handled_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class TurnReply(Base):
+    """A turn's replies, written in the turn's transaction and deleted once the channel has sent them:
+    a process that dies between the commit and the send leaves them here, and the channel sends them
+    when it starts again (at least once: a reply in flight at the crash may go out twice)."""
+
+    __tablename__ = "turn_replies"
+    __table_args__ = (Index("ix_turn_replies_chat", "channel", "user_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # a chat's replies go out in this order
+    channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(64))  # the identity's external id in ``channel``
+    incoming_key: Mapped[str] = mapped_column(String(96))  # the handled incoming's key
+    replies: Mapped[list[Any]] = mapped_column(JSONType)  # ``Reply.to_json()`` of each, in order
+    created_at: Mapped[datetime]
+
+
 class SurveyResponse(Base):
     """One anonymous satisfaction response: no identity, no token, a date without a time."""
 

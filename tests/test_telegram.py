@@ -33,7 +33,7 @@ from bot.outbox import Dispatcher
 from bot.sending import Unreachable, configured_sender
 from dialogs import i18n
 from dialogs.context import Context, DialogSettings
-from dialogs.engine import Engine
+from dialogs.engine import Engine, Turn
 from dialogs.flow import Flow, button_data, split_button
 from dialogs.notices import queue_notice
 from dialogs.registry import all_flows
@@ -323,17 +323,17 @@ async def test_long_callback_data_long_texts_escaping_and_stale_keyboards(rig: R
     await p._turn(p.user.press(ready, "~unknown-token", check=False))
     assert "失效" in p.text
 
-    real = channel.engine.handle
+    real = channel.engine.turn
     failures = 0
 
-    async def failing(incoming: Incoming) -> list[Reply]:
+    async def failing(incoming: Incoming) -> Turn:
         nonlocal failures
         if failures == 0:
             failures += 1
             raise RuntimeError("handling failed")
         return await real(incoming)
 
-    channel.engine.handle = failing  # type: ignore[method-assign]
+    channel.engine.turn = failing  # type: ignore[method-assign]
     await p._turn(p.user.press(ready, "g:menu", check=False))
     assert failures == 1 and "选择" in p.text  # failed once, handled on the retry
     assert len(tg.answered_callbacks) == 4  # every press answered, the failed one included
@@ -380,17 +380,17 @@ async def test_webhook_rejects_a_wrong_secret_and_redelivers_after_a_crash(
                     assert response.status in (401, 403)
         assert await count(both, m.ChannelUpdate) == 0 and tg.sent == []
 
-        real = channel.engine.handle
+        real = channel.engine.turn
         calls = 0
 
-        async def crash_once(incoming: Incoming) -> list[Reply]:
+        async def crash_once(incoming: Incoming) -> Turn:
             nonlocal calls
             calls += 1
             if calls == 1:
                 raise RuntimeError("the process died before acknowledging")
             return await real(incoming)
 
-        channel.engine.handle = crash_once  # type: ignore[method-assign]
+        channel.engine.turn = crash_once  # type: ignore[method-assign]
         user = tg.user(UID)
         update = await user.send_text("/start")
         await tg.wait_confirmed()
@@ -419,9 +419,9 @@ async def test_polling_records_before_confirming_and_recovers_after_a_crash(
     class Hanging:
         flows = engine.flows
 
-        async def handle(self, incoming: Incoming) -> list[Reply]:
+        async def turn(self, incoming: Incoming) -> Turn:
             await hang.wait()  # the process dies in the middle of this turn
-            return []
+            return Turn([])
 
     await rig.start(Hanging())
     user = tg.user(UID)
@@ -444,9 +444,9 @@ async def test_polling_records_before_confirming_and_recovers_after_a_crash(
     class Counting:
         flows = engine.flows
 
-        async def handle(self, incoming: Incoming) -> list[Reply]:
+        async def turn(self, incoming: Incoming) -> Turn:
             turns.append(incoming.command or "")
-            return await engine.handle(incoming)
+            return await engine.turn(incoming)
 
     await rig.start(Counting())
     await rig.settle()
@@ -472,11 +472,11 @@ async def test_updates_of_one_user_in_order_different_users_in_parallel(
     class Recording:
         flows = engine.flows
 
-        async def handle(self, incoming: Incoming) -> list[Reply]:
+        async def turn(self, incoming: Incoming) -> Turn:
             log.append(("start", incoming.user_id, incoming.text or ""))
             await asyncio.sleep(rng.uniform(0, 0.005))
             try:
-                return await engine.handle(incoming)
+                return await engine.turn(incoming)
             finally:
                 log.append(("end", incoming.user_id, incoming.text or ""))
 

@@ -2,7 +2,7 @@
 
 Type a number or a button's label to press it, or text as in any messenger. ``:photo PATH`` sends
 a picture, ``:as ROLE`` switches identity (resident, org:USCC, staff:DEPT, expert:CODE), ``:quit``
-leaves.
+leaves. Replies a crash left unsent are shown when the chat starts, before the first turn.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.engine import Engine, utcnow
 from dialogs.types import Button, Incoming, Media, Reply
-from store.conversations import ensure_identity
+from store.conversations import ensure_identity, mark_replies_sent, unsent_replies
+from store.db import transaction
 from store.invites import set_binding
 
 CHANNEL = "console"
@@ -114,16 +115,38 @@ class ConsoleChat:
                                      locale=self.locale)
         return message
 
-    async def send(self, line: str) -> str:
-        incoming = self.to_incoming(line)
-        if incoming is None:
-            return ""
-        text, self.buttons = render(await self.engine.handle(incoming))
+    def _show(self, replies: list[Reply]) -> str:
+        text, self.buttons = render(replies)
         self.out.write(text + "\n")
         self.out.flush()
         return text
 
+    async def _sent(self, reply_ids: list[int]) -> None:
+        async with transaction(self.sessions) as session:
+            await mark_replies_sent(session, reply_ids)
+
+    async def catch_up(self) -> str:
+        """Show the replies of this user's turns that a crash left unshown, in order."""
+        async with self.sessions() as session:
+            kept = await unsent_replies(session, CHANNEL, self.user_id)
+        if not kept:
+            return ""
+        text = self._show([Reply.from_json(reply) for item in kept for reply in item.replies])
+        await self._sent([item.id for item in kept])
+        return text
+
+    async def send(self, line: str) -> str:
+        incoming = self.to_incoming(line)
+        if incoming is None:
+            return ""
+        turn = await self.engine.turn(incoming)
+        text = self._show(turn.replies)
+        if turn.reply_id is not None:
+            await self._sent([turn.reply_id])
+        return text
+
     async def run(self, first: str = "/start") -> None:
+        await self.catch_up()
         await self.send(first)
         loop = asyncio.get_running_loop()
         while True:
@@ -140,6 +163,7 @@ class ConsoleChat:
                 except (ValueError, LookupError) as exc:
                     self.out.write(f"({exc})\n")
                     continue
+                await self.catch_up()
                 await self.send("/menu")
                 continue
             if line.strip():

@@ -4,6 +4,8 @@ No update is acknowledged before it is safe: polling records each update in ``ch
 the next ``getUpdates`` moves the offset past it; the webhook answers only after handling (an error
 answers 500, so Telegram re-delivers). Updates are handled once (the engine's key is the update id), in
 order per user, different users in parallel; recorded-but-unhandled updates are handled at start-up.
+A turn's replies are kept with the turn until sent: replies a crash left unsent are sent at start-up,
+each chat's in order, before any update is taken in.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ from bot.sending import PermanentError, RetryAfter, TransientError, Unreachable
 from dialogs import i18n
 from dialogs.engine import Engine
 from dialogs.types import Incoming, Media, Reply
+from store.conversations import mark_replies_sent, unsent_replies
 from store.db import create_engine, on_sqlite, sessionmaker, transaction
 from store.inserts import insert_ignore
 from store.models import ChannelUpdate, Identity
@@ -210,12 +213,14 @@ _RECORD = insert_ignore(ChannelUpdate).returning(ChannelUpdate.update_id)
 
 @dataclass(frozen=True)
 class Settle:
-    """A handled update waiting to be marked so, with what the mark may change about its sender."""
+    """A handled update (and the replies its turn kept, now sent) waiting to be marked so, with what the
+    mark may change about its sender."""
 
-    update_id: int
+    update_id: int | None  # None: replies sent at start-up, no update to mark
     user_id: str | None = None
     chat_id: int | None = None
     language_code: str | None = None
+    reply_id: int | None = None
 
 
 # --- the channel -----------------------------------------------------------------------------------
@@ -274,6 +279,7 @@ class TelegramChannel:
         await self.set_default_commands()
         await self._prune()
         self._settler = asyncio.create_task(self._settle_loop(), name="telegram-settle")
+        await self._send_unsent()
         await self._recover()
         if self.webhook:
             await self._start_webhook()
@@ -320,6 +326,29 @@ class TelegramChannel:
                 )
             )
         await self.tokens.prune(now)
+
+    async def _send_unsent(self) -> None:
+        """Send the replies of turns committed before the last stop but never sent (the process died in
+        between): each chat's in order, chats in parallel, all before any update is handled."""
+        async with self.db_gate, self.sessions() as session:
+            kept = await unsent_replies(session, CHANNEL)
+        if not kept:
+            return
+        log.info("sending the replies of %d turns left unsent at the last stop", len(kept))
+        chats: dict[str, list[int]] = {}
+        for index, item in enumerate(kept):
+            chats.setdefault(item.user_id, []).append(index)
+        slots = asyncio.Semaphore(self.options.concurrency)
+
+        async def catch_up(user_id: str, indexes: list[int]) -> None:
+            async with slots:
+                for index in indexes:
+                    item = kept[index]
+                    if user_id.lstrip("-").isdigit():
+                        await self.deliver(int(user_id), [Reply.from_json(reply) for reply in item.replies])
+                    self._settle_later(Settle(None, reply_id=item.id))
+
+        await asyncio.gather(*(catch_up(user_id, indexes) for user_id, indexes in chats.items()))
 
     async def _recover(self) -> None:
         async with self.db_gate, self.sessions() as session:
@@ -462,9 +491,9 @@ class TelegramChannel:
         incoming, chat_id, language_code = turn
         self.requests.reachable_again(chat_id)  # they wrote, so they do not block the bot (any more)
         async with self.db_gate:
-            replies = await self.engine.handle(incoming)
-        await self.deliver(chat_id, replies)
-        self._settle_later(Settle(update_obj.update_id, incoming.user_id, chat_id, language_code))
+            turn = await self.engine.turn(incoming)
+        await self.deliver(chat_id, turn.replies)
+        self._settle_later(Settle(update_obj.update_id, incoming.user_id, chat_id, language_code, turn.reply_id))
 
     def _incoming_id(self, update_id: int) -> str:
         return f"{self.bot.id}:{update_id}"
@@ -563,19 +592,22 @@ class TelegramChannel:
         await self._settled.wait()
 
     async def _flush(self, batch: list[Settle]) -> None:
-        """One transaction: mark ``batch`` handled, clear the unreachable mark of those who wrote (unless a
-        403 came since), read their role and language; then refresh command menus that changed."""
+        """One transaction: mark ``batch`` handled and its replies sent, clear the unreachable mark of those
+        who wrote (unless a 403 came since), read their role and language; then refresh command menus that
+        changed."""
         users = {item.user_id for item in batch if item.user_id is not None}
         wrote = [u for u in users if int(u) not in self.requests.unreachable]
+        updates = [item.update_id for item in batch if item.update_id is not None]
         async with self.db_gate, transaction(self.sessions) as session:
-            await session.execute(
-                update(ChannelUpdate)
-                .where(ChannelUpdate.channel == self.key,
-                       ChannelUpdate.update_id.in_([item.update_id for item in batch]))
-                # once handled, only the id stays (for de-duplication): the raw update carried what
-                # the person typed, e.g. a survey token next to their user id
-                .values(handled_at=self.clock(), payload={}, user_key=None)
-            )
+            if updates:
+                await session.execute(
+                    update(ChannelUpdate)
+                    .where(ChannelUpdate.channel == self.key, ChannelUpdate.update_id.in_(updates))
+                    # once handled, only the id stays (for de-duplication): the raw update carried what
+                    # the person typed, e.g. a survey token next to their user id
+                    .values(handled_at=self.clock(), payload={}, user_key=None)
+                )
+            await mark_replies_sent(session, [item.reply_id for item in batch if item.reply_id is not None])
             if not users:
                 return
             if wrote:
