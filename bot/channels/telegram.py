@@ -69,7 +69,7 @@ from bot.sending import PermanentError, RetryAfter, TransientError, Unreachable
 from dialogs import i18n
 from dialogs.engine import Engine
 from dialogs.types import Incoming, Media, Reply
-from store.conversations import mark_replies_sent, unsent_replies
+from store.conversations import UnsentReplies, mark_replies_sent, unsent_replies
 from store.db import create_engine, on_sqlite, sessionmaker, transaction
 from store.inserts import insert_ignore
 from store.models import ChannelUpdate, Identity
@@ -216,7 +216,7 @@ class Settle:
     """A handled update (and the replies its turn kept, now sent) waiting to be marked so, with what the
     mark may change about its sender."""
 
-    update_id: int | None  # None: replies sent at start-up, no update to mark
+    update_id: int
     user_id: str | None = None
     chat_id: int | None = None
     language_code: str | None = None
@@ -335,20 +335,20 @@ class TelegramChannel:
         if not kept:
             return
         log.info("sending the replies of %d turns left unsent at the last stop", len(kept))
-        chats: dict[str, list[int]] = {}
-        for index, item in enumerate(kept):
-            chats.setdefault(item.user_id, []).append(index)
+        chats: dict[str, list[UnsentReplies]] = {}
+        for item in kept:
+            chats.setdefault(item.user_id, []).append(item)
         slots = asyncio.Semaphore(self.options.concurrency)
 
-        async def catch_up(user_id: str, indexes: list[int]) -> None:
-            async with slots:
-                for index in indexes:
-                    item = kept[index]
-                    if user_id.lstrip("-").isdigit():
-                        await self.deliver(int(user_id), [Reply.from_json(reply) for reply in item.replies])
-                    self._settle_later(Settle(None, reply_id=item.id))
+        async def catch_up(user_id: str, items: list[UnsentReplies]) -> None:
+            async with slots:  # a private chat's id is its user's
+                for item in items:
+                    await self.deliver(int(user_id), [Reply.from_json(reply) for reply in item.replies])
 
-        await asyncio.gather(*(catch_up(user_id, indexes) for user_id, indexes in chats.items()))
+        await asyncio.gather(*(catch_up(user_id, items) for user_id, items in chats.items()))
+        # marked now, not trailing: the recorded updates handled next would find them unsent and send them again
+        async with self.db_gate, transaction(self.sessions) as session:
+            await mark_replies_sent(session, [item.id for item in kept])
 
     async def _recover(self) -> None:
         async with self.db_gate, self.sessions() as session:
@@ -597,16 +597,15 @@ class TelegramChannel:
         changed."""
         users = {item.user_id for item in batch if item.user_id is not None}
         wrote = [u for u in users if int(u) not in self.requests.unreachable]
-        updates = [item.update_id for item in batch if item.update_id is not None]
         async with self.db_gate, transaction(self.sessions) as session:
-            if updates:
-                await session.execute(
-                    update(ChannelUpdate)
-                    .where(ChannelUpdate.channel == self.key, ChannelUpdate.update_id.in_(updates))
-                    # once handled, only the id stays (for de-duplication): the raw update carried what
-                    # the person typed, e.g. a survey token next to their user id
-                    .values(handled_at=self.clock(), payload={}, user_key=None)
-                )
+            await session.execute(
+                update(ChannelUpdate)
+                .where(ChannelUpdate.channel == self.key,
+                       ChannelUpdate.update_id.in_([item.update_id for item in batch]))
+                # once handled, only the id stays (for de-duplication): the raw update carried what
+                # the person typed, e.g. a survey token next to their user id
+                .values(handled_at=self.clock(), payload={}, user_key=None)
+            )
             await mark_replies_sent(session, [item.reply_id for item in batch if item.reply_id is not None])
             if not users:
                 return
