@@ -419,7 +419,9 @@ class TurnReply(Base):
     when it starts again (at least once: a reply in flight at the crash may go out twice)."""
 
     __tablename__ = "turn_replies"
-    __table_args__ = (Index("ix_turn_replies_chat", "channel", "user_id", "id"),)
+    # No index but the key: a row lives from a turn's commit until its replies are sent (milliseconds), so
+    # the table holds the turns in flight; every turn writes and deletes a row, and reads are rare (start-up,
+    # a re-delivery, the retention's sweep).
 
     id: Mapped[int] = mapped_column(primary_key=True)  # a chat's replies go out in this order
     channel: Mapped[str] = mapped_column(String(16))

@@ -3,7 +3,8 @@
 A process killed between a turn's commit and the sending of its replies lost them: the turn was
 recorded as handled, so the re-delivered update was skipped and the person never got an answer (or a
 form's next prompt). The replies are now written in the turn's transaction and deleted once sent;
-whatever is left is sent when the channel starts.
+whatever is left is sent when the channel starts. The table holds only the turns in flight, so it has
+no index but its key.
 
 Revision ID: 0006
 Revises: 0008
@@ -36,9 +37,7 @@ def upgrade() -> None:
         sa.Column("created_at", store.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_turn_replies")),
     )
-    op.create_index("ix_turn_replies_chat", "turn_replies", ["channel", "user_id", "id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_turn_replies_chat", table_name="turn_replies")
     op.drop_table("turn_replies")
