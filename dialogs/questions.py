@@ -46,6 +46,7 @@ DEFAULT_STATUSES = {
 }
 
 MAX_PAGE = 100_000  # page numbers from button data stay small
+WORDS_MAX = 16  # title words in button data (Telegram allows 64 bytes)
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
@@ -95,6 +96,7 @@ class Question:
     brand: bool = False
     rating: str | None = None  # "4A" exactly, "4A+" at least
     topic: str | None = None  # FAQ topic id
+    words: str | None = None  # a topic not in the catalog: words of project titles
     page: int = 0
 
     def filter(self, *, defaults: bool = True) -> public.ProjectFilter:
@@ -103,18 +105,18 @@ class Question:
         return public.ProjectFilter(
             year=self.year, catalog_code=self.item, level1=self.level1, district=self.district,
             organization=self.organization, department=self.department, statuses=statuses,
-            grades=self.grades, brand=self.brand,
+            grades=self.grades, brand=self.brand, title=title_root(self.words) if self.words else None,
         )
 
     @property
     def has_filters(self) -> bool:
         return any((self.year, self.item, self.level1, self.district, self.organization, self.department,
-                    self.statuses, self.grades, self.brand))
+                    self.statuses, self.grades, self.brand, self.words))
 
 
 _KEYS = {
     "project": "p", "organization": "o", "year": "y", "item": "c", "level1": "l", "district": "d",
-    "department": "t", "statuses": "s", "grades": "g", "brand": "b", "rating": "r", "topic": "q", "page": "n",
+    "department": "t", "statuses": "s", "grades": "g", "brand": "b", "rating": "r", "topic": "q", "words": "w", "page": "n",
 }
 _FIELDS = {key: name for name, key in _KEYS.items()}
 
@@ -166,6 +168,8 @@ def decode(payload: str) -> Question | None:
             if value.rstrip("+") not in RATINGS:
                 return None
             values[name] = value
+        elif name == "words":
+            values[name] = value[:WORDS_MAX]
         else:
             values[name] = value[:200]
     return Question(**values)
@@ -233,6 +237,177 @@ def is_follow_up(folded: str, named: bool, intent: str) -> bool:
     if LIST_CUES.search(folded):
         return False
     return ELLIPSIS in folded or (intent in PROJECT_INTENTS and len(folded.strip(" ?？!！。.")) <= SHORT_FOLLOW_UP)
+
+
+# --- what a question is about ------------------------------------------------------------------
+
+# The answer that holds what a question about one project asks for, by its words, tried in this order
+# (满意度评价 is about satisfaction, 拨款什么时候 about payments). Latin cues match at a word's start.
+ASPECT_CUES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("query_satisfaction", ("满意", "好评", "口碑", "satisf", "happy with", "feedback")),
+    ("query_funding", ("拨", "付款", "支付", "付了", "付钱", "到账", "资金", "经费", "款项", "分期",
+                       "paid", "pay", "disburs", "tranche", "funding", "funds", "money")),
+    ("query_deadline", ("截止", "节点", "里程碑", "下一步", "下一个", "下个", "到期", "时间表", "安排",
+                        "deadline", "milestone", "due", "next", "schedule")),
+    ("query_evaluation", ("等级", "评级", "绩效", "评价", "评估", "评分", "得分", "打分", "分数", "验收", "考核",
+                          "grade", "evaluat", "score", "rating", "rated", "performance", "acceptance", "assess")),
+    ("query_progress", ("进展", "进度", "检查", "督查", "实施情况", "开展情况", "做得怎么样", "做到哪", "干得",
+                        "progress", "inspect", "going", "mid-term", "midterm", "update")),
+    ("query_projects", ("部门", "买", "采购", "出资", "出钱", "机构", "组织", "承接", "谁", "金额", "多少钱", "钱",
+                        "期限", "周期", "起止", "开始", "结束", "多久", "多长", "哪个区", "哪里", "在哪", "区域",
+                        "类别", "类型", "哪一类", "什么类", "属于", "状态", "详情", "介绍", "基本情况",
+                        "department", "bought", "buy", "buyer", "purchas", "who", "provider", "organi", "operat",
+                        "run", "amount", "cost", "how much", "worth", "term", "start", "end", "finish", "how long",
+                        "duration", "district", "where", "category", "type", "kind", "status", "detail", "about")),
+)
+# "When" asks for the next milestone unless it asks when the term starts or ends.
+WHEN_CUES = ("什么时候", "何时", "哪天", "几号", "啥时候", "when")
+TERM_CUES = ("开始", "结束", "起止", "期限", "start", "begin", "end", "finish")
+# Questions about an organization's standing rather than its projects.
+STANDING_CUES = ("等级", "评级", "资质", "名录", "几a", "rating", "rated", "qualif", "listed", "accredit")
+# Words that make a question about a list of projects, whatever else it names.
+TOPIC_CUES = re.compile(r"相关|有关|关于|方面|涉及|一类|这类|(?<![a-z])(about|related|regarding|on|for)(?![a-z])")
+PLURAL_PROJECTS = re.compile(r"(?<![a-z])(projects|programmes|programs|services)(?![a-z])")
+
+# The scaffolding of a question: what is left once it and the recognized names are taken out is what
+# the question is about (a topic or a name the gazetteer did not recognize).
+_SCAFFOLD_ZH = sorted((
+    "请问", "请", "我想", "我要", "想要", "想", "知道", "了解", "查询", "查一下", "查查", "查", "看看", "看一下", "看",
+    "帮我", "告诉我", "麻烦", "一下", "有哪些", "哪些", "哪几个", "哪个", "哪家", "有没有", "有什么", "是什么",
+    "什么", "都有", "还有", "相关的", "相关", "有关的", "有关", "关于", "方面的", "方面", "涉及", "这类", "一类",
+    "类的", "项目", "计划", "服务", "情况", "怎么样", "咋样", "如何", "多少", "几个", "名单", "列表", "所有",
+    "全部", "年度", "今年", "去年", "明年", "目前", "现在", "正在", "当前", "承接", "负责", "开展", "运营", "举办",
+    "实施", "购买", "政府", "主要", "具体", "一共", "总共", "共有", "吗", "呢", "吧", "啊", "呀", "么", "嘛",
+    "的", "了", "是", "在", "有", "和", "与", "及", "个", "都", "给", "做", "年", "里", "些", "那", "这", "该",
+    "我们", "我", "你们", "你", "它", "其", "哪", "几", "能", "可以", "吗", "啥", "要", "还", "也", "谁", "被",
+    "下", "让", "中", "上", "对", "从", "为",
+), key=len, reverse=True)
+_SCAFFOLD_EN = frozenset((
+    "which", "what", "whats", "what's", "are", "is", "was", "were", "be", "the", "there", "any", "all", "list",
+    "show", "me", "my", "project", "projects", "programme", "programmes", "program", "programs", "service",
+    "services", "related", "about", "on", "in", "of", "for", "to", "do", "does", "did", "you", "have", "has", "a",
+    "an", "tell", "i", "want", "know", "see", "find", "give", "with", "please", "can", "could", "how", "many",
+    "much", "this", "that", "these", "those", "year", "years", "last", "current", "currently", "now", "run",
+    "running", "ongoing", "by", "from", "and", "or", "its", "it", "their", "they", "who", "where", "when",
+    "regarding", "concerning", "get", "got", "info", "information", "look", "up", "search", "around", "kind",
+    "kinds", "type", "types", "some", "anything", "something", "district", "area", "city", "public", "government",
+))
+_LATIN_TOKEN = re.compile(r"[a-z][a-z'\-]*[a-z]|[a-z]")
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_CUE_WORDS = tuple(sorted({c for _, cues in ASPECT_CUES for c in cues if not c.isascii()}
+                          | {c for cues in STATUS_CUES.values() for c in cues if not c.isascii()}
+                          | {c for cues in GRADE_CUES.values() for c in cues if not c.isascii()}
+                          | {c for c in BRAND_CUES if not c.isascii()} | {c for c in WHEN_CUES if not c.isascii()},
+                          key=len, reverse=True))
+_LATIN_CUES = tuple({c for _, cues in ASPECT_CUES for c in cues if c.isascii()}
+                    | {c for cues in STATUS_CUES.values() for c in cues if c.isascii()}
+                    | {c for cues in GRADE_CUES.values() for c in cues if c.isascii()} | set(BRAND_CUES))
+
+
+def _starts_word(folded: str, cue: str) -> bool:
+    return re.search(rf"(?<![a-z]){re.escape(cue)}", folded) is not None
+
+
+def _mentions(folded: str, cues: tuple[str, ...]) -> bool:
+    return any(_starts_word(folded, c) if c.isascii() else c in folded for c in cues)
+
+
+def aspect_cue(folded: str) -> str | None:
+    """The answer about one project that the question's words ask for, None when they name none."""
+    for intent, cues in ASPECT_CUES:
+        if intent == "query_deadline" and _mentions(folded, WHEN_CUES) and not _mentions(folded, TERM_CUES):
+            return intent
+        if _mentions(folded, cues):
+            return intent
+    return None
+
+
+def standing_cue(folded: str) -> bool:
+    """Whether a question about an organization asks about its rating or qualification."""
+    return _mentions(folded, STANDING_CUES)
+
+
+def is_list_question(folded: str) -> bool:
+    """Whether the question asks for a list of projects (哪些, 相关, "projects")."""
+    return bool(LIST_CUES.search(folded) or TOPIC_CUES.search(folded) or PLURAL_PROJECTS.search(folded))
+
+
+def content_words(folded: str) -> list[str]:
+    """What a question (its recognized names already taken out) is about once its scaffolding, cue words
+    and particles are gone: Chinese runs of two or more characters and Latin words."""
+    text = _RATING.sub(" ", folded)
+    for word in (*_CUE_WORDS, *_SCAFFOLD_ZH):
+        text = text.replace(word, " ")
+    found = [run for run in _CJK_RUN.findall(text) if len(run) >= 2]
+    for token in _LATIN_TOKEN.findall(text):
+        word = token.strip("'-")
+        if len(word) < 3 or word in _SCAFFOLD_EN or any(word.startswith(c) for c in _LATIN_CUES if " " not in c):
+            continue
+        found.append(word)
+    return found
+
+
+def same_word(a: str, b: str) -> bool:
+    """Whether two English words are forms of one (autism ~ autistic, canteens ~ canteen, elder ~ elderly):
+    a long enough common beginning."""
+    common = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    shorter = min(len(a), len(b))
+    return common >= 0.7 * shorter and (common >= 5 or common == shorter >= 3)
+
+
+def title_root(word: str) -> str:
+    """What a word's forms in titles share: an English word loses its ending (autism -> autis,
+    canteens -> canteen), Chinese stays as it is."""
+    if not word.isascii() or len(word) <= 5:
+        return word
+    return word[: max(5, round(len(word) * 0.75))]
+
+
+# Kinds of names that make a text a question about public data when it holds nothing else.
+NAME_KINDS = ("project", "organization", "district", "category", "department")
+# Intents that say something of their own however short ("你好", "取消"): never read as a name.
+_SOCIAL = ("greet", "goodbye", "thanks", "help", "cancel")
+NAME_ONLY_SCORE = 75.0  # a short text this close to a project's or organization's name is that name
+NAME_ONLY_CHARS = 12  # …and "short" is at most this many folded characters
+
+
+def refine_intent(parse: dict[str, Any], suggest: Any = None) -> dict[str, Any]:
+    """The parse with its intent corrected by what the text names: a text that only names something
+    (a short project name, a district in English) asks about it instead of starting a form; a question
+    naming one project asks for the answer its words point to (评估等级 → the evaluation, 哪个部门买的 →
+    the record), whatever the classifier made of the rest. ``suggest(kind, text, limit)`` is the
+    gazetteer's fuzzy lookup, for names the extractor did not pin down."""
+    intent = str((parse.get("intent") or {}).get("name") or "out_of_scope")
+    if intent in _SOCIAL:
+        return parse
+    text = str(parse.get("text") or "")
+    entities = [e for e in parse.get("entities") or [] if e.get("entity") in NAME_KINDS]
+    kinds = {str(e["entity"]) for e in entities}
+    residue = text
+    for entity in sorted(parse.get("entities") or [], key=lambda e: -int(e.get("start", 0))):
+        residue = residue[: int(entity.get("start", 0))] + " " + residue[int(entity.get("end", 0)):]
+    folded = fold(text)
+    rest = content_words(fold(residue))
+    wanted = intent
+    if intent not in QUERY_INTENTS:
+        if kinds and not rest and ("project" in kinds or not _mentions(folded, _CUE_WORDS + WHEN_CUES)):
+            if "project" in kinds:
+                wanted = aspect_cue(folded) or "query_projects"
+            else:
+                wanted = "query_organizations" if kinds == {"organization"} else "query_projects"
+        elif not kinds and suggest is not None and 2 <= len(folded.strip(" ?？!！。.")) <= NAME_ONLY_CHARS:
+            best = [s for kind in ("project", "organization") for _, _, s in suggest(kind, text, 1)]
+            if best and max(best) >= NAME_ONLY_SCORE and not _mentions(folded, _CUE_WORDS):
+                wanted = "query_projects"
+        elif "project" in kinds and intent == "out_of_scope":
+            wanted = aspect_cue(folded) or "query_projects"
+    elif "project" in kinds and intent not in ("take_survey", "faq_process", "faq_eligibility"):
+        wanted = aspect_cue(folded) or (intent if intent in PROJECT_INTENTS else "query_projects")
+    elif "organization" in kinds and intent in PROJECT_INTENTS and standing_cue(folded) and not is_list_question(folded):
+        wanted = "query_organizations"
+    if wanted == intent:
+        return parse
+    return {**parse, "intent": {**(parse.get("intent") or {}), "name": wanted}}
 
 
 # --- the FAQ knowledge -------------------------------------------------------------------------

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pypinyin import lazy_pinyin
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.context import SHANGHAI
+from dialogs.questions import refine_intent
 from nlu.entities import Gazetteer
 from nlu.parser import NluParser, load_default_parser
 from store import public
@@ -30,17 +32,36 @@ log = logging.getLogger(__name__)
 CHECK_EVERY = 30.0  # seconds between fingerprint checks
 
 
+_PLACE_SUFFIXES = {"区": "district", "县": "county", "市": "city", "镇": "town", "新区": "new district"}
+
+
+def romanized_names(name: str) -> list[str]:
+    """How an English speaker writes a Chinese place name: 临湖区 -> linhu, linhu district, linhuqu."""
+    suffix = next((s for s in sorted(_PLACE_SUFFIXES, key=len, reverse=True) if name.endswith(s)), "")
+    base = name[: len(name) - len(suffix)] if suffix and len(name) > len(suffix) else name
+    syllables = "".join(lazy_pinyin(base))
+    if not syllables.isascii() or not syllables.isalpha():
+        return []
+    aliases = [syllables, "".join(lazy_pinyin(name))]
+    if suffix:
+        aliases.append(f"{syllables} {_PLACE_SUFFIXES[suffix]}")
+    return list(dict.fromkeys(aliases))
+
+
 def gazetteer_of(names: Names) -> Gazetteer:
     """The NLU gazetteer of the database's public names. Level-1 categories come first and are valued by
-    their Chinese name, so category words (养老, elderly care) resolve to the whole class before an item."""
+    their Chinese name, so category words (养老, elderly care) resolve to the whole class before an item.
+    Districts are also known by their romanized names (Linhu, Linhu District)."""
     categories: list[tuple[str, ...]] = [(zh, zh, *(en for en in [en] if en)) for zh, en in names.level1]
     categories += [(code, zh, *(en for en in [en] if en)) for code, zh, en in names.catalog]
+    aliases = {alias: district for district in names.districts for alias in romanized_names(district)}
     return Gazetteer(
         projects=list(names.projects),
         organizations=list(names.organizations),
         categories=categories,
         districts=list(names.districts),
         departments=list(names.departments),
+        synonyms=aliases,
     )
 
 
@@ -95,7 +116,8 @@ class Understanding:
     def __call__(self, text: str) -> dict[str, Any]:
         parser = self.parser
         self._schedule_check()
-        return parser.parse(text, self.clock().astimezone(self.zone).date())
+        parse = parser.parse(text, self.clock().astimezone(self.zone).date())
+        return refine_intent(parse, parser.extractor.suggest)
 
     def suggest(self, kind: str, text: str, limit: int = 5) -> list[tuple[str, str, float]]:
         """(value, label, score) of the names of ``kind`` resembling ``text``, best first."""

@@ -137,6 +137,24 @@ async def level1_categories(session: AsyncSession) -> list[tuple[str, str | None
     return [(zh, en) for zh, en in (await _run(session, stmt)).all()]
 
 
+@dataclass(frozen=True)
+class ItemName:
+    code: str
+    name_zh: str
+    name_en: str | None
+    level1_zh: str
+    level1_en: str | None
+
+
+async def catalog_item_list(session: AsyncSession) -> list[ItemName]:
+    """Every catalog item once, as worded in its latest year, in code order (what topics are matched to)."""
+    stmt = _cached("item_list", lambda: select(
+        CatalogItem.code, CatalogItem.name_zh, CatalogItem.name_en, CatalogItem.level1_zh, CatalogItem.level1_en,
+    ).order_by(CatalogItem.code, CatalogItem.year))
+    items = {row[0]: ItemName(*row) for row in (await _run(session, stmt)).all()}  # later years overwrite
+    return list(items.values())
+
+
 async def catalog_item_names(session: AsyncSession, code: str) -> tuple[str, str | None] | None:
     """(name_zh, name_en) of a catalog item by code, as worded in its latest year."""
     stmt = _cached("item_names", lambda: select(CatalogItem.name_zh, CatalogItem.name_en)
@@ -175,22 +193,28 @@ class ProjectFilter:
     statuses: tuple[str, ...] = ()
     grades: tuple[str, ...] = ()
     brand: bool = False
+    title: str | None = None  # words the Chinese or English title contains (any case)
 
     def shape(self) -> tuple[bool, ...]:
         """Which conditions are set: the statement depends on this, the values are parameters."""
         return (self.year is not None, self.catalog_code is not None, self.level1 is not None,
                 self.district is not None, self.organization is not None, self.department is not None,
-                bool(self.statuses), bool(self.grades), self.brand)
+                bool(self.statuses), bool(self.grades), self.brand, bool(self.title))
 
     def params(self) -> dict[str, Any]:
         values = {"year": self.year, "catalog_code": self.catalog_code, "level1": self.level1,
                   "district": self.district, "organization": self.organization, "department": self.department,
-                  "statuses": list(self.statuses), "grades": list(self.grades)}
+                  "statuses": list(self.statuses), "grades": list(self.grades),
+                  "title": f"%{_escape_like(self.title.lower())}%" if self.title else None}
         return {k: v for k, v in values.items() if v not in (None, [])}
 
 
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _where(stmt: Select, shape: tuple[bool, ...]) -> Select:  # type: ignore[type-arg]
-    year, item, level1, district, organization, department, statuses, grades, brand = shape
+    year, item, level1, district, organization, department, statuses, grades, brand, title = shape
     if year:
         stmt = stmt.where(Project.year == _param("year"))
     if item:
@@ -213,6 +237,10 @@ def _where(stmt: Select, shape: tuple[bool, ...]) -> Select:  # type: ignore[typ
         stmt = stmt.where(Project.grade.in_(_param("grades", expanding=True)))
     if brand:
         stmt = stmt.where(Project.brand.is_(True))
+    if title:
+        words = _param("title")
+        stmt = stmt.where(or_(Project.title_zh.like(words, escape="\\"),
+                              func.lower(Project.title_en).like(words, escape="\\")))
     return stmt
 
 

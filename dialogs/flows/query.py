@@ -9,13 +9,12 @@ Only disclosable data is read (store/public.py, surveys.public_satisfaction).
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from dialogs.context import Context
-from dialogs.flow import Flow, run_button
+from dialogs.flow import Flow
+from dialogs.flows import query_reading as reading
 from dialogs.listing import PAGE_SIZE, clamp_page, localized, page_count, shorten
 from dialogs.questions import (
     MENU,
@@ -26,45 +25,21 @@ from dialogs.questions import (
     QUERY_INTENTS,
     Question,
     answer_locale,
-    brand_cue,
     decode,
     encode,
-    grade_cues,
-    is_follow_up,
     knowledge,
-    rating_cue,
-    status_cues,
 )
 from dialogs.types import Button, Incoming
-from nlu.normalize import fold
 from store import approval, public, review, surveys
-from store.conversations import lock_conversation
 from store.models import GRADES, ORG_KINDS
 from store.projects import ACTIVE_STATUSES
 
-NAME = "query"
-
-LABEL_LIMIT = 30
-SUGGESTIONS = 5
-SUGGEST_FLOOR = 45.0  # below this a name resemblance is noise (scores of nlu's suggest, 0–100)
-SUGGEST_STRONG = 60.0  # a list question that clearly names a project gets "did you mean" instead of a list
-SUGGEST_WINDOW = 15.0  # candidates this close to the best one are offered too
-TIE = 3.0  # a fuzzy name this close to another one is ambiguous
-
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-# Particles and punctuation that end a name inside a Chinese question.
-_PARTICLES = re.compile(r"[的了吗呢吧啊呀么是在有和与及给、，。？！?!,.;；:：\s]+")
-
-
-def run(q: Question) -> str:
-    return run_button(NAME, encode(q))
+NAME = reading.NAME
+LABEL_LIMIT = reading.LABEL_LIMIT
+run = reading.run
 
 
 # --- the flow ----------------------------------------------------------------------------------
-
-
-def _entity(parse: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    return next((e for e in parse.get("entities") or [] if e.get("entity") == kind), None)
 
 
 def _percent(ctx: Context, part: float, whole: float) -> str:
@@ -89,8 +64,8 @@ class QueryFlow(Flow):
             if with_names is not None:
                 parse = await with_names(parse, ctx.session)
             ctx.locale = answer_locale(ctx.locale, str(parse.get("text") or ""))
-            question = await self.read(ctx, parse)
-            if question is None:  # asked "did you mean…" instead
+            question = await reading.read(ctx, parse)
+            if question is None:  # replied otherwise: "did you mean…", a place not in the data…
                 ctx.state.clear()
                 return
         else:
@@ -104,166 +79,6 @@ class QueryFlow(Flow):
         if parse is not None:
             ctx.state.slots["nlu"] = parse
         await self.start(ctx, None)
-
-    # -- free text -> question ------------------------------------------------------------------
-    async def read(self, ctx: Context, parse: dict[str, Any]) -> Question | None:
-        """The question a parse asks, with names checked against the database; None after asking
-        "did you mean…" (the buttons carry the question with each candidate)."""
-        text = str(parse.get("text") or "")
-        folded = fold(text)
-        intent = (parse.get("intent") or {}).get("name")
-        q = Question(intent=intent if intent in QUERY_INTENTS else "query_projects")
-        named = False
-        for kind in ("year", "district", "department", "organization", "category"):
-            entity = _entity(parse, kind)
-            if entity is None:
-                continue
-            named = True
-            value = entity.get("value")
-            if kind == "year" and isinstance(value, int):
-                q = replace(q, year=value)
-            elif kind == "district" and isinstance(value, str):
-                q = replace(q, district=value)
-            elif kind == "department" and isinstance(value, str):
-                q = replace(q, department=value)
-            elif kind == "organization" and isinstance(value, str):
-                q = replace(q, organization=value)
-            elif kind == "category" and isinstance(value, str):
-                q = await self._category(ctx, q, value, text[entity.get("start", 0):entity.get("end", 0)])
-        if q.intent in ("query_projects", "query_funding", "query_progress"):
-            q = replace(q, statuses=status_cues(folded))
-        if q.intent in ("query_projects", "query_evaluation"):
-            q = replace(q, grades=grade_cues(folded), brand=brand_cue(folded))
-        if q.intent == "query_organizations":
-            q = replace(q, rating=rating_cue(folded))
-        if q.intent in ("faq_process", "faq_eligibility"):
-            topic = knowledge().detect(q.intent, folded)
-            q = replace(q, topic=topic.id if topic else None)
-
-        project = _entity(parse, "project")
-        if project is not None and q.intent in PROJECT_INTENTS:
-            return await self._named_project(ctx, q, project, text)
-        if q.organization is not None and q.intent == "query_organizations":
-            entity = _entity(parse, "organization") or {}
-            return await self._checked_organization(ctx, q, entity, text)
-        if q.intent in (*PROJECT_INTENTS, "query_organizations") and is_follow_up(folded, named, q.intent):
-            q = await self._continue(ctx, q)
-            if q.project is not None or q.organization is not None or q.has_filters:
-                return q
-        return await self._guess_name(ctx, q, parse, text)
-
-    async def _category(self, ctx: Context, q: Question, value: str, surface: str) -> Question:
-        if await public.catalog_item_names(ctx.session, value) is not None:
-            return replace(q, item=value)
-        wanted = {fold(value), fold(surface)} - {""}
-        for zh, en in await public.level1_categories(ctx.session):
-            names = {fold(zh), fold(en or "")} - {""}
-            if names & wanted or any(w in n for w in wanted for n in names):
-                return replace(q, level1=zh)
-        # a category this city's catalog does not have: the list says nothing matched and offers it without
-        return replace(q, level1=value)
-
-    async def _named_project(self, ctx: Context, q: Question, entity: dict[str, Any], text: str) -> Question | None:
-        code = str(entity.get("value") or "")
-        if float(entity.get("confidence") or 0) < 1.0:
-            surface = text[entity.get("start", 0):entity.get("end", 0)] or text
-            ties = self._suggest(ctx, "project", surface)
-            if len(ties) >= 2 and ties[1][1] >= ties[0][1] - TIE:
-                codes = [c for c, s in ties if s >= ties[0][1] - TIE]
-                rows = await public.projects_by_code(ctx.session, codes, q.filter(defaults=False))
-                await self.did_you_mean(ctx, q, rows or await public.projects_by_code(ctx.session, codes))
-                return None
-        if await public.project_record(ctx.session, code) is None:
-            ctx.tell("query.not_found_project", name=code)
-            await self._ask_project(ctx)
-            return None
-        return replace(q, project=code)
-
-    async def _checked_organization(self, ctx: Context, q: Question, entity: dict[str, Any], text: str) -> Question | None:
-        if float(entity.get("confidence") or 0) < 1.0:
-            surface = text[entity.get("start", 0):entity.get("end", 0)] or text
-            ties = self._suggest(ctx, "organization", surface)
-            if len(ties) >= 2 and ties[1][1] >= ties[0][1] - TIE:
-                await self.did_you_mean_organization(ctx, q, [c for c, s in ties if s >= ties[0][1] - TIE])
-                return None
-        return q
-
-    async def _continue(self, ctx: Context, q: Question) -> Question:
-        """Fill in what the previous answer was about (its project, organization or filters)."""
-        conversation = await lock_conversation(ctx.session, ctx.identity.id, ctx.now)
-        previous = decode(str((conversation.slots or {}).get("topic") or ""))
-        if previous is None:
-            return q
-        if previous.project and q.intent in PROJECT_INTENTS:
-            return replace(q, project=previous.project)
-        if previous.organization and q.intent in ("query_organizations", *PROJECT_INTENTS):
-            return replace(q, organization=previous.organization)
-        if q.intent in PROJECT_INTENTS:
-            return replace(q, year=previous.year, item=previous.item, level1=previous.level1,
-                           district=previous.district, department=previous.department)
-        return q
-
-    async def _guess_name(self, ctx: Context, q: Question, parse: dict[str, Any], text: str) -> Question | None:
-        """A question naming a project or organization the NLU did not pin down gets "did you mean…"."""
-        if q.intent not in (*PROJECT_INTENTS, "query_organizations") or (q.intent == "query_organizations" and q.organization):
-            return q
-        # what is left once the recognized names are taken out
-        residue = text
-        for entity in sorted(parse.get("entities") or [], key=lambda e: -int(e.get("start", 0))):
-            residue = residue[: entity.get("start", 0)] + " " + residue[entity.get("end", 0):]
-        kind = "organization" if q.intent == "query_organizations" else "project"
-        candidates = self._suggest_pieces(ctx, kind, residue)
-        if not candidates:
-            return q
-        # a weak resemblance does not turn a list question into a question about one project
-        if candidates[0][1] < SUGGEST_STRONG and q.intent in ("query_projects", "query_evaluation", "query_funding"):
-            return q
-        codes = [c for c, s in candidates if s >= candidates[0][1] - SUGGEST_WINDOW]
-        if kind == "organization":
-            await self.did_you_mean_organization(ctx, q, codes)
-            return None
-        # only candidates that fit the rest of the question (南山区…: those in 南山区)
-        rows = await public.projects_by_code(ctx.session, codes, q.filter(defaults=False))
-        if not rows:
-            return q
-        await self.did_you_mean(ctx, q, rows)
-        return None
-
-    def _suggest_pieces(self, ctx: Context, kind: str, text: str) -> list[tuple[str, float]]:
-        """Suggestions for the question as a whole and for each of its Chinese pieces between particles
-        ("心晴热线的满意度怎么样" -> 心晴热线, 满意度怎么样), best score per candidate first."""
-        best: dict[str, float] = {}
-        pieces = [text, *(p for p in _PARTICLES.split(text) if len(p) >= 3 and _CJK.search(p) and p != text)]
-        for piece in pieces:
-            for value, score in self._suggest(ctx, kind, piece):
-                best[value] = max(best.get(value, 0.0), score)
-        return sorted(best.items(), key=lambda item: -item[1])[:SUGGESTIONS]
-
-    def _suggest(self, ctx: Context, kind: str, text: str) -> list[tuple[str, float]]:
-        suggest = getattr(ctx.understand, "suggest", None)
-        if suggest is None or not text.strip():
-            return []
-        return [(value, score) for value, _, score in suggest(kind, text, SUGGESTIONS) if score >= SUGGEST_FLOOR]
-
-    async def did_you_mean(self, ctx: Context, q: Question, rows: list[public.ProjectRow]) -> None:
-        buttons = [[Button(ctx.t("query.candidate", title=shorten(localized(ctx, r.title_zh, r.title_en), LABEL_LIMIT),
-                                 code=r.code), run(Question(q.intent, project=r.code)))] for r in rows[:SUGGESTIONS]]
-        buttons.append([Button(ctx.t("query.button.none_of_these"), run_button(NAME))])
-        ctx.tell("query.did_you_mean", buttons=buttons)
-
-    async def did_you_mean_organization(self, ctx: Context, q: Question, usccs: list[str]) -> None:
-        buttons = []
-        for uscc in usccs[:SUGGESTIONS]:
-            names = await public.organization_names(ctx.session, uscc)
-            if names is not None:
-                buttons.append([Button(localized(ctx, *names), run(Question(q.intent, organization=uscc)))])
-        buttons.append([Button(ctx.t("query.button.none_of_these"), run_button(NAME))])
-        ctx.tell("query.did_you_mean", buttons=buttons)
-
-    async def _ask_project(self, ctx: Context) -> None:
-        example = await public.find_projects(ctx.session, public.ProjectFilter(), limit=1)
-        ctx.tell("query.ask_project", example=example.rows[0].code if example.rows else "",
-                 buttons=[[self._back(ctx)]])
 
     # -- answers --------------------------------------------------------------------------------
     async def answer(self, ctx: Context, q: Question) -> None:
@@ -280,7 +95,7 @@ class QueryFlow(Flow):
             ctx.state.slots["topic"] = encode(replace(q, page=0))
 
     def _back(self, ctx: Context) -> Button:
-        return Button(ctx.t("query.menu_back"), run_button(NAME))
+        return reading.back(ctx)
 
     # menus
     async def menu(self, ctx: Context, q: Question) -> None:
@@ -344,6 +159,8 @@ class QueryFlow(Flow):
             parts.append(ctx.t("query.scope.grade", grade=grades))
         if q.brand:
             parts.append(ctx.t("query.scope.brand"))
+        if q.words:
+            parts.append(ctx.t("query.scope.words", words=q.words))
         return ctx.t("query.separator").join(parts) if parts else ctx.t("query.scope.all")
 
     async def _level1_label(self, ctx: Context, level1: str) -> str:
@@ -363,7 +180,7 @@ class QueryFlow(Flow):
     async def _relaxed(self, ctx: Context, q: Question) -> list[list[Button]]:
         """Buttons for the same question with one condition fewer ("nothing found, try…")."""
         options = [
-            replace(q, **{name: None}) for name in ("year", "district", "item", "level1", "organization", "department")
+            replace(q, **{name: None}) for name in ("year", "district", "item", "level1", "organization", "department", "words")
             if getattr(q, name)
         ]
         options += [replace(q, **{name: ()}) for name in ("statuses", "grades") if getattr(q, name)]
@@ -434,7 +251,7 @@ class QueryFlow(Flow):
         record = await public.project_record(ctx.session, q.project)
         if record is None:
             ctx.tell("query.not_found_project", name=q.project)
-            await self._ask_project(ctx)
+            await reading.ask_project(ctx)
         return record
 
     def _project_buttons(self, ctx: Context, record: public.ProjectRecord, current: str) -> list[list[Button]]:
