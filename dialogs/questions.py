@@ -263,10 +263,17 @@ ASPECT_CUES: tuple[tuple[str, tuple[str, ...]], ...] = (
 # "When" asks for the next milestone unless it asks when the term starts or ends.
 WHEN_CUES = ("什么时候", "何时", "哪天", "几号", "啥时候", "when")
 TERM_CUES = ("开始", "结束", "起止", "期限", "start", "begin", "end", "finish")
+# Words that make a text a question rather than a statement (a need, a complaint).
+ASKS = re.compile(r"[?？]|哪|什么|多少|几|吗|怎么|如何|是否|有没有|啥|谁|"
+                  r"(?<![a-z])(who|whose|what|whats|which|how|when|where|is|are|does|did|has)(?![a-z])")
 # Questions about an organization's standing rather than its projects.
 STANDING_CUES = ("等级", "评级", "资质", "名录", "几a", "rating", "rated", "qualif", "listed", "accredit")
 # Words that make a question about a list of projects, whatever else it names.
 TOPIC_CUES = re.compile(r"相关|有关|关于|方面|涉及|一类|这类|(?<![a-z])(about|related|regarding|on|for)(?![a-z])")
+SOME_PROJECTS = re.compile(r"(什么|啥|有没有).{0,10}(项目|服务)")
+# What an organization does, as opposed to its standing.
+ITS_PROJECTS = ("项目", "做了", "做过", "做什么", "干什么", "在做", "project", "programme", "program", "work on",
+                "working on", "deliver")
 PLURAL_PROJECTS = re.compile(r"(?<![a-z])(projects|programmes|programs|services)(?![a-z])")
 
 # The scaffolding of a question: what is left once it and the recognized names are taken out is what
@@ -280,7 +287,8 @@ _SCAFFOLD_ZH = sorted((
     "实施", "购买", "政府", "主要", "具体", "一共", "总共", "共有", "吗", "呢", "吧", "啊", "呀", "么", "嘛",
     "的", "了", "是", "在", "有", "和", "与", "及", "个", "都", "给", "做", "年", "里", "些", "那", "这", "该",
     "我们", "我", "你们", "你", "它", "其", "哪", "几", "能", "可以", "吗", "啥", "要", "还", "也", "谁", "被",
-    "下", "让", "中", "上", "对", "从", "为",
+    "下", "让", "中", "上", "对", "从", "为", "单位", "附近", "周边", "那边", "这边", "那块", "这块", "一带", "住", "时间", "日期", "时候",
+    "那个", "这个", "搞", "弄", "一些", "有些", "些什么", "都在", "大家", "老百姓", "居民",
 ), key=len, reverse=True)
 _SCAFFOLD_EN = frozenset((
     "which", "what", "whats", "what's", "are", "is", "was", "were", "be", "the", "there", "any", "all", "list",
@@ -291,17 +299,21 @@ _SCAFFOLD_EN = frozenset((
     "running", "ongoing", "by", "from", "and", "or", "its", "it", "their", "they", "who", "where", "when",
     "regarding", "concerning", "get", "got", "info", "information", "look", "up", "search", "around", "kind",
     "kinds", "type", "types", "some", "anything", "something", "district", "area", "city", "public", "government",
+    "take", "place", "places", "held", "located", "near", "nearby", "live", "work", "works", "working", "doing",
+    "done", "did", "so", "far", "yet", "still", "please", "thanks", "hi", "hello", "there's", "any", "much",
 ))
 _LATIN_TOKEN = re.compile(r"[a-z][a-z'\-]*[a-z]|[a-z]")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _CUE_WORDS = tuple(sorted({c for _, cues in ASPECT_CUES for c in cues if not c.isascii()}
                           | {c for cues in STATUS_CUES.values() for c in cues if not c.isascii()}
                           | {c for cues in GRADE_CUES.values() for c in cues if not c.isascii()}
-                          | {c for c in BRAND_CUES if not c.isascii()} | {c for c in WHEN_CUES if not c.isascii()},
+                          | {c for c in BRAND_CUES if not c.isascii()} | {c for c in WHEN_CUES if not c.isascii()}
+                          | {c for c in STANDING_CUES if not c.isascii()},
                           key=len, reverse=True))
 _LATIN_CUES = tuple({c for _, cues in ASPECT_CUES for c in cues if c.isascii()}
                     | {c for cues in STATUS_CUES.values() for c in cues if c.isascii()}
-                    | {c for cues in GRADE_CUES.values() for c in cues if c.isascii()} | set(BRAND_CUES))
+                    | {c for cues in GRADE_CUES.values() for c in cues if c.isascii()} | set(BRAND_CUES)
+                    | {c for c in STANDING_CUES if c.isascii()})
 
 
 def _starts_word(folded: str, cue: str) -> bool:
@@ -328,8 +340,9 @@ def standing_cue(folded: str) -> bool:
 
 
 def is_list_question(folded: str) -> bool:
-    """Whether the question asks for a list of projects (哪些, 相关, "projects")."""
-    return bool(LIST_CUES.search(folded) or TOPIC_CUES.search(folded) or PLURAL_PROJECTS.search(folded))
+    """Whether the question asks for a list of projects (哪些, 相关, 有什么…项目, "projects")."""
+    return bool(LIST_CUES.search(folded) or TOPIC_CUES.search(folded) or PLURAL_PROJECTS.search(folded)
+                or SOME_PROJECTS.search(folded))
 
 
 def content_words(folded: str) -> list[str]:
@@ -369,42 +382,66 @@ NAME_KINDS = ("project", "organization", "district", "category", "department")
 _SOCIAL = ("greet", "goodbye", "thanks", "help", "cancel")
 NAME_ONLY_SCORE = 75.0  # a short text this close to a project's or organization's name is that name
 NAME_ONLY_CHARS = 12  # …and "short" is at most this many folded characters
+UNSURE = 0.8  # a classifier this unsure of a non-question intent yields to the names and words of a question
+
+
+def _short(folded: str) -> bool:
+    return 2 <= len(folded.strip(" ?？!！。.")) <= NAME_ONLY_CHARS
+
+
+def _pieces(text: str) -> list[str]:
+    """The text and its pieces between particles (a name inside a sentence)."""
+    return [text, *(p for p in re.split(r"[的了吗呢吧啊呀么是在有和与及给、，。？！?!,.;；:：\s]+", text) if len(p) >= 3 and p != text)]
 
 
 def refine_intent(parse: dict[str, Any], suggest: Any = None) -> dict[str, Any]:
     """The parse with its intent corrected by what the text names: a text that only names something
     (a short project name, a district in English) asks about it instead of starting a form; a question
     naming one project asks for the answer its words point to (评估等级 → the evaluation, 哪个部门买的 →
-    the record), whatever the classifier made of the rest. ``suggest(kind, text, limit)`` is the
-    gazetteer's fuzzy lookup, for names the extractor did not pin down."""
+    the record), whatever the classifier made of the rest; an organization's name with 项目 asks for its
+    projects. ``suggest(kind, text, limit)`` is the gazetteer's fuzzy lookup, for names the extractor
+    did not pin down ("四点半课堂" when two projects share it)."""
     intent = str((parse.get("intent") or {}).get("name") or "out_of_scope")
-    if intent in _SOCIAL:
-        return parse
+    kinds = {str(e["entity"]) for e in parse.get("entities") or [] if e.get("entity") in NAME_KINDS}
+    if intent in _SOCIAL and (intent in ("help", "cancel") or not kinds & {"project", "organization"}):
+        return parse  # "88" is goodbye, unless it is part of a name ("…项目（88）")
     text = str(parse.get("text") or "")
-    entities = [e for e in parse.get("entities") or [] if e.get("entity") in NAME_KINDS]
-    kinds = {str(e["entity"]) for e in entities}
     residue = text
     for entity in sorted(parse.get("entities") or [], key=lambda e: -int(e.get("start", 0))):
         residue = residue[: int(entity.get("start", 0))] + " " + residue[int(entity.get("end", 0)):]
-    folded = fold(text)
-    rest = content_words(fold(residue))
+    folded, rest_folded = fold(text), fold(residue)
+    rest = content_words(rest_folded)
+    confidence = float((parse.get("intent") or {}).get("confidence") or 0.0)
+    cued = _mentions(rest_folded, _CUE_WORDS + WHEN_CUES) or any(_starts_word(rest_folded, c) for c in _LATIN_CUES)
+    aspect = aspect_cue(folded)
     wanted = intent
     if intent not in QUERY_INTENTS:
-        if kinds and not rest and ("project" in kinds or not _mentions(folded, _CUE_WORDS + WHEN_CUES)):
-            if "project" in kinds:
-                wanted = aspect_cue(folded) or "query_projects"
-            else:
-                wanted = "query_organizations" if kinds == {"organization"} else "query_projects"
-        elif not kinds and suggest is not None and 2 <= len(folded.strip(" ?？!！。.")) <= NAME_ONLY_CHARS:
-            best = [s for kind in ("project", "organization") for _, _, s in suggest(kind, text, 1)]
-            if best and max(best) >= NAME_ONLY_SCORE and not _mentions(folded, _CUE_WORDS):
-                wanted = "query_projects"
-        elif "project" in kinds and intent == "out_of_scope":
-            wanted = aspect_cue(folded) or "query_projects"
-    elif "project" in kinds and intent not in ("take_survey", "faq_process", "faq_eligibility"):
-        wanted = aspect_cue(folded) or (intent if intent in PROJECT_INTENTS else "query_projects")
-    elif "organization" in kinds and intent in PROJECT_INTENTS and standing_cue(folded) and not is_list_question(folded):
-        wanted = "query_organizations"
+        unsure = confidence < UNSURE or ASKS.search(folded) is not None
+        if "project" in kinds:
+            if not rest or (aspect and unsure):
+                wanted = aspect or "query_projects"
+        elif "organization" in kinds:
+            if not rest:
+                wanted = "query_projects" if _mentions(folded, ITS_PROJECTS) else "query_organizations"
+        elif kinds:
+            if not rest and not cued:
+                wanted = "query_projects"  # a place or a class alone: its projects
+        elif suggest is not None and (_short(folded) or (aspect and unsure)):
+            pieces = [*_pieces(text), *rest]
+            best = max((s for kind in ("project", "organization") for piece in pieces
+                        for _, _, s in suggest(kind, piece, 1)), default=0.0)
+            if best >= NAME_ONLY_SCORE and (aspect or not cued):
+                wanted = aspect or "query_projects"
+    elif "project" in kinds and intent != "take_survey":
+        if intent in PROJECT_INTENTS or intent in ("query_organizations", "query_budget", "query_catalog") or aspect:
+            wanted = aspect or (intent if intent in PROJECT_INTENTS else "query_projects")
+    elif "organization" in kinds:
+        if intent == "query_organizations" and _mentions(folded, ITS_PROJECTS):
+            wanted = "query_projects"
+        elif intent in PROJECT_INTENTS and standing_cue(folded) and not is_list_question(folded):
+            wanted = "query_organizations"
+    elif kinds and kinds <= {"district", "category", "department"} and not rest and not cued and intent != "query_budget":
+        wanted = "query_projects"  # a place or a class alone: its projects
     if wanted == intent:
         return parse
     return {**parse, "intent": {**(parse.get("intent") or {}), "name": wanted}}

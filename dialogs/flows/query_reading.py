@@ -11,6 +11,7 @@ nearest categories, never everything; a single candidate is answered, saying whi
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -38,7 +39,7 @@ from dialogs.questions import (
     status_cues,
 )
 from dialogs.types import Button
-from nlu.normalize import fold
+from nlu.normalize import fold, fold_preserving
 from store import public
 from store.conversations import lock_conversation
 
@@ -93,11 +94,13 @@ async def read(ctx: Context, parse: dict[str, Any]) -> Question | None:
     q = Question(intent=intent if intent in QUERY_INTENTS else "query_projects")
     named = False
     unresolved: list[str] = []  # category words this city's catalog does not have
-    for kind in ("year", "district", "department", "organization", "category"):
-        entity = _entity(parse, kind)
+    entities = [_entity(parse, kind) for kind in ("year", "district", "department", "organization")]
+    entities += [e for e in parse.get("entities") or [] if e.get("entity") == "category"]
+    for entity in entities:
         if entity is None:
             continue
         named = True
+        kind = entity.get("entity")
         value = entity.get("value")
         if kind == "year" and isinstance(value, int):
             q = replace(q, year=value)
@@ -109,7 +112,7 @@ async def read(ctx: Context, parse: dict[str, Any]) -> Question | None:
             q = replace(q, organization=value)
         elif kind == "category" and isinstance(value, str):
             surface = text[entity.get("start", 0):entity.get("end", 0)]
-            resolved = await _category(ctx, q, value, surface)
+            resolved = None if q.item or q.level1 else await _category(ctx, q, value, surface)
             if resolved is None:
                 unresolved.append(fold(surface))
             else:
@@ -139,7 +142,7 @@ async def read(ctx: Context, parse: dict[str, Any]) -> Question | None:
             return followed
     if not content and not unresolved:
         return q  # the names and cue words are the whole question: 东城区有哪些项目
-    return await _about(ctx, q, folded, residue, [*unresolved, *content], bool(unresolved))
+    return await _about(ctx, q, folded, residue, [*unresolved, *content], bool(unresolved), text)
 
 
 async def _category(ctx: Context, q: Question, value: str, surface: str) -> Question | None:
@@ -154,13 +157,13 @@ async def _category(ctx: Context, q: Question, value: str, surface: str) -> Ques
 
 
 async def _about(
-    ctx: Context, q: Question, folded: str, residue: str, content: list[str], category_word: bool
+    ctx: Context, q: Question, folded: str, residue: str, content: list[str], category_word: bool, text: str
 ) -> Question | None:
     """A question with words beyond the names recognized: a place that is not in the data, a name the
     gazetteer did not pin down (a short or misspelt project or organization name), or a topic."""
     place = next((m.group(0) for w in content if (m := _PLACE.match(w))), None)
     if place is not None and q.district is None and not q.has_filters:
-        await _unknown_place(ctx, place)
+        await _unknown_place(ctx, _as_typed(text, place))
         return None
     if q.intent == "query_organizations":
         return await _guess_organization(ctx, q, residue) or q
@@ -170,7 +173,7 @@ async def _about(
         if usccs and usccs[0][1] >= SUGGEST_STRONG:
             return await _offer_organizations(ctx, q, [c for c, s in usccs if s >= usccs[0][1] - TIE])
     if q.intent in PROJECT_INTENTS and not listing:
-        guessed = await _guess_project(ctx, q, residue)
+        guessed = await _guess_project(ctx, q, residue, content)
         if guessed is not q:
             return guessed
     if q.intent not in _LISTING:
@@ -180,30 +183,44 @@ async def _about(
         return topic
     if q.district or q.item or q.level1 or q.organization or q.department or q.project:
         return q  # the rest was a word we do not know next to a name we do: answer for the name
-    await _nothing_about(ctx, " ".join(content))
+    await _nothing_about(ctx, " ".join(_as_typed(text, w) for w in content))
     return None
+
+
+def _as_typed(text: str, word: str) -> str:
+    """A word found in the folded question, as the person typed it (Traditional stays Traditional)."""
+    start = fold_preserving(text).casefold().find(word)
+    return text[start:start + len(word)] if start >= 0 else word
 
 
 async def _topic(ctx: Context, q: Question, content: list[str]) -> Question | None:
     """The question narrowed to what its words are about: a catalog class or item whose name holds them,
     else projects whose titles hold them. None when nothing in the data is about them."""
     items = await public.catalog_item_list(ctx.session)
-    # words of the category already named say nothing more ("elderly-care": elderly named it, care is its word)
-    chosen = " ".join(name or "" for i in items for name in (
-        (i.name_zh, i.name_en) if i.code == q.item else (i.level1_zh, i.level1_en) if i.level1_zh == q.level1 else ()))
-    words = [w for w in sorted(dict.fromkeys(content), key=len, reverse=True) if not _within(w, chosen)]
+    words = sorted(dict.fromkeys(content), key=len, reverse=True)
+    if q.item is not None:
+        return q  # the item named is the topic; the other words describe it
+    if q.level1 is not None:
+        # words that pick one item of the class named (残疾人 + 就业 -> supported employment), else the class
+        inside = [i for i in items if i.level1_zh == q.level1]
+        for word in words:
+            matched = [i for i in inside if _names(word, i)]
+            if len(matched) == 1:
+                return replace(q, item=matched[0].code)
+        return q
+    together = [i for i in items if len(words) > 1 and all(_names(w, i) for w in words)]
+    if len(together) == 1:  # 残疾人 + 就业: the one item about both
+        return replace(q, item=together[0].code)
     for word in words:
         if _CJK.search(word):
             level1 = [i.level1_zh for i in items if word in fold(i.level1_zh)]
-            matched = [i for i in items if word in fold(i.name_zh) or fold(i.name_zh) in word]
         else:
-            root = word
-            level1 = [i.level1_zh for i in items if _meets(root, i.level1_en)]
-            matched = [i for i in items if _meets(root, i.name_en)]
-        if level1 and q.level1 is None and q.item is None:
+            level1 = [i.level1_zh for i in items if _meets(word, i.level1_en)]
+        matched = [i for i in items if _names(word, i)]
+        if level1:
             return replace(q, level1=level1[0])
-        if matched and q.item is None:
-            if len({i.level1_zh for i in matched}) == 1 and len(matched) > 1 and q.level1 is None:
+        if matched:
+            if len({i.level1_zh for i in matched}) == 1 and len(matched) > 1:
                 return replace(q, level1=matched[0].level1_zh)
             if len(matched) == 1:
                 return replace(q, item=matched[0].code)
@@ -214,10 +231,9 @@ async def _topic(ctx: Context, q: Question, content: list[str]) -> Question | No
     return None
 
 
-def _within(word: str, names: str) -> bool:
-    if _CJK.search(word):
-        return word in fold(names)
-    return _meets(word, names)
+def _names(word: str, item: public.ItemName) -> bool:
+    """Whether a word is in a catalog item's name (Chinese) or a form of one of its words (English)."""
+    return word in fold(item.name_zh) if _CJK.search(word) else _meets(word, item.name_en)
 
 
 def _meets(root: str, name: str | None) -> bool:
@@ -293,10 +309,10 @@ async def _continue(ctx: Context, q: Question) -> Question:
     return q
 
 
-async def _guess_project(ctx: Context, q: Question, residue: str) -> Question | None:
+async def _guess_project(ctx: Context, q: Question, residue: str, content: list[str]) -> Question | None:
     """A question naming a project the NLU did not pin down: that project (one candidate), "did you
     mean…" (several), or ``q`` itself when nothing resembles a project enough."""
-    candidates = _suggest_pieces(ctx, "project", residue)
+    candidates = _suggest_pieces(ctx, "project", residue, content)
     if not candidates:
         return q
     # a weak resemblance does not turn a list question into a question about one project
@@ -319,11 +335,13 @@ async def _guess_organization(ctx: Context, q: Question, residue: str) -> Questi
     return await _offer_organizations(ctx, q, [c for c, s in candidates if s >= candidates[0][1] - SUGGEST_WINDOW])
 
 
-def _suggest_pieces(ctx: Context, kind: str, text: str) -> list[tuple[str, float]]:
-    """Suggestions for the question as a whole and for each of its Chinese pieces between particles
-    ("心晴热线的满意度怎么样" -> 心晴热线, 满意度怎么样), best score per candidate first."""
+def _suggest_pieces(ctx: Context, kind: str, text: str, content: Sequence[str] = ()) -> list[tuple[str, float]]:
+    """Suggestions for the question as a whole, for each of its Chinese pieces between particles
+    ("心晴热线的满意度怎么样" -> 心晴热线, 满意度怎么样) and for what it is about once its scaffolding is
+    gone ("手作工坊那个项目属于什么类型" -> 手作工坊), best score per candidate first."""
     best: dict[str, float] = {}
     pieces = [text, *(p for p in _PARTICLES.split(text) if len(p) >= 3 and _CJK.search(p) and p != text)]
+    pieces += [w for w in content if len(w) >= 3 and w not in pieces]
     for piece in pieces:
         for value, score in _suggest(ctx, kind, piece):
             best[value] = max(best.get(value, 0.0), score)
