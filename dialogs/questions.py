@@ -251,7 +251,8 @@ ASPECT_CUES: tuple[tuple[str, tuple[str, ...]], ...] = (
                         "deadline", "milestone", "due", "next", "schedule")),
     ("query_evaluation", ("等级", "评级", "绩效", "评价", "评估", "评分", "得分", "打分", "分数", "验收", "考核",
                           "grade", "evaluat", "score", "rating", "rated", "performance", "acceptance", "assess")),
-    ("query_progress", ("进展", "进度", "检查", "督查", "实施情况", "开展情况", "做得怎么样", "做到哪", "干得",
+    ("query_progress", ("进展", "进度", "检查", "督查", "实施情况", "开展情况", "做得", "做到哪", "干得", "搞得",
+                        "开展得", "进行得", "办得",
                         "progress", "inspect", "going", "mid-term", "midterm", "update")),
     ("query_projects", ("部门", "买", "采购", "出资", "出钱", "机构", "组织", "承接", "谁", "金额", "多少钱", "钱",
                         "期限", "周期", "起止", "开始", "结束", "多久", "多长", "哪个区", "哪里", "在哪", "区域",
@@ -287,8 +288,9 @@ _SCAFFOLD_ZH = sorted((
     "实施", "购买", "政府", "主要", "具体", "一共", "总共", "共有", "吗", "呢", "吧", "啊", "呀", "么", "嘛",
     "的", "了", "是", "在", "有", "和", "与", "及", "个", "都", "给", "做", "年", "里", "些", "那", "这", "该",
     "我们", "我", "你们", "你", "它", "其", "哪", "几", "能", "可以", "吗", "啥", "要", "还", "也", "谁", "被",
-    "下", "让", "中", "上", "对", "从", "为", "单位", "附近", "周边", "那边", "这边", "那块", "这块", "一带", "住", "时间", "日期", "时候",
-    "那个", "这个", "搞", "弄", "一些", "有些", "些什么", "都在", "大家", "老百姓", "居民",
+    "让", "为", "单位", "附近", "周边", "那边", "这边", "那块", "这块", "一带", "住", "时间", "日期", "时候",
+    "那个", "这个", "搞", "弄", "一些", "有些", "些什么", "都在", "大家", "老百姓", "居民", "跟", "同", "类",
+    "清单", "帮", "针对",
 ), key=len, reverse=True)
 _SCAFFOLD_EN = frozenset((
     "which", "what", "whats", "what's", "are", "is", "was", "were", "be", "the", "there", "any", "all", "list",
@@ -301,6 +303,7 @@ _SCAFFOLD_EN = frozenset((
     "kinds", "type", "types", "some", "anything", "something", "district", "area", "city", "public", "government",
     "take", "place", "places", "held", "located", "near", "nearby", "live", "work", "works", "working", "doing",
     "done", "did", "so", "far", "yet", "still", "please", "thanks", "hi", "hello", "there's", "any", "much",
+    "happening", "happens", "going", "on", "new", "here", "local", "our", "we", "us",
 ))
 _LATIN_TOKEN = re.compile(r"[a-z][a-z'\-]*[a-z]|[a-z]")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -385,7 +388,8 @@ NAME_ONLY_CHARS = 12  # …and "short" is at most this many folded characters
 UNSURE = 0.8  # a classifier this unsure of a non-question intent yields to the names and words of a question
 
 
-def _short(folded: str) -> bool:
+def short_text(folded: str) -> bool:
+    """Whether a text is short enough to be nothing but a name."""
     return 2 <= len(folded.strip(" ?？!！。.")) <= NAME_ONLY_CHARS
 
 
@@ -424,16 +428,18 @@ def refine_intent(parse: dict[str, Any], suggest: Any = None) -> dict[str, Any]:
             if not rest:
                 wanted = "query_projects" if _mentions(folded, ITS_PROJECTS) else "query_organizations"
         elif kinds:
-            if not rest and not cued:
-                wanted = "query_projects"  # a place or a class alone: its projects
-        elif suggest is not None and (_short(folded) or (aspect and unsure)):
+            if (not rest and not cued) or (ASKS.search(folded) and confidence < UNSURE):
+                wanted = "query_projects"  # a place or a class alone, or asked about: its projects
+        elif suggest is not None and (short_text(folded) or (aspect and unsure)):
             pieces = [*_pieces(text), *rest]
             best = max((s for kind in ("project", "organization") for piece in pieces
                         for _, _, s in suggest(kind, piece, 1)), default=0.0)
             if best >= NAME_ONLY_SCORE and (aspect or not cued):
                 wanted = aspect or "query_projects"
     elif "project" in kinds and intent != "take_survey":
-        if intent in PROJECT_INTENTS or intent in ("query_organizations", "query_budget", "query_catalog") or aspect:
+        if not rest and not aspect and short_text(folded):
+            wanted = "query_projects"  # a project's name alone: its record
+        elif intent in PROJECT_INTENTS or intent in ("query_organizations", "query_budget", "query_catalog") or aspect:
             wanted = aspect or (intent if intent in PROJECT_INTENTS else "query_projects")
     elif "organization" in kinds:
         if intent == "query_organizations" and _mentions(folded, ITS_PROJECTS):

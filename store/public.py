@@ -144,12 +144,14 @@ class ItemName:
     name_en: str | None
     level1_zh: str
     level1_en: str | None
+    description_zh: str | None
 
 
 async def catalog_item_list(session: AsyncSession) -> list[ItemName]:
     """Every catalog item once, as worded in its latest year, in code order (what topics are matched to)."""
     stmt = _cached("item_list", lambda: select(
         CatalogItem.code, CatalogItem.name_zh, CatalogItem.name_en, CatalogItem.level1_zh, CatalogItem.level1_en,
+        CatalogItem.description_zh,
     ).order_by(CatalogItem.code, CatalogItem.year))
     items = {row[0]: ItemName(*row) for row in (await _run(session, stmt)).all()}  # later years overwrite
     return list(items.values())

@@ -28,6 +28,7 @@ from dialogs.understanding import romanized_names
 from store import models as m
 
 COLLOQUIAL = Path(__file__).with_name("data") / "colloquial_questions.yml"
+HELD_OUT = Path(__file__).with_name("data") / "colloquial_heldout.yml"  # written after the rules were tuned
 CHANNEL = "question-set"
 
 # attribute -> (answers that hold it, Chinese templates, English templates); {p} is a name or a code

@@ -25,6 +25,7 @@ from dialogs.questions import (
     QUERY_INTENTS,
     WORDS_MAX,
     Question,
+    aspect_cue,
     brand_cue,
     content_words,
     decode,
@@ -35,6 +36,7 @@ from dialogs.questions import (
     knowledge,
     rating_cue,
     same_word,
+    short_text,
     standing_cue,
     status_cues,
 )
@@ -94,6 +96,7 @@ async def read(ctx: Context, parse: dict[str, Any]) -> Question | None:
     q = Question(intent=intent if intent in QUERY_INTENTS else "query_projects")
     named = False
     unresolved: list[str] = []  # category words this city's catalog does not have
+    surfaces: list[str] = []  # category words as typed (several together may name one item)
     entities = [_entity(parse, kind) for kind in ("year", "district", "department", "organization")]
     entities += [e for e in parse.get("entities") or [] if e.get("entity") == "category"]
     for entity in entities:
@@ -112,6 +115,7 @@ async def read(ctx: Context, parse: dict[str, Any]) -> Question | None:
             q = replace(q, organization=value)
         elif kind == "category" and isinstance(value, str):
             surface = text[entity.get("start", 0):entity.get("end", 0)]
+            surfaces.append(fold(surface))
             resolved = None if q.item or q.level1 else await _category(ctx, q, value, surface)
             if resolved is None:
                 unresolved.append(fold(surface))
@@ -142,7 +146,7 @@ async def read(ctx: Context, parse: dict[str, Any]) -> Question | None:
             return followed
     if not content and not unresolved:
         return q  # the names and cue words are the whole question: 东城区有哪些项目
-    return await _about(ctx, q, folded, residue, [*unresolved, *content], bool(unresolved), text)
+    return await _about(ctx, q, folded, residue, [*unresolved, *content], bool(unresolved), text, surfaces)
 
 
 async def _category(ctx: Context, q: Question, value: str, surface: str) -> Question | None:
@@ -157,7 +161,8 @@ async def _category(ctx: Context, q: Question, value: str, surface: str) -> Ques
 
 
 async def _about(
-    ctx: Context, q: Question, folded: str, residue: str, content: list[str], category_word: bool, text: str
+    ctx: Context, q: Question, folded: str, residue: str, content: list[str], category_word: bool, text: str,
+    surfaces: list[str],
 ) -> Question | None:
     """A question with words beyond the names recognized: a place that is not in the data, a name the
     gazetteer did not pin down (a short or misspelt project or organization name), or a topic."""
@@ -173,12 +178,14 @@ async def _about(
         if usccs and usccs[0][1] >= SUGGEST_STRONG:
             return await _offer_organizations(ctx, q, [c for c, s in usccs if s >= usccs[0][1] - TIE])
     if q.intent in PROJECT_INTENTS and not listing:
-        guessed = await _guess_project(ctx, q, residue, content)
-        if guessed is not q:
+        # the answer about one project is the one its words ask for; a name alone asks for its record
+        one = replace(q, intent=aspect_cue(folded) or ("query_projects" if short_text(folded) else q.intent))
+        guessed = await _guess_project(ctx, one, residue, content)
+        if guessed is not one:
             return guessed
     if q.intent not in _LISTING:
         return q
-    topic = await _topic(ctx, q, content)
+    topic = await _topic(ctx, q, content, surfaces)
     if topic is not None:
         return topic
     if q.district or q.item or q.level1 or q.organization or q.department or q.project:
@@ -193,11 +200,15 @@ def _as_typed(text: str, word: str) -> str:
     return text[start:start + len(word)] if start >= 0 else word
 
 
-async def _topic(ctx: Context, q: Question, content: list[str]) -> Question | None:
+async def _topic(ctx: Context, q: Question, content: list[str], surfaces: Sequence[str] = ()) -> Question | None:
     """The question narrowed to what its words are about: a catalog class or item whose name holds them,
     else projects whose titles hold them. None when nothing in the data is about them."""
     items = await public.catalog_item_list(ctx.session)
     words = sorted(dict.fromkeys(content), key=len, reverse=True)
+    every = [*dict.fromkeys([*surfaces, *words])]
+    together = [i for i in items if len(every) > 1 and all(_names(w, i) for w in every)]
+    if len(together) == 1:  # 残疾人 + 就业, carers + disabled + older people: the one item about all of them
+        return replace(q, item=together[0].code)
     if q.item is not None:
         return q  # the item named is the topic; the other words describe it
     if q.level1 is not None:
@@ -208,15 +219,12 @@ async def _topic(ctx: Context, q: Question, content: list[str]) -> Question | No
             if len(matched) == 1:
                 return replace(q, item=matched[0].code)
         return q
-    together = [i for i in items if len(words) > 1 and all(_names(w, i) for w in words)]
-    if len(together) == 1:  # 残疾人 + 就业: the one item about both
-        return replace(q, item=together[0].code)
     for word in words:
         if _CJK.search(word):
             level1 = [i.level1_zh for i in items if word in fold(i.level1_zh)]
         else:
             level1 = [i.level1_zh for i in items if _meets(word, i.level1_en)]
-        matched = [i for i in items if _names(word, i)]
+        matched = [i for i in items if _names(word, i)] or [i for i in items if _described(word, i)]
         if level1:
             return replace(q, level1=level1[0])
         if matched:
@@ -232,8 +240,17 @@ async def _topic(ctx: Context, q: Question, content: list[str]) -> Question | No
 
 
 def _names(word: str, item: public.ItemName) -> bool:
-    """Whether a word is in a catalog item's name (Chinese) or a form of one of its words (English)."""
-    return word in fold(item.name_zh) if _CJK.search(word) else _meets(word, item.name_en)
+    """Whether a word is in a catalog item's name (Chinese: whole, or each of its two-character parts, as
+    社区议事 in 社区协商议事) or is a form of one of its words (English)."""
+    if not _CJK.search(word):
+        return _meets(word, item.name_en)
+    name = fold(item.name_zh)
+    return word in name or (len(word) >= 4 and all(word[i:i + 2] in name for i in range(0, len(word) - 1, 2)))
+
+
+def _described(word: str, item: public.ItemName) -> bool:
+    """Whether a Chinese word is in a catalog item's description (送餐上门 in the meal service's)."""
+    return bool(_CJK.search(word)) and len(word) >= 3 and word in fold(item.description_zh or "")
 
 
 def _meets(root: str, name: str | None) -> bool:
