@@ -1,6 +1,8 @@
-"""Public answers on a 100,000-project synthetic database: p95 answer time against the bare SQL it runs.
+"""Public answers on a 100,000-project synthetic database: p95 answer time against the bare SQL it runs;
+and the accuracy of answers to typed questions on the demo city and a synthetic one.
 
 Usage: python bench/answers.py [--projects 100000] [--rounds 40] [--db URL] [--json]
+                               [--accuracy-projects 200] [--no-accuracy] [--accuracy-only]
 
 Writes a synthetic package (store.synth) and loads it with the real importer into a fresh SQLite
 database (or into the empty database at ``--db``; a database that already holds projects is used as
@@ -11,6 +13,13 @@ with the answer, replayed bare on the driver connection inside one transaction: 
 under the answer. Answers whose SQL takes under 20 ms get five times the rounds, so their p95 is not
 one unlucky scheduling slice. The ratio of the p95s is the price of the flow over its own queries (aim ≤ 2×).
 The whole engine turn (conversation row lock, de-duplication, state save) is shown next to it.
+
+Accuracy: the question sets of tests/question_set.py — every district, category, organization and project
+× every attribute, in Chinese, Traditional Chinese and English with paraphrase templates, generated over
+the demo package and over a synthetic package of ``--accuracy-projects`` projects, plus the hand-written
+colloquial questions — each asked as a new person through the engine with the real NLU, and judged by
+what the answer is about (the right project, district, organization or category and the right answer
+for the attribute). Prints the accuracy of each set (aim ≥ 0.95) and the free-text turn time.
 """
 
 from __future__ import annotations
@@ -40,12 +49,15 @@ from dialogs.flows.query import QueryFlow
 from dialogs.questions import Question, decode, encode
 from dialogs.registry import build_engine
 from dialogs.types import Incoming
+from dialogs.understanding import Understanding
 from store import models as m
 from store.conversations import ensure_identity
 from store.db import create_engine, sessionmaker
+from store.demo import write_demo_package
 from store.importer import import_package
 from store.migrate import upgrade
 from store.synth import write_synthetic_package
+from tests import question_set
 
 ZONE = ZoneInfo("Asia/Shanghai")
 QUICK = 0.02  # seconds: answers whose bare SQL is quicker get five times the rounds
@@ -199,14 +211,69 @@ async def run(url: str | None, projects: int, rounds: int, as_json: bool) -> Non
     print(f"worst answer/bare-SQL ratio at p95: {worst['ratio_p95']:.2f}x ({worst['answer']}); aim ≤ 2x")
 
 
+async def accuracy(projects: int, as_json: bool) -> None:
+    """The question sets asked through the engine on the demo city and on a synthetic one."""
+    now = datetime.now(UTC)
+    today = now.astimezone(ZONE).date()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="civicbot-accuracy-") as tmp:
+        for city in ("demo", "synthetic"):
+            folder = Path(tmp) / city
+            if city == "demo":
+                write_demo_package(folder, today)
+            else:
+                write_synthetic_package(folder, projects, today=today)
+            db = create_engine(f"sqlite+aiosqlite:///{tmp}/{city}.db")
+            await upgrade(db)
+            await import_package(db, folder, zone=ZONE, now=now, actor="bench")
+            sessions = sessionmaker(db)
+            understanding = Understanding(sessions, clock=lambda: now)
+            await understanding.prepare()
+            engine = build_engine(sessions, DialogSettings(), understand=understanding, clock=lambda: now)
+            names = await question_set.city_names(sessions, today.year)
+            sets = {"generated": question_set.generate(names)}
+            if city == "demo":
+                sets["colloquial"] = question_set.colloquial(names)
+                sets["colloquial, held out"] = question_set.colloquial(names, question_set.HELD_OUT)
+                sets["colloquial, untuned"] = question_set.colloquial(names, question_set.UNTUNED)
+            for name, asked in sets.items():
+                score = await question_set.score(engine, sessions, asked, run=f"{city}-{name}")
+                times = [v.seconds for v in score.verdicts]
+                results.append({
+                    "city": city, "set": name, "questions": len(asked), "accuracy": round(score.accuracy, 4),
+                    "by_kind": {k: f"{r}/{n}" for k, (r, n) in sorted(score.by_kind().items())},
+                    "turn_p50_ms": round(statistics.median(times) * 1000, 2),
+                    "turn_p95_ms": round(pct(times, 0.95) * 1000, 2),
+                    "wrong": [f"{v.asked.text} -> {v.got}" for v in score.wrong()[:10]],
+                })
+            await db.dispose()
+    if as_json:
+        print(json.dumps({"accuracy": results}, ensure_ascii=False, indent=2))
+        return
+    print(f"\naccuracy of typed questions (synthetic city: {projects} projects); aim ≥ 0.95")
+    print(f"{'city':10} {'set':22} {'questions':>9} {'accuracy':>9} {'turn p50':>9} {'turn p95':>9}")
+    for r in results:
+        print(f"{r['city']:10} {r['set']:22} {r['questions']:>9} {r['accuracy']:>9.3f} {r['turn_p50_ms']:>7.2f}ms"
+              f" {r['turn_p95_ms']:>7.2f}ms")
+        for wrong in r["wrong"][:5]:
+            print(f"    wrong: {wrong}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--projects", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--db", help="database URL (default: a fresh SQLite file in a temporary folder)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--accuracy-projects", type=int, default=200,
+                        help="projects of the synthetic city the question set is generated over")
+    parser.add_argument("--no-accuracy", action="store_true", help="measure answer times only")
+    parser.add_argument("--accuracy-only", action="store_true", help="measure the accuracy only")
     args = parser.parse_args()
-    asyncio.run(run(args.db, args.projects, args.rounds, args.json))
+    if not args.accuracy_only:
+        asyncio.run(run(args.db, args.projects, args.rounds, args.json))
+    if not args.no_accuracy:
+        asyncio.run(accuracy(args.accuracy_projects, args.json))
 
 
 if __name__ == "__main__":

@@ -49,6 +49,8 @@ MAX_PAGE = 100_000  # page numbers from button data stay small
 WORDS_MAX = 16  # title words in button data (Telegram allows 64 bytes)
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# Particles and punctuation that end a name inside a Chinese question.
+_PARTICLES = re.compile(r"[的了吗呢吧啊呀么是在有和与及给、，。？！?!,.;；:：\s]+")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 # Words that narrow a list, matched on folded text (Latin ones as whole words).
@@ -253,7 +255,7 @@ ASPECT_CUES: tuple[tuple[str, tuple[str, ...]], ...] = (
                           "grade", "evaluat", "score", "rating", "rated", "performance", "acceptance", "assess")),
     ("query_progress", ("进展", "进度", "检查", "督查", "实施情况", "开展情况", "做得", "做到哪", "干得", "搞得",
                         "开展得", "进行得", "办得",
-                        "progress", "inspect", "going", "mid-term", "midterm", "update")),
+                        "progress", "inspect", "going", "doing", "mid-term", "midterm", "update")),
     ("query_projects", ("部门", "买", "采购", "出资", "出钱", "机构", "组织", "承接", "谁", "金额", "多少钱", "钱",
                         "期限", "周期", "起止", "开始", "结束", "多久", "多长", "哪个区", "哪里", "在哪", "区域",
                         "类别", "类型", "哪一类", "什么类", "属于", "状态", "详情", "介绍", "基本情况",
@@ -271,10 +273,10 @@ ASKS = re.compile(r"[?？]|哪|什么|多少|几|吗|怎么|如何|是否|有没
 STANDING_CUES = ("等级", "评级", "资质", "名录", "几a", "rating", "rated", "qualif", "listed", "accredit")
 # Words that make a question about a list of projects, whatever else it names.
 TOPIC_CUES = re.compile(r"相关|有关|关于|方面|涉及|一类|这类|(?<![a-z])(about|related|regarding|on|for)(?![a-z])")
-SOME_PROJECTS = re.compile(r"(什么|啥|有没有).{0,10}(项目|服务)")
+SOME_PROJECTS = re.compile(r"(什么|啥|有没有).{0,10}(项目|服务)|的项目[?？!！.。]*$")
 # What an organization does, as opposed to its standing.
 ITS_PROJECTS = ("项目", "做了", "做过", "做什么", "干什么", "在做", "project", "programme", "program", "work on",
-                "working on", "deliver")
+                "works on", "worked on", "working on", "deliver")
 PLURAL_PROJECTS = re.compile(r"(?<![a-z])(projects|programmes|programs|services)(?![a-z])")
 
 # The scaffolding of a question: what is left once it and the recognized names are taken out is what
@@ -301,7 +303,7 @@ _SCAFFOLD_EN = frozenset((
     "running", "ongoing", "by", "from", "and", "or", "its", "it", "their", "they", "who", "where", "when",
     "regarding", "concerning", "get", "got", "info", "information", "look", "up", "search", "around", "kind",
     "kinds", "type", "types", "some", "anything", "something", "district", "area", "city", "public", "government",
-    "take", "place", "places", "held", "located", "near", "nearby", "live", "work", "works", "working", "doing",
+    "take", "place", "places", "held", "located", "near", "nearby", "live", "work", "works", "working",
     "done", "did", "so", "far", "yet", "still", "please", "thanks", "hi", "hello", "there's", "any", "much",
     "happening", "happens", "going", "on", "new", "here", "local", "our", "we", "us",
 ))
@@ -393,9 +395,18 @@ def short_text(folded: str) -> bool:
     return 2 <= len(folded.strip(" ?？!！。.")) <= NAME_ONLY_CHARS
 
 
-def _pieces(text: str) -> list[str]:
-    """The text and its pieces between particles (a name inside a sentence)."""
-    return [text, *(p for p in re.split(r"[的了吗呢吧啊呀么是在有和与及给、，。？！?!,.;；:：\s]+", text) if len(p) >= 3 and p != text)]
+def residue_of(parse: dict[str, Any]) -> str:
+    """The question with its recognized names (and years, amounts) blanked out."""
+    text = str(parse.get("text") or "")
+    for entity in sorted(parse.get("entities") or [], key=lambda e: -int(e.get("start", 0))):
+        text = text[: int(entity.get("start", 0))] + " " + text[int(entity.get("end", 0)):]
+    return text
+
+
+def name_pieces(text: str) -> list[str]:
+    """The Chinese pieces of a question between particles, where a name inside it may be
+    ("心晴热线的满意度怎么样" -> 心晴热线, 满意度怎么样)."""
+    return [p for p in _PARTICLES.split(text) if len(p) >= 3 and _CJK.search(p) and p != text]
 
 
 def refine_intent(parse: dict[str, Any], suggest: Any = None) -> dict[str, Any]:
@@ -407,13 +418,14 @@ def refine_intent(parse: dict[str, Any], suggest: Any = None) -> dict[str, Any]:
     did not pin down ("四点半课堂" when two projects share it)."""
     intent = str((parse.get("intent") or {}).get("name") or "out_of_scope")
     kinds = {str(e["entity"]) for e in parse.get("entities") or [] if e.get("entity") in NAME_KINDS}
-    if intent in _SOCIAL and (intent in ("help", "cancel") or not kinds & {"project", "organization"}):
-        return parse  # "88" is goodbye, unless it is part of a name ("…项目（88）")
     text = str(parse.get("text") or "")
-    residue = text
-    for entity in sorted(parse.get("entities") or [], key=lambda e: -int(e.get("start", 0))):
-        residue = residue[: int(entity.get("start", 0))] + " " + residue[int(entity.get("end", 0)):]
-    folded, rest_folded = fold(text), fold(residue)
+    folded = fold(text)
+    if intent in _SOCIAL:
+        # "88" is goodbye and 终止 may cancel, unless part of a question about a name ("…项目（88）", "…为啥终止了")
+        named = kinds & {"project", "organization"}
+        if not named or (intent in ("help", "cancel") and ASKS.search(folded) is None):
+            return parse
+    rest_folded = fold(residue_of(parse))
     rest = content_words(rest_folded)
     confidence = float((parse.get("intent") or {}).get("confidence") or 0.0)
     cued = _mentions(rest_folded, _CUE_WORDS + WHEN_CUES) or any(_starts_word(rest_folded, c) for c in _LATIN_CUES)
@@ -430,8 +442,10 @@ def refine_intent(parse: dict[str, Any], suggest: Any = None) -> dict[str, Any]:
         elif kinds:
             if (not rest and not cued) or (ASKS.search(folded) and confidence < UNSURE):
                 wanted = "query_projects"  # a place or a class alone, or asked about: its projects
+        elif confidence < UNSURE and is_list_question(folded) and _mentions(folded, ("项目", "project", "programme")):
+            wanted = "query_projects"  # 防欺凌相关项目, projects for…: a list, whatever it is about
         elif suggest is not None and (short_text(folded) or (aspect and unsure)):
-            pieces = [*_pieces(text), *rest]
+            pieces = [text, *name_pieces(text), *rest]
             best = max((s for kind in ("project", "organization") for piece in pieces
                         for _, _, s in suggest(kind, piece, 1)), default=0.0)
             if best >= NAME_ONLY_SCORE and (aspect or not cued):

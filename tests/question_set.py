@@ -10,6 +10,7 @@ Used by tests/test_question_set.py (a fast subset) and bench/answers.py (the ful
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from store import models as m
 
 COLLOQUIAL = Path(__file__).with_name("data") / "colloquial_questions.yml"
 HELD_OUT = Path(__file__).with_name("data") / "colloquial_heldout.yml"  # written after the rules were tuned
+UNTUNED = Path(__file__).with_name("data") / "colloquial_untuned.yml"  # written last, never tuned on
 CHANNEL = "question-set"
 
 # attribute -> (answers that hold it, Chinese templates, English templates); {p} is a name or a code
@@ -229,6 +231,7 @@ class Verdict:
     asked: Asked
     right: bool
     got: str  # what the answer was about, for the report
+    seconds: float = 0.0  # the engine's turn
 
 
 @dataclass
@@ -262,7 +265,9 @@ async def ask(engine: Engine, sessions: async_sessionmaker[AsyncSession], asked:
     """Ask through the engine as a new person and judge the answer by the question it was about (the
     ``topic`` the answer leaves in the conversation) or, for "nothing", by what it says."""
     user = f"{run}-{next(_ids)}"
+    started = time.perf_counter()
     replies = await engine.handle(Incoming.from_text(CHANNEL, user, user, asked.text, locale=asked.locale))
+    seconds = time.perf_counter() - started
     async with sessions() as s:
         slots = await s.scalar(select(m.Conversation.slots).join(m.Identity, m.Identity.id == m.Conversation.identity_id)
                                .where(m.Identity.channel == CHANNEL, m.Identity.external_id == user))
@@ -274,12 +279,12 @@ async def ask(engine: Engine, sessions: async_sessionmaker[AsyncSession], asked:
     if expect.nothing:
         said = any(text.startswith(p) for p in (*_prefix("query.nothing_about", topic="\x00"),
                                                  *_prefix("query.unknown_place", place="\x00", districts="")))
-        return Verdict(asked, answered is None and said, text[:60])
+        return Verdict(asked, answered is None and said, text[:60], seconds)
     if answered is None:
         dym = any(text.startswith(p) for p in _prefix("query.did_you_mean"))
         right = dym and len(expect.projects) > 1 and set(offered) >= set(expect.projects)
-        return Verdict(asked, right, f"did you mean {offered}" if dym else text[:60])
-    return Verdict(asked, _matches(answered, expect), _describe(answered))
+        return Verdict(asked, right, f"did you mean {offered}" if dym else text[:60], seconds)
+    return Verdict(asked, _matches(answered, expect), _describe(answered), seconds)
 
 
 def _matches(q: Question, expect: Expect) -> bool:

@@ -34,7 +34,9 @@ from dialogs.questions import (
     is_follow_up,
     is_list_question,
     knowledge,
+    name_pieces,
     rating_cue,
+    residue_of,
     same_word,
     short_text,
     standing_cue,
@@ -56,8 +58,6 @@ TIE = 3.0  # a fuzzy name this close to another one is ambiguous
 NEAREST_CATEGORIES = 3
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-# Particles and punctuation that end a name inside a Chinese question.
-_PARTICLES = re.compile(r"[的了吗呢吧啊呀么是在有和与及给、，。？！?!,.;；:：\s]+")
 # A district-like place name (青山区, 某某县) but not 社区, 小区, 园区…
 _PLACE = re.compile(r"^[\u4e00-\u9fff]{1,3}(?<![社小园景校片街商营学城])[区县]")
 # The city or province a question mentions says nothing more than "here".
@@ -78,13 +78,6 @@ def back(ctx: Context) -> Button:
 
 def _entity(parse: dict[str, Any], kind: str) -> dict[str, Any] | None:
     return next((e for e in parse.get("entities") or [] if e.get("entity") == kind), None)
-
-
-def _residue(parse: dict[str, Any], text: str) -> str:
-    """The question with its recognized names (and years, amounts) blanked out."""
-    for entity in sorted(parse.get("entities") or [], key=lambda e: -int(e.get("start", 0))):
-        text = text[: int(entity.get("start", 0))] + " " + text[int(entity.get("end", 0)):]
-    return text
 
 
 async def read(ctx: Context, parse: dict[str, Any]) -> Question | None:
@@ -138,7 +131,7 @@ async def read(ctx: Context, parse: dict[str, Any]) -> Question | None:
         return await _checked_organization(ctx, q, _entity(parse, "organization") or {}, text)
     if q.organization is not None and q.intent not in PROJECT_INTENTS and standing_cue(folded):
         return replace(Question("query_organizations"), organization=q.organization)
-    residue = _residue(parse, text)
+    residue = residue_of(parse)
     content = [w for w in content_words(fold(residue)) if not _CITY.match(w)]
     if q.intent in (*PROJECT_INTENTS, "query_organizations") and not content and is_follow_up(folded, named, q.intent):
         followed = await _continue(ctx, q)
@@ -250,7 +243,7 @@ def _names(word: str, item: public.ItemName) -> bool:
 
 def _described(word: str, item: public.ItemName) -> bool:
     """Whether a Chinese word is in a catalog item's description (送餐上门 in the meal service's)."""
-    return bool(_CJK.search(word)) and len(word) >= 3 and word in fold(item.description_zh or "")
+    return bool(_CJK.search(word)) and len(word) >= 2 and word in fold(item.description_zh or "")
 
 
 def _meets(root: str, name: str | None) -> bool:
@@ -357,8 +350,12 @@ def _suggest_pieces(ctx: Context, kind: str, text: str, content: Sequence[str] =
     ("心晴热线的满意度怎么样" -> 心晴热线, 满意度怎么样) and for what it is about once its scaffolding is
     gone ("手作工坊那个项目属于什么类型" -> 手作工坊), best score per candidate first."""
     best: dict[str, float] = {}
-    pieces = [text, *(p for p in _PARTICLES.split(text) if len(p) >= 3 and _CJK.search(p) and p != text)]
-    pieces += [w for w in content if len(w) >= 3 and w not in pieces]
+    # an English question as a whole resembles any title through its common words ("project"): its
+    # words left once the scaffolding is gone are what to compare
+    phrase = " ".join(content)
+    pieces = [text, *name_pieces(text)] if _CJK.search(text) or not phrase else []
+    # the words left as one phrase ("time bank"), and each Chinese run on its own
+    pieces += [w for w in [phrase, *(c for c in content if _CJK.search(c))] if len(w) >= 3 and w not in pieces]
     for piece in pieces:
         for value, score in _suggest(ctx, kind, piece):
             best[value] = max(best.get(value, 0.0), score)
