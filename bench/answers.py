@@ -235,7 +235,8 @@ async def accuracy(projects: int, as_json: bool) -> None:
             if city == "demo":
                 sets["colloquial"] = question_set.colloquial(names)
                 sets["colloquial, held out"] = question_set.colloquial(names, question_set.HELD_OUT)
-                sets["colloquial, untuned"] = question_set.colloquial(names, question_set.UNTUNED)
+                sets["colloquial, 3rd batch"] = question_set.colloquial(names, question_set.UNTUNED)
+                sets["colloquial, final"] = question_set.colloquial(names, question_set.FINAL)
             for name, asked in sets.items():
                 score = await question_set.score(engine, sessions, asked, run=f"{city}-{name}")
                 times = [v.seconds for v in score.verdicts]

@@ -130,7 +130,7 @@ async def read(ctx: Context, parse: dict[str, Any]) -> Question | None:
     if q.organization is not None and q.intent == "query_organizations":
         return await _checked_organization(ctx, q, _entity(parse, "organization") or {}, text)
     if q.organization is not None and q.intent not in PROJECT_INTENTS and standing_cue(folded):
-        return replace(Question("query_organizations"), organization=q.organization)
+        return Question("query_organizations", organization=q.organization)
     residue = residue_of(parse)
     content = [w for w in content_words(fold(residue)) if not _CITY.match(w)]
     if q.intent in (*PROJECT_INTENTS, "query_organizations") and not content and is_follow_up(folded, named, q.intent):
@@ -160,7 +160,7 @@ async def _about(
     """A question with words beyond the names recognized: a place that is not in the data, a name the
     gazetteer did not pin down (a short or misspelt project or organization name), or a topic."""
     place = next((m.group(0) for w in content if (m := _PLACE.match(w))), None)
-    if place is not None and q.district is None and not q.has_filters:
+    if place is not None and q.district is None and q.organization is None:
         await _unknown_place(ctx, _as_typed(text, place))
         return None
     if q.intent == "query_organizations":
