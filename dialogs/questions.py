@@ -1,11 +1,14 @@
 """What a public question asks, as a value: the answer wanted and its filters (``Question``), its compact
-encoding in button data, the words in a question that narrow it (statuses, grades, ratings), whether it
-continues the previous one, the language to answer in, and the how-it-works knowledge file.
+encoding in button data, the words in a question that narrow it (statuses, grades, ratings), what it is
+about (the answer its words ask for, its words beyond the names and scaffolding, its intent corrected by
+the names it holds), whether it continues the previous one, the language to answer in, and the
+how-it-works knowledge file.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -410,7 +413,10 @@ def name_pieces(text: str) -> list[str]:
     return [p for p in _PARTICLES.split(text) if len(p) >= 3 and _CJK.search(p) and p != text]
 
 
-def refine_intent(parse: dict[str, Any], suggest: Any = None) -> dict[str, Any]:
+Suggest = Callable[[str, str, int], list[tuple[str, str, float]]]
+
+
+def refine_intent(parse: dict[str, Any], suggest: Suggest | None = None) -> dict[str, Any]:
     """The parse with its intent corrected by what the text names: a text that only names something
     (a short project name, a district in English) asks about it instead of starting a form; a question
     naming one project asks for the answer its words point to (评估等级 → the evaluation, 哪个部门买的 →
