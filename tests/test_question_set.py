@@ -29,10 +29,13 @@ from tests.test_public_answers import (  # noqa: F401
     YEAR,
     ZONE,
     Rig,
+    both,
     demo,
     demo_db,
     make_rig,
     parser,
+    pg_demo,
+    q,
     rows,
     scalar,
 )
@@ -145,6 +148,16 @@ async def test_an_organization_by_its_full_name_and_one_candidate(demo: Rig) -> 
     await p.say("幸福食堂项目的满意度怎么样")
     assert "找到一个项目" in p.last[0].text and "满意度" in p.last[-1].text
     assert i18n.t("zh-Hans", "query.did_you_mean") not in p.text
+
+
+async def test_title_words_filter_on_both_backends(both: Rig) -> None:
+    canteens = await rows(both, select(m.Project.code).where(func.lower(m.Project.title_en).like("%canteen%")))
+    assert canteens
+    p = both.person(locale="en")
+    await p.press_data(q("query_projects", words="canteens"))  # any form of the word, any case
+    assert f'titles with "canteens": {len(canteens)} projects' in p.text and all(c in p.text for (c,) in canteens)
+    await p.press_data(q("query_projects", words="100%"))  # LIKE's wildcards are the characters themselves
+    assert "No projects match" in p.text
 
 
 def test_romanized_district_names_and_title_words_in_buttons() -> None:
