@@ -273,6 +273,10 @@ TERM_CUES = ("开始", "结束", "起止", "期限", "start", "begin", "end", "f
 # Words that make a text a question rather than a statement (a need, a complaint).
 ASKS = re.compile(r"[?？]|哪|什么|多少|几|吗|怎么|如何|是否|有没有|啥|谁|"
                   r"(?<![a-z])(who|whose|what|whats|which|how|when|where|is|are|does|did|has)(?![a-z])")
+# Words of a need or a complaint: a text with them asks for something to be done, not for public data.
+ACTION_MARKERS = ("希望", "建议", "需要", "缺", "应该", "能不能", "可不可以", "可以不可以", "增加", "多开", "多建",
+                  "投诉", "举报", "反映", "不好", "太差", "问题", "want", "need", "should", "suggest", "complain",
+                  "report", "lack", "missing")
 # Questions about an organization's standing rather than its projects.
 STANDING_CUES = ("等级", "评级", "资质", "名录", "几a", "rating", "rated", "qualif", "listed", "accredit")
 # Words that make a question about a list of projects, whatever else it names.
@@ -447,7 +451,8 @@ def refine_intent(parse: dict[str, Any], suggest: Suggest | None = None) -> dict
             if not rest:
                 wanted = "query_projects" if _mentions(folded, ITS_PROJECTS) else "query_organizations"
         elif kinds:
-            if (not rest and not cued) or (ASKS.search(folded) and confidence < UNSURE):
+            asked = ASKS.search(folded) is not None and not _mentions(folded, ACTION_MARKERS)
+            if (not rest and not cued) or (asked and confidence < UNSURE) or (asked and intent == "submit_demand"):
                 wanted = "query_projects"  # a place or a class alone, or asked about: its projects
         elif confidence < UNSURE and is_list_question(folded) and _mentions(folded, ("项目", "project", "programme")):
             wanted = "query_projects"  # 防欺凌相关项目, projects for…: a list, whatever it is about

@@ -86,10 +86,14 @@ async def test_a_name_alone_is_not_a_need(demo: Rig) -> None:
     await p.say("Linhu")
     assert "临湖区" in p.text or "Linhu" in p.text
     assert "projects" in p.text and await conversation_flow(demo, "linhu") is None
-    # a clear need still starts the form
-    p = demo.person("need")
-    await p.say("希望我们小区也能开一个老年食堂")
-    assert await conversation_flow(demo, "need") == "need"
+    # a question about a district is not a need either; a clear need still starts the form
+    p = demo.person("asked")
+    await p.say("我们东城区政府都买了啥服务")
+    assert "东城区：共" in p.text and await conversation_flow(demo, "asked") is None
+    for user, text in (("need", "希望我们小区也能开一个老年食堂"), ("lack", "江北区缺少托育服务")):
+        p = demo.person(user)
+        await p.say(text)
+        assert await conversation_flow(demo, user) == "need", text
 
 
 async def test_a_topic_filters_and_nothing_matching_is_said(demo: Rig) -> None:
