@@ -323,18 +323,25 @@ _CUE_WORDS = tuple(sorted({c for _, cues in ASPECT_CUES for c in cues if not c.i
                           | {c for c in BRAND_CUES if not c.isascii()} | {c for c in WHEN_CUES if not c.isascii()}
                           | {c for c in STANDING_CUES if not c.isascii()},
                           key=len, reverse=True))
-_LATIN_CUES = tuple({c for _, cues in ASPECT_CUES for c in cues if c.isascii()}
-                    | {c for cues in STATUS_CUES.values() for c in cues if c.isascii()}
-                    | {c for cues in GRADE_CUES.values() for c in cues if c.isascii()} | set(BRAND_CUES)
-                    | {c for c in STANDING_CUES if c.isascii()})
+_LATIN_CUES = tuple(sorted({c for _, cues in ASPECT_CUES for c in cues if c.isascii()}
+                           | {c for cues in STATUS_CUES.values() for c in cues if c.isascii()}
+                           | {c for cues in GRADE_CUES.values() for c in cues if c.isascii()} | set(BRAND_CUES)
+                           | {c for c in STANDING_CUES if c.isascii()}))
+_LATIN_STEMS = tuple(c for c in _LATIN_CUES if " " not in c)
+# Cue words come out first (满意度 before 满意's scaffolding), then the scaffolding, longest first.
+_CUE_WORDS_OUT = re.compile("|".join(map(re.escape, _CUE_WORDS)))
+_SCAFFOLD_OUT = re.compile("|".join(map(re.escape, _SCAFFOLD_ZH)))
 
 
-def _starts_word(folded: str, cue: str) -> bool:
-    return re.search(rf"(?<![a-z]){re.escape(cue)}", folded) is not None
+@cache
+def _cue_pattern(cues: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern for a set of cues: Chinese ones anywhere, Latin ones at a word's start."""
+    words = sorted(cues, key=len, reverse=True)
+    return re.compile("|".join(re.escape(c) if not c.isascii() else rf"(?<![a-z]){re.escape(c)}" for c in words))
 
 
 def _mentions(folded: str, cues: tuple[str, ...]) -> bool:
-    return any(_starts_word(folded, c) if c.isascii() else c in folded for c in cues)
+    return _cue_pattern(cues).search(folded) is not None
 
 
 def aspect_cue(folded: str) -> str | None:
@@ -361,13 +368,12 @@ def is_list_question(folded: str) -> bool:
 def content_words(folded: str) -> list[str]:
     """What a question (its recognized names already taken out) is about once its scaffolding, cue words
     and particles are gone: Chinese runs of two or more characters and Latin words."""
-    text = _RATING.sub(" ", folded)
-    for word in (*_CUE_WORDS, *_SCAFFOLD_ZH):
-        text = text.replace(word, " ")
+    text = _CUE_WORDS_OUT.sub(" ", _RATING.sub(" ", folded))
+    text = _SCAFFOLD_OUT.sub(" ", text)
     found = [run for run in _CJK_RUN.findall(text) if len(run) >= 2]
     for token in _LATIN_TOKEN.findall(text):
         word = token.strip("'-")
-        if len(word) < 3 or word in _SCAFFOLD_EN or any(word.startswith(c) for c in _LATIN_CUES if " " not in c):
+        if len(word) < 3 or word in _SCAFFOLD_EN or word.startswith(_LATIN_STEMS):
             continue
         found.append(word)
     return found
@@ -439,7 +445,7 @@ def refine_intent(parse: dict[str, Any], suggest: Suggest | None = None) -> dict
     rest_folded = fold(residue_of(parse))
     rest = content_words(rest_folded)
     confidence = float((parse.get("intent") or {}).get("confidence") or 0.0)
-    cued = _mentions(rest_folded, _CUE_WORDS + WHEN_CUES) or any(_starts_word(rest_folded, c) for c in _LATIN_CUES)
+    cued = _mentions(rest_folded, _CUE_WORDS + WHEN_CUES + _LATIN_CUES)
     aspect = aspect_cue(folded)
     wanted = intent
     if intent not in QUERY_INTENTS:
