@@ -164,7 +164,7 @@ async def _about(
         await _unknown_place(ctx, _as_typed(text, place))
         return None
     if q.intent == "query_organizations":
-        return await _guess_organization(ctx, q, residue) or q
+        return await _guess_organization(ctx, q, residue)
     listing = q.intent in _LISTING and (is_list_question(folded) or category_word)
     if q.organization is None and any(w.endswith(_ORG_SUFFIXES) for w in content):
         usccs = _suggest_pieces(ctx, "organization", residue)
@@ -337,11 +337,12 @@ async def _guess_project(ctx: Context, q: Question, residue: str, content: list[
 
 
 async def _guess_organization(ctx: Context, q: Question, residue: str) -> Question | None:
+    """An organization the NLU did not pin down: the one candidate, "did you mean…" (None), or ``q``."""
     if q.organization:
         return q
     candidates = _suggest_pieces(ctx, "organization", residue)
     if not candidates:
-        return None
+        return q
     return await _offer_organizations(ctx, q, [c for c, s in candidates if s >= candidates[0][1] - SUGGEST_WINDOW])
 
 
