@@ -95,7 +95,8 @@ async def contract_reminders(session: AsyncSession, now: datetime, zone: ZoneInf
         for staff in (await department_staff(session, [project.department_id])).get(project.department_id, []):
             queued += await queue_notice(
                 session, staff.identity_id, "committee.contract_due", f"notice:contract:{project.id}:{staff.identity_id}",
-                now, kind=KIND_CONTRACT, code=project.code, title={"zh-Hans": project.title_zh,
+                now, kind=KIND_CONTRACT, buttons=[[("committee.mark_contracted", run_button("committee", f"k{project.id}"))]],
+                code=project.code, title={"zh-Hans": project.title_zh,
                                                                     "en": project.title_en or project.title_zh},
                 amount=money(project.amount_fen), ended=day(notice.ends_on),
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dialogs import i18n
 from dialogs.types import Attachment, Button, Incoming, Reply
 from store.models import Identity
+from store.workdays import WorkCalendar, work_calendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -35,6 +37,10 @@ class DialogSettings:
     review_weight: float = 0.8
     notice_days: int = 5
     holidays_file: str | None = None
+
+    def work_calendar(self) -> WorkCalendar:
+        """Working days for the public notice: the official calendar and the operator's holidays file."""
+        return work_calendar(Path(self.holidays_file) if self.holidays_file else None)
 
 
 @dataclass

@@ -131,6 +131,14 @@ async def project_contracted(session: AsyncSession, project: Project, now: datet
     )
 
 
+async def approval_withdrawn(session: AsyncSession, project: Project, now: datetime) -> int:
+    """An objection to the project under public notice was upheld: no contract, the approval withdrawn."""
+    return await _to_members(
+        session, project.organization_id, "withdrawn", f"p{project.id}", "notify.withdrawn", now,
+        _project_button(project), **_project_values(project),
+    )
+
+
 async def inspection_recorded(session: AsyncSession, project: Project, inspection: Inspection, now: datetime) -> int:
     key = "notify.inspection_scored" if inspection.score is not None else "notify.inspection"
     return await _to_members(

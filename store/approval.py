@@ -8,7 +8,7 @@ the notice of ``notice_days`` working days, and the contract reminder once it en
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from store import decisions
 from store.audit import record
 from store.lifecycle import move_project
-from store.models import Application, Budget, Call, Project, PublicNotice, ReviewCommittee, Ticket
+from store.models import Application, Budget, Call, Milestone, Project, PublicNotice, ReviewCommittee, Ticket
 from store.review import ResultRow, ReviewError, grade_of, results
 from store.workdays import WorkCalendar
 
 SPENDING = ("publicized", "contracted", "in_progress", "midterm_passed", "closing", "closed")
-OPEN_TICKET = ("received", "investigating")
+# An objection blocks the contract while it is open (received, investigating) or once staff upheld it
+# (``resolved``: the objection was founded); only one found ``unfounded`` lets the notice end clean.
+BLOCKING_OBJECTION = ("received", "investigating", "resolved")
 
 
 async def remaining_budget(session: AsyncSession, department_id: int, year: int) -> int | None:
@@ -33,24 +35,6 @@ async def remaining_budget(session: AsyncSession, department_id: int, year: int)
     spent = await session.scalar(select(func.coalesce(func.sum(Project.amount_fen), 0)).where(
         Project.year == year, Project.department_id == department_id, Project.status.in_(SPENDING)))
     return int(budget) - int(spent or 0)
-
-
-def add_workdays(start: date, days: int, calendar: WorkCalendar) -> date:
-    """The ``days``-th working day after ``start`` (the notice runs from the next working day)."""
-    day = start
-    counted = 0
-    while counted < days:
-        day += timedelta(days=1)
-        if calendar.is_workday(day):
-            counted += 1
-    return day
-
-
-def next_workday(start: date, calendar: WorkCalendar) -> date:
-    day = start + timedelta(days=1)
-    while not calendar.is_workday(day):
-        day += timedelta(days=1)
-    return day
 
 
 def _check_order(ranked: list[ResultRow], application_id: int) -> None:
@@ -94,16 +78,12 @@ async def approve(
         raise ReviewError("over_budget", f"only {remaining} fen of the department's budget for {call.year} remain",
                           remaining=remaining)
     try:
-        project = await decisions.approve(session, application, granted_fen, actor, now, zone)
+        project = await decisions.approve(session, application, granted_fen, actor, now, zone, calendar, notice_days)
     except decisions.GrantNotAllowed as exc:  # the catalog item's ceiling
         raise ReviewError("over_limit", str(exc), limit=exc.limit_fen) from None
-    today = now.astimezone(zone).date()
-    notice = PublicNotice(project_id=project.id, starts_on=next_workday(today, calendar),
-                          ends_on=add_workdays(today, notice_days, calendar))
-    session.add(notice)
-    await session.flush()
-    await record(session, now, actor, "notice.open", "project", project.code, starts_on=notice.starts_on.isoformat(),
-                 ends_on=notice.ends_on.isoformat(), committee=committee.code)
+    notice = await session.get(PublicNotice, project.id)
+    assert notice is not None
+    await record(session, now, actor, "review.approve", "project", project.code, committee=committee.code)
     return Approved(project, notice, None if remaining is None else remaining - granted_fen)
 
 
@@ -114,14 +94,45 @@ async def reject(session: AsyncSession, application: Application, reason: str, a
 
 
 async def notices_ended_clean(session: AsyncSession, today: date) -> list[tuple[PublicNotice, Project]]:
-    """Notices over before ``today`` with no open objection and no contract reminder yet."""
+    """Notices over before ``today`` with no objection open or upheld and no contract reminder yet."""
     open_objection = select(Ticket.id).where(
-        Ticket.project_id == PublicNotice.project_id, Ticket.kind == "objection", Ticket.state.in_(OPEN_TICKET)).exists()
+        Ticket.project_id == PublicNotice.project_id, Ticket.kind == "objection",
+        Ticket.state.in_(BLOCKING_OBJECTION)).exists()
     stmt = (select(PublicNotice, Project).join(Project, Project.id == PublicNotice.project_id)
             .where(PublicNotice.ends_on < today, PublicNotice.contract_reminded_at.is_(None),
                    Project.status == "publicized", ~open_objection)
             .order_by(PublicNotice.ends_on, PublicNotice.project_id).with_for_update(of=PublicNotice))
     return [(n, p) for n, p in (await session.execute(stmt)).all()]
+
+
+async def blocking_objections(session: AsyncSession, project_id: int) -> list[Ticket]:
+    stmt = select(Ticket).where(Ticket.project_id == project_id, Ticket.kind == "objection",
+                                Ticket.state.in_(BLOCKING_OBJECTION)).order_by(Ticket.id)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def mark_contracted(session: AsyncSession, project: Project, actor: str, now: datetime, today: date) -> None:
+    """The contract is signed: only after the notice ended clean; the contract milestone is done with it."""
+    notice = await session.get(PublicNotice, project.id)
+    if notice is not None and notice.ends_on >= today:
+        raise ReviewError("notice_running", f"the public notice of {project.code} runs until {notice.ends_on}",
+                          ends=notice.ends_on)
+    if await blocking_objections(session, project.id):
+        raise ReviewError("objection", f"an objection to {project.code} is open or upheld")
+    move_project(project, "contracted")
+    milestone = await session.scalar(select(Milestone).where(
+        Milestone.project_id == project.id, Milestone.kind == "contract_signing", Milestone.done_at.is_(None)))
+    if milestone is not None:
+        milestone.done_at = now
+    await record(session, now, actor, "project.contracted", "project", project.code)
+
+
+async def withdraw_approval(session: AsyncSession, project: Project, reason: str, actor: str, now: datetime) -> None:
+    """An upheld objection: the project under notice is not contracted but terminated, audited with the reason."""
+    if not any(t.state == "resolved" for t in await blocking_objections(session, project.id)):
+        raise ReviewError("no_upheld_objection", f"no objection to {project.code} was upheld")
+    move_project(project, "terminated")
+    await record(session, now, actor, "approval.withdraw", "project", project.code, reason=reason)
 
 
 async def notice_of(session: AsyncSession, project_id: int) -> PublicNotice | None:

@@ -17,6 +17,7 @@ from store.audit import record
 from store.lifecycle import move_application
 from store.models import Application, AuditEntry, BudgetLine, CatalogItem, Organization, Project
 from store.projects import create_approved_project
+from store.workdays import WorkCalendar, notice_period
 
 PENDING_STATUSES = ("submitted", "eligible", "under_review")
 WITHDRAWABLE_STATUSES = ("draft", "submitted", "eligible", "under_review")
@@ -152,9 +153,11 @@ async def grant_limit(session: AsyncSession, application: Application) -> int | 
 
 
 async def approve(
-    session: AsyncSession, application: Application, granted_fen: int, actor: str, now: datetime, zone: ZoneInfo
+    session: AsyncSession, application: Application, granted_fen: int, actor: str, now: datetime, zone: ZoneInfo,
+    calendar: WorkCalendar, notice_days: int,
 ) -> Project:
-    """Approve with ``granted_fen`` and open the project (``publicized``) with its milestones."""
+    """Approve with ``granted_fen`` and open the project (``publicized``) with its public notice of
+    ``notice_days`` working days and its milestones."""
     if application.catalog_item_id is None or application.start_on is None or application.end_on is None:
         raise ValueError(f"application {application.id} has no catalog item or term: no project can be opened")
     limit = await grant_limit(session, application)
@@ -162,9 +165,12 @@ async def approve(
         raise GrantNotAllowed(granted_fen, limit or 0)
     previous = _change(application, "approved", now, None, True)
     application.granted_fen = granted_fen
-    project = await create_approved_project(session, application, granted_fen, now, zone)
+    notice = notice_period(now.astimezone(zone).date(), notice_days, calendar)
+    project = await create_approved_project(session, application, granted_fen, now, zone, notice)
     await record(session, now, actor, "approve", ENTITY, audit_key(application),
                  **{"from": previous, "granted_fen": granted_fen, "project": project.code})
+    await record(session, now, actor, "notice.open", "project", project.code, starts_on=notice[0].isoformat(),
+                 ends_on=notice[1].isoformat())
     return project
 
 

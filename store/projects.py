@@ -21,6 +21,7 @@ from store.models import (
     Organization,
     ProgressUpdate,
     Project,
+    PublicNotice,
 )
 
 # Projects an organization is delivering, so it reports progress on them.
@@ -30,7 +31,7 @@ LIFECYCLE = ("publicized", "contracted", "in_progress", "midterm_passed", "closi
 # Milestones every approved project gets, in order.
 STANDARD_MILESTONES = ("contract_signing", "midterm_report", "midterm_inspection", "final_report", "final_acceptance")
 MILESTONE_DUE_HOUR = time(17, 0)
-NOTICE_DAYS = 7  # the public notice (5 working days) runs before a contract can be signed
+CONTRACT_LEAD = timedelta(days=7)  # a contract is due a week before the term starts, never during the notice
 
 
 @dataclass(frozen=True)
@@ -171,11 +172,12 @@ async def add_progress(
     return update, True
 
 
-def milestone_dates(start: date, end: date, today: date) -> dict[str, date]:
-    """Due dates of the standard milestones for a term, never earlier than the one before."""
+def milestone_dates(start: date, end: date, notice_ends_on: date) -> dict[str, date]:
+    """Due dates of the standard milestones for a term, never earlier than the one before; the contract
+    cannot be due before the day after the public notice ends (``store.workdays.notice_period``)."""
     mid = start + (end - start) // 2
     planned = (
-        max(start - timedelta(days=NOTICE_DAYS), today + timedelta(days=NOTICE_DAYS)),
+        max(start - CONTRACT_LEAD, notice_ends_on + timedelta(days=1)),
         mid - timedelta(days=7),
         mid + timedelta(days=7),
         end + timedelta(days=10),
@@ -198,9 +200,11 @@ def project_code(year: int, application: Application) -> str:
 
 
 async def create_approved_project(
-    session: AsyncSession, application: Application, granted_fen: int, now: datetime, zone: ZoneInfo
+    session: AsyncSession, application: Application, granted_fen: int, now: datetime, zone: ZoneInfo,
+    notice: tuple[date, date],
 ) -> Project:
-    """The project an approval opens: in ``publicized``, with the standard milestones over its term."""
+    """The project an approval opens: in ``publicized`` under its public ``notice`` (first and last day),
+    with the standard milestones over its term."""
     if application.catalog_item_id is None or application.start_on is None or application.end_on is None:
         raise ValueError(f"application {application.id} has no catalog item or term")
     item = await session.get(CatalogItem, application.catalog_item_id)
@@ -229,8 +233,8 @@ async def create_approved_project(
     )
     session.add(project)
     await session.flush()
-    today = now.astimezone(zone).date()
-    for kind, due in milestone_dates(application.start_on, application.end_on, today).items():
+    session.add(PublicNotice(project_id=project.id, starts_on=notice[0], ends_on=notice[1]))
+    for kind, due in milestone_dates(application.start_on, application.end_on, notice[1]).items():
         due_at = datetime.combine(due, MILESTONE_DUE_HOUR, tzinfo=zone).astimezone(UTC)
         session.add(Milestone(project_id=project.id, kind=kind, due_at=due_at))
     await session.flush()

@@ -89,3 +89,24 @@ class WorkCalendar:
 def work_calendar(path: Path | None) -> WorkCalendar:
     """One calendar per holidays file for the whole process, so the fallback is logged once."""
     return WorkCalendar.from_file(path)
+
+
+def next_workday(day: date, calendar: WorkCalendar) -> date:
+    """The first working day after ``day``."""
+    day += timedelta(days=1)
+    while not calendar.is_workday(day):
+        day += timedelta(days=1)
+    return day
+
+
+def notice_period(approved_on: date, days: int, calendar: WorkCalendar) -> tuple[date, date]:
+    """The public notice (公示) an approval opens: ``days`` working days from the next working day.
+
+    The one rule for the notice: the notice itself, the public answers and the contract-signing
+    milestone (due no earlier than the first working day after it) all take their dates from here.
+    """
+    first = next_workday(approved_on, calendar)
+    last = first
+    for _ in range(days - 1):
+        last = next_workday(last, calendar)
+    return first, last

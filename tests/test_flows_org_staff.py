@@ -325,8 +325,10 @@ async def test_full_decision_path_opens_the_project(bot, sessions, world) -> Non
         staff_id = (await s.execute(select(m.Identity.id).where(m.Identity.external_id == "staff1"))).scalar_one()
         entries = (await s.execute(select(m.AuditEntry).order_by(m.AuditEntry.id))).scalars().all()
         assert [(e.action, e.actor) for e in entries] == [
-            (a, f"identity:{staff_id}") for a in ("eligible", "review", "approve")]
-        assert entries[-1].detail["project"] == project.code
+            (a, f"identity:{staff_id}") for a in ("eligible", "review", "approve", "notice.open")]
+        assert entries[-2].detail["project"] == project.code
+        # every approval opens the public notice, by the same working-day rule as the committee's
+        assert await s.get(m.PublicNotice, project.id) is not None
     org = Person(bot, "org1")
     await org.say("/status")
     await org.press("阳光长者探访")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from dialogs.context import SHANGHAI, DialogSettings
 from dialogs.flows.expert import parse_points
@@ -330,3 +330,96 @@ async def test_acceptance_in_chat_confirms_grade_and_offers_brand(sessions, rw) 
     async with sessions() as s:
         project = (await s.execute(select(m.Project).where(m.Project.code == "XM-ACC-1"))).scalar_one()
     assert (project.status, project.grade, project.evaluation_score, project.brand) == ("closed", "excellent", 95, True)
+
+
+async def _objection_filed(sessions, rw, approved_at):  # type: ignore[no-untyped-def]
+    """Approve at ``approved_at`` (Tuesday before National Day: the notice ends 2026-10-12); a resident objects."""
+    import time_machine
+
+    with time_machine.travel(approved_at, tick=False):
+        async with sessions() as s, s.begin():
+            project = await _reviewed_and_approved(s, rw, datetime.now(UTC))
+            project_id = project.id
+        resident = Person(build_engine(sessions, DialogSettings()), "res1")
+        await resident.press_data(f"g:run:complain:p{project_id}")
+        await resident.press("对公示项目的异议")
+        await resident.say("该机构去年的项目没有按时完成，不应立项。")
+        for _ in range(2):
+            await resident.press("跳过")
+        await resident.press("提交")
+    return project_id
+
+
+async def test_upheld_objection_holds_the_contract_and_staff_withdraw_the_approval(sessions, rw) -> None:  # type: ignore[no-untyped-def]
+    import time_machine
+
+    from dialogs.committee import contract_reminders
+
+    project_id = await _objection_filed(sessions, rw, datetime(2026, 9, 29, 2, 0, tzinfo=UTC))
+    with time_machine.travel(datetime(2026, 10, 13, 2, 0, tzinfo=UTC), tick=False):
+        bot = build_engine(sessions, DialogSettings())
+        staff = Person(bot, "staff1")
+        async with sessions() as s:
+            ticket = (await s.execute(select(m.Ticket))).scalar_one()
+        await staff.press_data(f"g:run:tickets:t{ticket.id}")
+        await staff.press_data(f"tickets:move:{ticket.id}.investigating")
+        await staff.say("正在核查")
+        await staff.press_data(f"tickets:move:{ticket.id}.resolved")
+        await staff.say("核查属实：去年项目逾期未结项")
+        assert "异议已成立" in staff.text
+        withdraw = staff.button("撤销立项").data
+        async with sessions() as s, s.begin():
+            assert await contract_reminders(s, datetime.now(UTC), SHANGHAI) == 0  # upheld: no contract reminder
+        # the contract cannot be marked signed either, even with a forged button
+        await staff.press_data(f"g:run:committee:k{project_id}")
+        assert "异议" in staff.text
+        # another department's staff cannot withdraw it
+        other = Person(bot, "staff2")
+        await other.press_data(f"g:run:committee:w{project_id}")
+        assert "其他部门" in other.text
+        await staff.press_data(withdraw)
+        assert "立项已撤销" in staff.text
+    async with sessions() as s:
+        project = await s.get(m.Project, project_id)
+        assert project.status == "terminated"
+        org = (await s.execute(select(m.Identity).where(m.Identity.external_id == "org1"))).scalar_one()
+        told = (await s.execute(select(m.OutboxMessage.payload).where(m.OutboxMessage.identity_id == org.id))).scalars()
+        assert any(p["key"] == "notify.withdrawn" for p in told)
+        audit = (await s.execute(select(m.AuditEntry).where(m.AuditEntry.action == "approval.withdraw"))).scalar_one()
+        assert audit.entity_key == project.code and audit.detail["reason"] == ticket.reference
+
+
+async def test_clean_notice_reminder_lets_staff_mark_the_project_contracted(sessions, rw) -> None:  # type: ignore[no-untyped-def]
+    import time_machine
+
+    from dialogs.committee import contract_reminders
+
+    with time_machine.travel(datetime(2026, 9, 29, 2, 0, tzinfo=UTC), tick=False):
+        async with sessions() as s, s.begin():
+            await s.execute(update(m.Application).values(start_on=date(2026, 10, 8)))  # starts during the notice
+            project = await _reviewed_and_approved(s, rw, datetime.now(UTC))
+            project_id = project.id
+        async with sessions() as s:
+            due = await s.scalar(select(m.Milestone.due_at).where(m.Milestone.project_id == project_id,
+                                                                 m.Milestone.kind == "contract_signing"))
+        # the one notice rule: the contract is due the day after the 5 working days' notice, not 7 calendar days
+        assert due.astimezone(SHANGHAI).date() == date(2026, 10, 13)
+        staff = Person(build_engine(sessions, DialogSettings()), "staff1")
+        await staff.press_data(f"g:run:committee:k{project_id}")
+        assert "公示期到 2026年10月12日" in staff.text  # too early
+    with time_machine.travel(datetime(2026, 10, 13, 2, 0, tzinfo=UTC), tick=False):
+        async with sessions() as s, s.begin():
+            assert await contract_reminders(s, datetime.now(UTC), SHANGHAI) == 1
+            payload = (await s.execute(select(m.OutboxMessage.payload)
+                                       .where(m.OutboxMessage.kind == "contract_due"))).scalar_one()
+        staff = Person(build_engine(sessions, DialogSettings()), "staff1")
+        await staff.press_data(payload["buttons"][0][0][1])
+        assert "已标记为已签订合同" in staff.text
+        await staff.press_data(payload["buttons"][0][0][1])
+        assert "状态为已签约" in staff.text  # twice: said, nothing changes
+    async with sessions() as s:
+        project = await s.get(m.Project, project_id)
+        assert project.status == "contracted"
+        done = await s.scalar(select(m.Milestone.done_at).where(m.Milestone.project_id == project_id,
+                                                               m.Milestone.kind == "contract_signing"))
+        assert done is not None

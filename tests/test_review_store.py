@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from store import approval, review
 from store import models as m
 from store.db import create_engine, sessionmaker
-from store.workdays import WorkCalendar
+from store.workdays import WorkCalendar, notice_period
 from tests.factories import EXPERT_POOL, NOW, build_review_world
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -158,8 +158,7 @@ async def test_trimmed_mean_previous_year_ranking_and_approval_within_budget(ses
 def test_notice_skips_chinese_holidays() -> None:
     # approved on Tuesday 2026-09-29: 10-01..10-08 is the National Day holiday, 10-10 (Saturday) a make-up workday
     cal = WorkCalendar()
-    assert approval.next_workday(date(2026, 9, 29), cal) == date(2026, 9, 30)
-    assert approval.add_workdays(date(2026, 9, 29), 5, cal) == date(2026, 10, 12)
+    assert notice_period(date(2026, 9, 29), 5, cal) == (date(2026, 9, 30), date(2026, 10, 12))
 
 
 @settings(max_examples=60, deadline=None)

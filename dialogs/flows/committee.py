@@ -7,7 +7,7 @@ are refused even with a forged button.
 
 from __future__ import annotations
 
-from pathlib import Path
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -22,7 +22,6 @@ from dialogs.types import Attachment, Button, Incoming
 from store import approval, decisions, review
 from store.lifecycle import IllegalTransition
 from store.models import Application, Call, CallItem, CatalogItem, Project
-from store.workdays import work_calendar
 
 SHOWN = 15  # ranking rows in a message; the rest are in `civicbot review results`
 
@@ -69,6 +68,9 @@ class CommitteeFlow(Form):
             return
         if payload and payload[:1] == "c" and (call_id := parse_id(payload[1:])) is not None:
             await self.show_call(ctx, call_id)
+            return
+        if payload and payload[:1] in ("k", "w") and (project_id := parse_id(payload[1:])) is not None:
+            await self.after_notice(ctx, project_id, contract=payload[:1] == "k")
             return
         await self.show_calls(ctx)
 
@@ -284,6 +286,31 @@ class CommitteeFlow(Form):
         ctx.tell("committee.confirmed", code=project.code, score=project.evaluation_score,
                  grade=ctx.t(f"expert.grade.{grade}"), buttons=buttons)
 
+    async def after_notice(self, ctx: Context, project_id: int, contract: bool) -> None:
+        """From the contract reminder, the contract signed; from an upheld objection, the approval withdrawn."""
+        ctx.state.clear()
+        project = await ctx.get(Project, project_id)
+        if project is None or not (ctx.is_admin or project.department_id == ctx.identity.department_id):
+            ctx.tell("committee.not_yours")
+            return
+        try:
+            if contract:
+                await approval.mark_contracted(ctx.session, project, actor(ctx), ctx.now, ctx.today)
+                await notify.project_contracted(ctx.session, project, ctx.now)
+            else:
+                upheld = [t.reference for t in await approval.blocking_objections(ctx.session, project.id)
+                          if t.state == "resolved"]
+                await approval.withdraw_approval(ctx.session, project, ", ".join(upheld), actor(ctx), ctx.now)
+                await notify.approval_withdrawn(ctx.session, project, ctx.now)
+        except review.ReviewError as exc:
+            ctx.tell(f"committee.error.{exc.code}", **{k: _param(ctx, k, v) for k, v in exc.params.items()})
+            return
+        except IllegalTransition:
+            ctx.tell("committee.error.project_state", code=project.code,
+                     state=ctx.t(f"lifecycle.project.{project.status}"))
+            return
+        ctx.tell("committee.contracted" if contract else "committee.withdrawn", code=project.code)
+
     def summary_title(self, ctx: Context, values: Values) -> str:
         return ctx.t(f"committee.confirm_{values.get('action')}", reference=values.get("ref", ""))
 
@@ -305,7 +332,7 @@ class CommitteeFlow(Form):
             else:
                 done = await approval.approve(
                     ctx.session, committee, application, values["granted"], actor(ctx), ctx.now, ctx.settings.zone,
-                    work_calendar(_holidays(ctx)), ctx.settings.notice_days, ctx.settings.review_weight)
+                    ctx.settings.work_calendar(), ctx.settings.notice_days, ctx.settings.review_weight)
                 await notify.application_approved(ctx.session, application, done.project, ctx.now)
                 ctx.tell("committee.approved", reference=application.reference or "", code=done.project.code,
                          granted=ctx.money(values["granted"]), ends=ctx.day(done.notice.ends_on),
@@ -334,13 +361,11 @@ def _status_key(stage: str, status: str) -> str:
 def _param(ctx: Context, key: str, value: Any) -> str:
     if key in ("remaining", "requested", "limit") and isinstance(value, int):
         return ctx.money(value)
+    if isinstance(value, date):
+        return ctx.day(value)
     if key == "field":
         return ctx.t(f"committee.field.{value}") if value in ("business", "finance", "management", "law") else str(value)
     return str(value)
-
-
-def _holidays(ctx: Context) -> Path | None:
-    return Path(ctx.settings.holidays_file) if ctx.settings.holidays_file else None
 
 
 async def _department(ctx: Context, row: review.ResultRow) -> int:

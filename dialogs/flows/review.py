@@ -278,7 +278,8 @@ class ReviewFlow(Form):
                 await notify.application_rejected(ctx.session, application, ctx.now)
             else:
                 project = await decisions.approve(
-                    ctx.session, application, values["granted"], actor(ctx), ctx.now, ctx.settings.zone
+                    ctx.session, application, values["granted"], actor(ctx), ctx.now, ctx.settings.zone,
+                    ctx.settings.work_calendar(), ctx.settings.notice_days,
                 )
                 await notify.application_approved(ctx.session, application, project, ctx.now)
                 ctx.tell("review.done_approve", reference=application.reference or "",

@@ -230,5 +230,9 @@ class TicketsFlow(Flow):
                 reference=ticket.reference, state={"t": f"tickets.state.{target}"}, note=note,
             )
         ctx.tell("tickets.moved", reference=ticket.reference, state=ctx.t(f"tickets.state.{target}"))
+        if ticket.kind == "objection" and target == "resolved" and project.status == "publicized":
+            # an upheld objection holds the contract; staff decide whether the approval is withdrawn
+            ctx.tell("committee.objection_upheld", code=project.code, buttons=[
+                [ctx.button("committee.withdraw", run_button("committee", f"w{project.id}"))]])
         await self.show_ticket(ctx, ticket.id)
 
