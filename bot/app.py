@@ -11,9 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from dialogs import rubrics
 from dialogs.context import DialogSettings
 from dialogs.engine import Engine
 from dialogs.registry import build_engine
+from dialogs.surveys import templates
 from dialogs.understanding import Understanding
 from store.db import create_engine, sessionmaker
 from store.demo import write_demo_package
@@ -50,7 +52,7 @@ class App:
     def understanding(self) -> Understanding:
         """Free-text understanding, shared by every engine of this app; its model loads in the background."""
         if self._understanding is None:
-            self._understanding = Understanding(self.sessions, zone=self.settings.zone)
+            self._understanding = Understanding(self.sessions, zone=self.settings.zone, cache_dir=self.settings.nlu_cache)
         return self._understanding
 
     def engine(self, bot_username: str | None = None) -> Engine:
@@ -61,7 +63,14 @@ class App:
         await self.db.dispose()
 
 
+def use_data_folders(settings: Settings) -> None:
+    """The operator's rubrics and survey templates replace or add to the bundled ones for this process."""
+    rubrics.use_folder(settings.review_rubrics)
+    templates.use_folder(settings.survey_templates)
+
+
 async def open_app(settings: Settings, *, migrate: bool = True) -> App:
+    use_data_folders(settings)
     db = create_engine(settings.database_url)
     if migrate:
         await upgrade(db)

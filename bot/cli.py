@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bot.app import App, demo_identity, is_empty, load_demo, open_app
+from bot.app import App, demo_identity, is_empty, load_demo, open_app, use_data_folders
 from bot.cli_needs import add_parser as add_needs_parser
 from bot.cli_nlu import add_parser as add_nlu_parser
 from bot.cli_reminders import add_parser as add_reminders_parser
@@ -327,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             name = "CIVICBOT_" + "_".join(str(p) for p in error["loc"]).upper()
             print(f"configuration error: {name}: {error['msg']}", file=sys.stderr)
         return 2
+    use_data_folders(settings)
     try:
         return asyncio.run(args.handler(args, settings))
     except CliError as exc:

@@ -64,7 +64,7 @@ async def _parser(settings: Settings, data: Path | None) -> NluParser:
     _load(data)  # a malformed file is reported before anything else happens
     app = await open_app(settings)
     try:
-        understanding = Understanding(app.sessions, zone=settings.zone, data_path=data)
+        understanding = Understanding(app.sessions, zone=settings.zone, data_path=data, cache_dir=settings.nlu_cache)
         await understanding.prepare()
         return understanding.parser
     finally:
@@ -74,9 +74,9 @@ async def _parser(settings: Settings, data: Path | None) -> NluParser:
 async def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     data = _load(args.data)
     model = train_classifier(data)
-    path = default_cache_dir() / f"manual-{data.fingerprint()[:20]}.npz"
+    path = (settings.nlu_cache or default_cache_dir()) / f"manual-{data.fingerprint()[:20]}.npz"
     model.save(path)
-    load_default_parser(args.data)  # also fill the cache the bot reads
+    load_default_parser(args.data, settings.nlu_cache)  # also fill the cache the bot reads
     print(f"{len(data.examples)} examples, {len(data.intents)} intents; threshold {model.threshold:.2f}; "
           f"saved {path}")
     return 0

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     review_weight: float = Field(default=0.8, ge=0, le=1)
     notice_days: int = Field(default=5, ge=1, le=30)
     handled_retention_days: int = Field(default=30, ge=1)
+    review_rubrics: Path | None = None
+    survey_templates: Path | None = None
+    nlu_cache: Path | None = None
 
     @field_validator("timezone")
     @classmethod

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from nlu.rasa_format import TrainingData, load_training_data
 log = logging.getLogger(__name__)
 
 BUNDLED_DATA = Path(__file__).with_name("data")
-CACHE_ENV = "CIVICBOT_NLU_CACHE"
 RANKING_SIZE = 10
 # Longer texts are understood from their beginning only, so one huge request cannot stall a worker.
 MAX_PARSE_CHARS = 2000
@@ -54,9 +52,8 @@ class NluParser:
 
 
 def default_cache_dir() -> Path:
-    """Where trained models are kept: $CIVICBOT_NLU_CACHE, else ~/.cache/civicbot/nlu."""
-    configured = os.environ.get(CACHE_ENV)
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "civicbot" / "nlu"
+    """Where trained models are kept unless the bot's settings name a folder (``CIVICBOT_NLU_CACHE``)."""
+    return Path.home() / ".cache" / "civicbot" / "nlu"
 
 
 def load_or_train_classifier(data: TrainingData, cache_dir: Path | str | None = None) -> IntentClassifier:

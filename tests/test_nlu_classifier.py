@@ -359,11 +359,10 @@ def test_model_cache_is_keyed_by_data_and_retrains_when_stale(tmp_path: Path, mo
     assert len(list(tmp_path.glob("intent-*.npz"))) == 2
 
 
-def test_default_parser_uses_env_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: IntentClassifier) -> None:
-    monkeypatch.setenv("CIVICBOT_NLU_CACHE", str(tmp_path))
+def test_default_parser_uses_the_given_cache_dir(tmp_path: Path, model: IntentClassifier) -> None:
     data_file = tmp_path / "tiny.yml"
     data_file.write_text(dump_training_data(_tiny()))
-    parser = load_default_parser(data_path=data_file, gazetteer=Gazetteer(districts=["南山区"]))
+    parser = load_default_parser(data_path=data_file, cache_dir=tmp_path, gazetteer=Gazetteer(districts=["南山区"]))
     assert parser.parse("hello")["intent"]["name"] == "greet"
     assert list(tmp_path.glob("intent-*.npz"))
     assert parser.parse("南山区")["entities"][0]["value"] == "南山区"

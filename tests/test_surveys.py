@@ -22,7 +22,7 @@ from dialogs.context import SHANGHAI, DialogSettings
 from dialogs.registry import build_engine
 from dialogs.surveys import cards, report
 from dialogs.surveys.drawing import FONT_FILE
-from dialogs.surveys.templates import TEMPLATES_ENV, TemplateError, library, load_templates, parse_template
+from dialogs.surveys.templates import TemplateError, library, load_templates, parse_template, use_folder
 from store import models as m
 from store import surveys
 from store.db import create_engine, sessionmaker
@@ -578,10 +578,9 @@ items:
 
 
 @SQLITE_ONLY
-async def test_operator_template_with_multiple_choice(bot, sessions, world, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_operator_template_with_multiple_choice(bot, sessions, world, tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "short.yml").write_text(MULTI_TEMPLATE, encoding="utf-8")
-    monkeypatch.setenv(TEMPLATES_ENV, str(tmp_path))
-    library.cache_clear()
+    use_folder(tmp_path)
     try:
         assert {"standard", "short"} <= set(library()) and library()["short"].title["zh-Hant"] == "活動反饋"
         async with sessions() as s, s.begin():
@@ -605,7 +604,7 @@ async def test_operator_template_with_multiple_choice(bot, sessions, world, tmp_
         assert stored == ["talk", "talk;lunch"]
         assert results.items["liked"].distribution == {"lunch": 1, "talk": 2} and results.items["liked"].answered == 2
     finally:
-        library.cache_clear()
+        use_folder(None)
 
 
 def test_bundled_template_matches_the_import_codes() -> None:

@@ -1,13 +1,12 @@
 """Review rubrics as data: the bundled ``approval.yml`` and ``acceptance.yml``, and an operator's folder.
 
-A YAML file in the folder named by ``CIVICBOT_REVIEW_RUBRICS`` replaces the bundled rubric of the same
-``code``. Labels are given in ``zh-Hans`` and ``en``; ``zh-Hant`` is converted when left out. Points of a
+A YAML file in the operator's folder (``CIVICBOT_REVIEW_RUBRICS``, given by the bot through
+``use_folder`` at start-up) replaces the bundled rubric of the same ``code``. Labels are given in ``zh-Hans`` and ``en``; ``zh-Hant`` is converted when left out. Points of a
 criterion run from 0 to its ``points``; a rubric's points add up to 100.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -17,8 +16,9 @@ from typing import Any
 import opencc
 import yaml
 
-RUBRICS_ENV = "CIVICBOT_REVIEW_RUBRICS"
+RUBRICS_ENV = "CIVICBOT_REVIEW_RUBRICS"  # named in messages; read by bot.config
 BUNDLED_DIR = Path(__file__).parent
+_operator: dict[str, Path | None] = {"folder": None}
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")  # review_scores.criterion is 32 characters
 TOTAL = 100
 
@@ -116,13 +116,19 @@ def load_directory(folder: Path) -> dict[str, Rubric]:
     return found
 
 
+def use_folder(folder: Path | None) -> None:
+    """The operator's folder of rubrics for this process (the settings' ``review_rubrics``)."""
+    _operator["folder"] = folder
+    library.cache_clear()
+
+
 @cache
 def library() -> dict[str, Rubric]:
     """The bundled rubrics, each replaced by the operator's of the same code."""
     rubrics = load_directory(BUNDLED_DIR)
-    folder = os.environ.get(RUBRICS_ENV, "").strip()
-    if folder:
-        rubrics.update(load_directory(Path(folder)))
+    folder = _operator["folder"]
+    if folder is not None:
+        rubrics.update(load_directory(folder))
     return rubrics
 
 

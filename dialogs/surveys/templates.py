@@ -1,15 +1,14 @@
 """Survey templates as data: the bundled YAML files, an operator's own folder, and their validation.
 
 The package ships ``dialogs/surveys/*.yml`` (the standard satisfaction template). An operator can
-add templates or replace a bundled one (same ``code``) with YAML files in the folder named by the
-environment variable ``CIVICBOT_SURVEY_TEMPLATES``. Every file is checked when first loaded; a bad
+add templates or replace a bundled one (same ``code``) with YAML files in a folder of their own
+(``CIVICBOT_SURVEY_TEMPLATES``, given by the bot through ``use_folder`` at start-up). Every file is checked when first loaded; a bad
 one stops with every problem listed as ``FILE: WHERE: problem``. Texts are given per language
 (``zh-Hans`` and ``en`` required; ``zh-Hant`` is converted from ``zh-Hans`` when left out).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -22,8 +21,9 @@ import yaml
 from dialogs.i18n import DEFAULT_LOCALE, LOCALES
 from store.surveys import KINDS, MULTI, NUMBER, OVERALL, SCALE5, SCALE10, SINGLE, STANDARD_ITEMS, TEXT
 
-TEMPLATES_ENV = "CIVICBOT_SURVEY_TEMPLATES"
+TEMPLATES_ENV = "CIVICBOT_SURVEY_TEMPLATES"  # named in messages; read by bot.config
 BUNDLED_DIR = Path(__file__).parent
+_operator: dict[str, Path | None] = {"folder": None}
 STANDARD = "standard"
 
 _TEMPLATE_CODE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")  # surveys.template is 48 characters
@@ -331,11 +331,16 @@ def load_templates(override: Path | None = None) -> dict[str, Template]:
     return templates
 
 
+def use_folder(folder: Path | None) -> None:
+    """The operator's folder of templates for this process (the settings' ``survey_templates``)."""
+    _operator["folder"] = folder
+    library.cache_clear()
+
+
 @cache
 def library() -> dict[str, Template]:
-    """The templates of this process: bundled plus the folder named by ``CIVICBOT_SURVEY_TEMPLATES``."""
-    folder = os.environ.get(TEMPLATES_ENV, "").strip()
-    return load_templates(Path(folder) if folder else None)
+    """The templates of this process: bundled plus the operator's folder."""
+    return load_templates(_operator["folder"])
 
 
 def get_template(code: str) -> Template | None:
