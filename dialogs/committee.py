@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from io import BytesIO
-from zoneinfo import ZoneInfo
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -24,6 +23,7 @@ from dialogs.surveys.drawing import cjk_text
 from store import approval, review
 from store.models import Call, Expert, ReviewCommittee, ReviewMember
 from store.recipients import department_staff
+from store.reminders import Schedule
 
 KIND_INVITATION = "review_invitation"
 KIND_REMINDER = "review_reminder"
@@ -63,21 +63,24 @@ async def invite_drawn(session: AsyncSession, committee: ReviewCommittee, now: d
     return await invite_members(session, committee, members, now, hours)
 
 
-async def review_rules(session: AsyncSession, now: datetime, hours: int, zone: ZoneInfo) -> int:
-    """Unanswered invitations time out to the next reserve; unfinished experts are reminded once a day."""
+async def review_rules(session: AsyncSession, now: datetime, hours: int, schedule: Schedule) -> int:
+    """Unanswered invitations time out to the next reserve at once (the outbox holds it through quiet
+    hours); experts who have not finished are reminded once a day from the send hour, like milestones."""
     queued = 0
     for _member, reserve in await review.expire_invitations(session, now, hours):
         if reserve is not None:
             committee = await session.get(ReviewCommittee, reserve.committee_id)
             assert committee is not None
             queued += await invite_members(session, committee, [reserve], now, hours)
-    today = now.astimezone(zone).date()
+    today = schedule.local_day(now)
+    if now < schedule.at(today):
+        return queued
     unfinished = await review.unfinished_members(session)
     identities = await review.expert_identities(session, [m.expert_id for m, _ in unfinished])
     for member, committee in unfinished:
         identity_id = identities.get(member.expert_id)
-        answered = member.answered_at or now
-        if identity_id is None or (now - answered).total_seconds() < 86400:
+        # from the day after they accepted: the invitation itself was that day's word
+        if identity_id is None or schedule.local_day(member.answered_at or now) >= today:
             continue
         queued += await queue_notice(
             session, identity_id, "committee.reminder", f"review:remind:{member.id}:{today.isoformat()}", now,
@@ -87,10 +90,13 @@ async def review_rules(session: AsyncSession, now: datetime, hours: int, zone: Z
     return queued
 
 
-async def contract_reminders(session: AsyncSession, now: datetime, zone: ZoneInfo) -> int:
-    """Staff of the project's department are reminded to sign the contract once its notice ended clean."""
+async def contract_reminders(session: AsyncSession, now: datetime, schedule: Schedule) -> int:
+    """From the send hour of the day after a notice ended clean, staff of the project's department are
+    reminded to sign the contract, with a button that marks it signed."""
+    today = schedule.local_day(now)
+    if now < schedule.at(today):
+        return 0
     queued = 0
-    today = now.astimezone(zone).date()
     for notice, project in await approval.notices_ended_clean(session, today):
         for staff in (await department_staff(session, [project.department_id])).get(project.department_id, []):
             queued += await queue_notice(

@@ -110,9 +110,8 @@ async def evaluate(session: AsyncSession, settings: RuleSettings, now: datetime,
     result.reminders, result.alerts = await _milestone_rules(session, settings.schedule, now, after)
     result.digests = await _digests(session, settings, now)
     result.events = await recorded_events(session, now)
-    zone = settings.schedule.zone
-    result.review = (await review_rules(session, now, settings.review_answer_hours, zone)
-                     + await contract_reminders(session, now, zone))
+    result.review = (await review_rules(session, now, settings.review_answer_hours, settings.schedule)
+                     + await contract_reminders(session, now, settings.schedule))
     return result
 
 

@@ -3,7 +3,7 @@ declare a conflict and score, staff approve in ranking order within the budget; 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
@@ -12,8 +12,11 @@ from dialogs.context import SHANGHAI, DialogSettings
 from dialogs.flows.expert import parse_points
 from dialogs.registry import build_engine
 from store import models as m
+from store.reminders import Schedule
 from tests.chat import Person
 from tests.factories import NOW, bind_identity, build_review_world
+
+SCHEDULE = Schedule(SHANGHAI, time(9, 0))
 
 
 def test_points_as_people_type_them() -> None:
@@ -163,9 +166,9 @@ async def test_unanswered_invitation_times_out_to_reserve(sessions, rw) -> None:
     await staff.say("/review")
     await staff.press("抽取立项评审")
     async with sessions() as s, s.begin():
-        assert await review_rules(s, NOW + timedelta(hours=47), 48, SHANGHAI) == 0
+        assert await review_rules(s, NOW + timedelta(hours=47), 48, SCHEDULE) == 0
     async with sessions() as s, s.begin():
-        queued = await review_rules(s, NOW + timedelta(hours=49), 48, SHANGHAI)
+        queued = await review_rules(s, NOW + timedelta(hours=49), 48, SCHEDULE)
         states = (await s.execute(select(m.ReviewMember.state))).scalars().all()
     assert states.count("timeout") == 5 and queued == 4  # law has one reserve in a pool of two (L1, L2)
     # a reserve who accepted and has not submitted is reminded once a day
@@ -174,11 +177,11 @@ async def test_unanswered_invitation_times_out_to_reserve(sessions, rw) -> None:
 
         member = (await s.execute(select(m.ReviewMember).where(m.ReviewMember.state == "invited").limit(1))).scalar_one()
         await review.answer_invitation(s, member, True, None, "e", NOW + timedelta(hours=50))
-    for hours, expected in ((60, 0), (75, 1), (80, 0), (100, 1)):
+    for hours, expected in ((60, 0), (75, 1), (80, 0), (94, 0), (100, 1)):  # 94: 08:00, before the send hour
         async with sessions() as s, s.begin():
             reminders_before = await s.scalar(select(func.count()).select_from(m.OutboxMessage)
                                               .where(m.OutboxMessage.kind == "review_reminder"))
-            await review_rules(s, NOW + timedelta(hours=hours), 48, SHANGHAI)
+            await review_rules(s, NOW + timedelta(hours=hours), 48, SCHEDULE)
             reminders = await s.scalar(select(func.count()).select_from(m.OutboxMessage)
                                        .where(m.OutboxMessage.kind == "review_reminder"))
         assert reminders - reminders_before == expected, hours
@@ -246,16 +249,16 @@ async def test_notice_over_national_day_objection_then_contract_reminder(session
     after = datetime(2026, 10, 13, 2, 0, tzinfo=UTC)
     with time_machine.travel(after, tick=False):
         async with sessions() as s, s.begin():
-            assert await contract_reminders(s, last_day, SHANGHAI) == 0  # the notice is still running
-            assert await contract_reminders(s, datetime.now(UTC), SHANGHAI) == 0  # an objection is open
+            assert await contract_reminders(s, last_day, SCHEDULE) == 0  # the notice is still running
+            assert await contract_reminders(s, datetime.now(UTC), SCHEDULE) == 0  # an objection is open
             staff = (await s.execute(select(m.Identity).where(m.Identity.external_id == "staff1"))).scalar_one()
             ticket = (await s.execute(select(m.Ticket))).scalar_one()
             await move_ticket(s, ticket, "investigating", None, staff.id, datetime.now(UTC))
-            assert await contract_reminders(s, datetime.now(UTC), SHANGHAI) == 0  # still open
+            assert await contract_reminders(s, datetime.now(UTC), SCHEDULE) == 0  # still open
             await move_ticket(s, ticket, "unfounded", "经核查不成立", staff.id, datetime.now(UTC))
         async with sessions() as s, s.begin():
-            assert await contract_reminders(s, datetime.now(UTC), SHANGHAI) == 1
-            assert await contract_reminders(s, datetime.now(UTC), SHANGHAI) == 0  # once
+            assert await contract_reminders(s, datetime.now(UTC), SCHEDULE) == 1
+            assert await contract_reminders(s, datetime.now(UTC), SCHEDULE) == 0  # once
             payload = (await s.execute(select(m.OutboxMessage.payload)
                                        .where(m.OutboxMessage.kind == "contract_due"))).scalar_one()
             assert payload["values"]["code"] == code and payload["values"]["ended"] == {"day": "2026-10-12"}
@@ -369,7 +372,7 @@ async def test_upheld_objection_holds_the_contract_and_staff_withdraw_the_approv
         assert "异议已成立" in staff.text
         withdraw = staff.button("撤销立项").data
         async with sessions() as s, s.begin():
-            assert await contract_reminders(s, datetime.now(UTC), SHANGHAI) == 0  # upheld: no contract reminder
+            assert await contract_reminders(s, datetime.now(UTC), SCHEDULE) == 0  # upheld: no contract reminder
         # the contract cannot be marked signed either, even with a forged button
         await staff.press_data(f"g:run:committee:k{project_id}")
         assert "异议" in staff.text
@@ -407,9 +410,11 @@ async def test_clean_notice_reminder_lets_staff_mark_the_project_contracted(sess
         staff = Person(build_engine(sessions, DialogSettings()), "staff1")
         await staff.press_data(f"g:run:committee:k{project_id}")
         assert "公示期到 2026年10月12日" in staff.text  # too early
+    async with sessions() as s, s.begin():  # 08:30 on the day after the notice: before the send hour
+        assert await contract_reminders(s, datetime(2026, 10, 13, 0, 30, tzinfo=UTC), SCHEDULE) == 0
     with time_machine.travel(datetime(2026, 10, 13, 2, 0, tzinfo=UTC), tick=False):
         async with sessions() as s, s.begin():
-            assert await contract_reminders(s, datetime.now(UTC), SHANGHAI) == 1
+            assert await contract_reminders(s, datetime.now(UTC), SCHEDULE) == 1
             payload = (await s.execute(select(m.OutboxMessage.payload)
                                        .where(m.OutboxMessage.kind == "contract_due"))).scalar_one()
         staff = Person(build_engine(sessions, DialogSettings()), "staff1")
