@@ -59,6 +59,7 @@ async def test_whole_review_in_chat(sessions, rw) -> None:  # type: ignore[no-un
     assert len(commitment) == 64
     await staff.say("/review")
     await staff.press("抽取立项评审")
+    await staff.press("开始抽取")
     assert "回避 1 名" in staff.text and "与申报机构有关联" in staff.text
     assert commitment[:16] in staff.text  # the draw used the committed seed
     # another department's staff cannot open the call's review, even with a forged button
@@ -165,6 +166,7 @@ async def test_unanswered_invitation_times_out_to_reserve(sessions, rw) -> None:
     staff = Person(bot, "staff1")
     await staff.say("/review")
     await staff.press("抽取立项评审")
+    await staff.press("开始抽取")
     async with sessions() as s, s.begin():
         assert await review_rules(s, NOW + timedelta(hours=47), 48, SCHEDULE) == 0
     async with sessions() as s, s.begin():
@@ -312,6 +314,7 @@ async def test_acceptance_in_chat_confirms_grade_and_offers_brand(sessions, rw) 
     staff = Person(bot, "staff1")
     await staff.say("/review")
     await staff.press("抽取结项评审")
+    await staff.press("开始抽取")
     assert "评审 1 项" in staff.text
     async with sessions() as s, s.begin():
         committee = await review.current_committee(s, rw.world.call.id, "acceptance")
@@ -428,3 +431,33 @@ async def test_clean_notice_reminder_lets_staff_mark_the_project_contracted(sess
         done = await s.scalar(select(m.Milestone.done_at).where(m.Milestone.project_id == project_id,
                                                                m.Milestone.kind == "contract_signing"))
         assert done is not None
+
+
+async def test_staff_choose_seats_and_reserves_and_a_redraw_asks_first(sessions, rw) -> None:  # type: ignore[no-untyped-def]
+    from store import review
+
+    bot = build_engine(sessions, DialogSettings(), clock=lambda: NOW)
+    staff = Person(bot, "staff1")
+    await staff.say("/review")
+    await staff.press("抽取立项评审")
+    assert "业务 2 名、财务 1 名、管理 1 名、法律 1 名；每个领域候补 1 名" in staff.text
+    await staff.press("业务 ＋")  # three business seats (B1-B3; B4 is affiliated)
+    await staff.press("法律 −")  # no law seat
+    await staff.press("候补 −")  # no reserves
+    assert "业务 3 名、财务 1 名、管理 1 名、法律 0 名；每个领域候补 0 名" in staff.text
+    await staff.press("开始抽取")
+    assert "已抽取委员会" in staff.text
+    async with sessions() as s:
+        first = await review.current_committee(s, rw.world.call.id, "approval")
+        members = [mm for mm, _ in await review.committee_members(s, first.id)]
+    assert sorted(mm.field for mm in members) == ["business"] * 3 + ["finance", "management"]
+    assert not any(mm.reserve for mm in members)
+    # a redraw says what it replaces and draws nothing until confirmed
+    await staff.press("重新抽取")
+    assert first.code in staff.text and "确认后才会抽取" in staff.text
+    async with sessions() as s:
+        assert (await review.current_committee(s, rw.world.call.id, "approval")).id == first.id
+    await staff.press("确认重新抽取")
+    async with sessions() as s:
+        second = await review.current_committee(s, rw.world.call.id, "approval")
+        assert second.id != first.id and (await s.get(m.ReviewCommittee, first.id)).state == "redrawn"

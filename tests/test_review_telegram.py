@@ -58,6 +58,7 @@ async def test_review_through_telegram(tg: FakeTelegram, sessions, tmp_path: Pat
         staff = Person(rig, tg.user(STAFF_UID))
         await staff.say("/review")
         await staff.press("抽取立项评审")
+        await staff.press("开始抽取")
         assert "回避 1 名" in staff.text and "与申报机构有关联" in staff.text and "专家B4" in staff.text
         assert await dispatch(rig) == 5
         invited = [code for code, u in uid.items() if any("被抽中" in (x.plain_text or "") for x in tg.messages_to(u))]

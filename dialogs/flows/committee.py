@@ -82,10 +82,11 @@ class CommitteeFlow(Form):
         if msg.button is not None:
             _, step, value = split_button(msg.button)
             call_id = parse_id(value.split(".")[0]) if value else None
-            if step in ("call", "commit", "draw", "redraw", "results", "publish", "decide", "confirm", "brand") and call_id is not None:
+            if step in ("call", "commit", "draw", "redraw", "seat", "go", "results", "publish", "decide", "confirm",
+                        "brand") and call_id is not None:
                 await self.act(ctx, step, call_id, value)
                 return
-        if ctx.state.step in ("calls", "call", "results", None):
+        if ctx.state.step in ("calls", "call", "plan", "results", None):
             ctx.tell("common.stale_button" if msg.button is not None else "committee.use_buttons")
             await self.show_calls(ctx)
             return
@@ -220,17 +221,13 @@ class CommitteeFlow(Form):
         if step == "call":
             await self.show_call(ctx, call.id)
         elif step in ("draw", "redraw"):
-            try:
-                drawn = await review.draw_committee(ctx.session, call, stage, actor(ctx), ctx.now, ctx.today,
-                                                    redraw=step == "redraw")
-            except review.ReviewError as exc:
-                ctx.tell(f"committee.error.{exc.code}", **{k: _param(ctx, k, v) for k, v in exc.params.items()})
-                await self.show_call(ctx, call.id)
-                return
-            await invite_drawn(ctx.session, drawn.committee, ctx.now, ctx.settings.review_answer_hours)
-            ctx.tell("committee.drawn", code=drawn.committee.code, subjects=drawn.subjects,
-                     excluded=len(drawn.excluded))
-            await self.show_call(ctx, call.id)
+            plan = {"stage": stage, "redraw": step == "redraw", "seats": dict(review.DEFAULT_MEMBERS),
+                    "reserves": review.DEFAULT_RESERVES}
+            await self.show_plan(ctx, call, plan)
+        elif step == "seat" and isinstance(plan := ctx.state.slots.get("plan"), dict) and len(parts) == 4:
+            await self.show_plan(ctx, call, _adjusted(plan, parts[2], 1 if parts[3] == "u" else -1))
+        elif step == "go" and isinstance(plan := ctx.state.slots.get("plan"), dict):
+            await self.draw(ctx, call, plan)
         elif step == "commit":
             committed = await review.commit_seed(ctx.session, call, stage, actor(ctx), ctx.now)
             ctx.tell("committee.committed", stage=ctx.t(f"committee.stage.{stage}"), commitment=committed.commitment)
@@ -264,6 +261,42 @@ class CommitteeFlow(Form):
         else:
             ctx.tell("common.stale_button")
             await self.show_call(ctx, call.id)
+
+    async def show_plan(self, ctx: Context, call: Call, plan: dict[str, Any]) -> None:
+        """The seats per field and the reserves before a draw, each adjusted with buttons; a redraw says
+        what it replaces and needs its own confirmation."""
+        ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "plan", {"call": call.id, "plan": plan}
+        stage, seats = plan["stage"], plan["seats"]
+        lines = [ctx.t("committee.plan", stage=ctx.t(f"committee.stage.{stage}"), reserves=plan["reserves"],
+                       **{f: seats[f] for f in review.DEFAULT_MEMBERS})]
+        current = await review.current_committee(ctx.session, call.id, stage)
+        if plan["redraw"] and current is not None:
+            lines.append(ctx.t("committee.plan_redraw", code=current.code))
+        rows = [[ctx.button("committee.less", button_data(self.name, "seat", f"{call.id}.{stage}.{f}.d"),
+                            field=ctx.t(f"committee.field.{f}")),
+                 ctx.button("committee.more", button_data(self.name, "seat", f"{call.id}.{stage}.{f}.u"),
+                            field=ctx.t(f"committee.field.{f}"))] for f in review.DEFAULT_MEMBERS]
+        rows.append([ctx.button("committee.less", button_data(self.name, "seat", f"{call.id}.{stage}.reserve.d"),
+                                field=ctx.t("committee.reserve")),
+                     ctx.button("committee.more", button_data(self.name, "seat", f"{call.id}.{stage}.reserve.u"),
+                                field=ctx.t("committee.reserve"))])
+        rows.append([ctx.button("committee.go_redraw" if plan["redraw"] else "committee.go",
+                                button_data(self.name, "go", f"{call.id}.{stage}")),
+                     ctx.button("committee.back", button_data(self.name, "call", str(call.id)))])
+        ctx.say("\n".join(lines), rows)
+
+    async def draw(self, ctx: Context, call: Call, plan: dict[str, Any]) -> None:
+        try:
+            drawn = await review.draw_committee(ctx.session, call, plan["stage"], actor(ctx), ctx.now, ctx.today,
+                                                members=plan["seats"], reserves=plan["reserves"],
+                                                redraw=bool(plan["redraw"]))
+        except review.ReviewError as exc:
+            ctx.tell(f"committee.error.{exc.code}", **{k: _param(ctx, k, v) for k, v in exc.params.items()})
+            await self.show_call(ctx, call.id)
+            return
+        await invite_drawn(ctx.session, drawn.committee, ctx.now, ctx.settings.review_answer_hours)
+        ctx.tell("committee.drawn", code=drawn.committee.code, subjects=drawn.subjects, excluded=len(drawn.excluded))
+        await self.show_call(ctx, call.id)
 
     async def confirm(self, ctx: Context, call: Call, project_id: int) -> None:
         committee = await review.current_committee(ctx.session, call.id, "acceptance")
@@ -348,6 +381,17 @@ class CommitteeFlow(Form):
             await self.show_call(ctx, call_id)
         else:
             ctx.state.clear()
+
+
+def _adjusted(plan: dict[str, Any], what: str, delta: int) -> dict[str, Any]:
+    """The plan with one field's seats (or the reserves) one more or one less, within 0..20
+    (``draw_committee`` checks the whole: at least one seat, enough experts in each field)."""
+    seats = dict(plan["seats"])
+    if what == "reserve":
+        return {**plan, "reserves": min(20, max(0, plan["reserves"] + delta))}
+    if what in seats:
+        seats[what] = min(20, max(0, seats[what] + delta))
+    return {**plan, "seats": seats}
 
 
 def _num(value: float | None) -> str:
