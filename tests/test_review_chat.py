@@ -461,3 +461,31 @@ async def test_staff_choose_seats_and_reserves_and_a_redraw_asks_first(sessions,
     async with sessions() as s:
         second = await review.current_committee(s, rw.world.call.id, "approval")
         assert second.id != first.id and (await s.get(m.ReviewCommittee, first.id)).state == "redrawn"
+
+
+async def test_staff_mark_an_expert_unavailable_in_chat_and_the_draw_excludes_them(sessions, rw) -> None:  # type: ignore[no-untyped-def]
+    from store import review
+
+    bot = build_engine(sessions, DialogSettings(), clock=lambda: NOW)
+    staff = Person(bot, "staff1")
+    await staff.say("/review")
+    await staff.press("登记专家不可用")
+    await staff.say("Z9")
+    assert "没有编号为 Z9 的专家" in staff.text
+    await staff.say("f1")
+    await staff.say("2026-11-20 至 2026-12-20")
+    await staff.press("跳过")
+    await staff.press("提交")
+    assert "专家F1（F1）" in staff.text and "不可用" in staff.text, staff.text
+    async with sessions() as s:
+        away = (await s.execute(select(m.ExpertUnavailability))).scalar_one()
+        assert (away.starts_on, away.ends_on) == (date(2026, 11, 20), date(2026, 12, 20))
+        assert await s.scalar(select(func.count()).select_from(m.AuditEntry)
+                              .where(m.AuditEntry.action == "expert.unavailable")) == 1
+    await staff.say("/review")
+    await staff.press("抽取立项评审")
+    await staff.press("开始抽取")
+    async with sessions() as s:
+        committee = await review.current_committee(s, rw.world.call.id, "approval")
+        excluded = {e.code: reason for e, reason, _ in await review.committee_exclusions(s, committee.id)}
+    assert excluded["F1"] == "unavailable"

@@ -10,18 +10,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dialogs import notify
 from dialogs.committee import invite_drawn, ranking_chart_png
 from dialogs.context import Context
 from dialogs.flow import button_data, split_button
-from dialogs.forms import LONG_TEXT, MONEY, Field, Form, Problem, Values
+from dialogs.forms import DATE_RANGE, LONG_TEXT, MONEY, TEXT, Field, Form, Problem, Values
 from dialogs.listing import localized, parse_id
 from dialogs.types import Attachment, Button, Incoming
 from store import approval, decisions, review
 from store.lifecycle import IllegalTransition
-from store.models import Application, Call, CallItem, CatalogItem, Project
+from store.models import Application, Call, CallItem, CatalogItem, Expert, Project
 
 SHOWN = 15  # ranking rows in a message; the rest are in `civicbot review results`
 
@@ -46,6 +46,16 @@ async def _check_granted(ctx: Context, value: int, values: Values) -> Problem | 
     return None
 
 
+async def _expert(ctx: Context, code: str) -> Expert | None:
+    return await ctx.session.scalar(select(Expert).where(func.upper(Expert.code) == code.strip().upper()))
+
+
+async def _check_expert(ctx: Context, value: str, values: Values) -> Problem | None:
+    if await _expert(ctx, value) is None:
+        return Problem.of("committee.error.no_expert", code=value)
+    return None
+
+
 class CommitteeFlow(Form):
     name = "committee"
     commands = ("review",)
@@ -58,6 +68,12 @@ class CommitteeFlow(Form):
               skip_if=lambda v: v.get("action") != "reject"),
         Field("granted", MONEY, "committee.ask.granted", "committee.label.granted", minimum=1, check=_check_granted,
               skip_if=lambda v: v.get("action") != "approve"),
+        Field("expert", TEXT, "committee.ask.expert", "committee.label.expert", max_len=32, check=_check_expert,
+              skip_if=lambda v: v.get("action") != "unavailable"),
+        Field("period", DATE_RANGE, "committee.ask.period", "committee.label.period",
+              skip_if=lambda v: v.get("action") != "unavailable"),
+        Field("why", TEXT, "committee.ask.why", "committee.label.why", required=False, max_len=200,
+              skip_if=lambda v: v.get("action") != "unavailable"),
     )
 
     # -- routing -----------------------------------------------------------------------------
@@ -83,7 +99,7 @@ class CommitteeFlow(Form):
             _, step, value = split_button(msg.button)
             call_id = parse_id(value.split(".")[0]) if value else None
             if step in ("call", "commit", "draw", "redraw", "seat", "go", "results", "publish", "decide", "confirm",
-                        "brand") and call_id is not None:
+                        "brand", "unavail") and call_id is not None:
                 await self.act(ctx, step, call_id, value)
                 return
         if ctx.state.step in ("calls", "call", "plan", "results", None):
@@ -173,6 +189,7 @@ class CommitteeFlow(Form):
                 row.append(ctx.button("committee.redraw", button_data(self.name, "redraw", f"{call.id}.{stage}")))
                 row.append(ctx.button("committee.publish", button_data(self.name, "publish", f"{call.id}.{stage}")))
             rows.append(row)
+        rows.append([ctx.button("committee.unavailable", button_data(self.name, "unavail", str(call.id)))])
         ctx.say("\n".join(lines), rows)
 
     async def show_results(self, ctx: Context, call: Call, stage: str) -> None:
@@ -228,6 +245,10 @@ class CommitteeFlow(Form):
             await self.show_plan(ctx, call, _adjusted(plan, parts[2], 1 if parts[3] == "u" else -1))
         elif step == "go" and isinstance(plan := ctx.state.slots.get("plan"), dict):
             await self.draw(ctx, call, plan)
+        elif step == "unavail":
+            ctx.state.slots = {"call": call.id, "values": {"action": "unavailable"}}
+            ctx.tell("committee.header_unavailable")
+            await self.advance(ctx, None)
         elif step == "commit":
             committed = await review.commit_seed(ctx.session, call, stage, actor(ctx), ctx.now)
             ctx.tell("committee.committed", stage=ctx.t(f"committee.stage.{stage}"), commitment=committed.commitment)
@@ -350,6 +371,9 @@ class CommitteeFlow(Form):
     async def submit(self, ctx: Context, values: Values) -> None:
         call_id = ctx.state.slots.get("call")
         call = await self._call(ctx, call_id) if isinstance(call_id, int) else None
+        if call is not None and values.get("action") == "unavailable":
+            await self.mark_unavailable(ctx, call, values)
+            return
         application = await ctx.get(Application, values.get("app"))
         if call is None or application is None:
             ctx.state.clear()
@@ -373,6 +397,16 @@ class CommitteeFlow(Form):
         except review.ReviewError as exc:
             ctx.tell(f"committee.error.{exc.code}", **{k: _param(ctx, k, v) for k, v in exc.params.items()})
         await self.show_results(ctx, call, "approval")
+
+    async def mark_unavailable(self, ctx: Context, call: Call, values: Values) -> None:
+        """An expert away for a period: excluded from every draw in it (like ``civicbot review unavailable``)."""
+        expert = await _expert(ctx, values["expert"])
+        first, last = (date.fromisoformat(d) for d in values["period"])
+        if expert is not None:
+            await review.mark_unavailable(ctx.session, expert, first, last, values.get("why"), actor(ctx), ctx.now)
+            ctx.tell("committee.marked_unavailable", name=expert.name, code=expert.code, start=ctx.day(first),
+                     end=ctx.day(last))
+        await self.show_call(ctx, call.id)
 
     async def leave(self, ctx: Context) -> None:
         call_id = ctx.state.slots.get("call")
