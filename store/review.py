@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, String, cast, func, insert, literal, select, update
+from sqlalchemy import Select, String, and_, cast, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.audit import record
@@ -156,7 +156,7 @@ async def commit_seed(session: AsyncSession, call: Call, stage: str, actor: str,
 
 def _batch_source(call: Call, stage: str, previous: ReviewCommittee | None) -> Select[Any]:
     """(subject, org) of what a draw reviews: the previous committee's batch on a redraw, else the call's
-    eligible applications (approval) or closing projects (acceptance)."""
+    eligible applications (approval) or closing projects (acceptance), imported ones included."""
     if previous is not None:
         if stage == "approval":
             return (select(ReviewSubject.application_id.label("subject"), Application.organization_id.label("org"))
@@ -167,9 +167,14 @@ def _batch_source(call: Call, stage: str, previous: ReviewCommittee | None) -> S
     if stage == "approval":
         return select(Application.id.label("subject"), Application.organization_id.label("org")).where(
             Application.call_id == call.id, Application.status == "eligible")
+    # a project imported without an application belongs to the call of its catalog item and year
+    call_items = select(CallItem.catalog_item_id).where(CallItem.call_id == call.id)
     return (select(Project.id.label("subject"), Project.organization_id.label("org"))
-            .join(Application, Application.id == Project.application_id)
-            .where(Application.call_id == call.id, Project.status == "closing"))
+            .outerjoin(Application, Application.id == Project.application_id)
+            .where(Project.status == "closing",
+                   or_(Application.call_id == call.id,
+                       and_(Project.application_id.is_(None), Project.year == call.year,
+                            Project.catalog_item_id.in_(call_items)))))
 
 
 async def exclusions(session: AsyncSession, organizations: Select[Any], today: date) -> dict[int, tuple[str, str | None]]:

@@ -489,3 +489,23 @@ async def test_staff_mark_an_expert_unavailable_in_chat_and_the_draw_excludes_th
         committee = await review.current_committee(s, rw.world.call.id, "approval")
         excluded = {e.code: reason for e, reason, _ in await review.committee_exclusions(s, committee.id)}
     assert excluded["F1"] == "unavailable"
+
+
+async def test_acceptance_batch_takes_imported_projects_of_the_calls_items_and_year(sessions, rw) -> None:  # type: ignore[no-untyped-def]
+    from store import review
+
+    year = rw.world.call.year
+    async with sessions() as s, s.begin():
+        for code, project_year in (("XM-IMP-1", year), ("XM-IMP-OLD", year - 1)):  # imported: no application
+            s.add(m.Project(code=code, year=project_year, title_zh="导入的结项项目", catalog_item_id=rw.world.item.id,
+                            organization_id=rw.world.org.id, department_id=rw.world.dept.id, amount_fen=1,
+                            status="closing", start_on=date(project_year, 1, 1), end_on=date(project_year, 12, 31)))
+    staff = Person(build_engine(sessions, DialogSettings(), clock=lambda: NOW), "staff1")
+    await staff.say("/review")
+    await staff.press("抽取结项评审")
+    await staff.press("开始抽取")
+    assert "评审 1 项" in staff.text, staff.text
+    async with sessions() as s:
+        committee = await review.current_committee(s, rw.world.call.id, "acceptance")
+        rows = await review.results(s, committee, 0.8)
+    assert [r.subject_ref for r in rows] == ["XM-IMP-1"]
