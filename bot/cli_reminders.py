@@ -75,15 +75,34 @@ async def cmd_run_once(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _row(message: outbox.Listed, settings: Settings) -> dict[str, Any]:
+def _local(moment: datetime | None, settings: Settings) -> str | None:
+    return moment.astimezone(settings.zone).isoformat() if moment is not None else None
+
+
+def _claim_reason(message: outbox.Listed, settings: Settings, now: datetime) -> str:
+    """Why a row is ``sending``: who claimed it when, and until when the claim holds."""
+    who = message.claimed_by or "an earlier version (before claims were recorded)"
+    since = _local(message.claimed_at, settings) or "?"
+    until = message.lease_until or message.next_attempt_at
+    reason = f"being sent by {who} since {since}; lease until {_local(until, settings)}"
+    if until <= now:
+        reason += " (ran out: the claimer is gone, retried at the next dispatch)"
+    return reason
+
+
+def _row(message: outbox.Listed, settings: Settings, now: datetime) -> dict[str, Any]:
+    sending = message.state == "sending"
     return {
         "id": message.id, "state": message.state, "kind": message.kind, "message": message.key,
         "identity_id": message.identity_id, "role": message.role, "channel": message.channel,
         "attempts": message.attempts,
-        "next_attempt_at": message.next_attempt_at.astimezone(settings.zone).isoformat(),
-        "created_at": message.created_at.astimezone(settings.zone).isoformat(),
-        "sent_at": message.sent_at.astimezone(settings.zone).isoformat() if message.sent_at else None,
-        "reason": message.last_error,
+        "next_attempt_at": _local(message.next_attempt_at, settings),
+        "created_at": _local(message.created_at, settings),
+        "sent_at": _local(message.sent_at, settings),
+        "claimed_by": message.claimed_by if sending else None,
+        "claimed_at": _local(message.claimed_at, settings) if sending else None,
+        "lease_until": _local(message.lease_until, settings) if sending else None,
+        "reason": _claim_reason(message, settings, now) if sending else message.last_error,
     }
 
 
@@ -96,14 +115,15 @@ async def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
             listed, total = await outbox.list_messages(session, states, limit=max(1, args.limit))
     finally:
         await app.close()
-    rows = [_row(m, settings) for m in listed]
+    now = datetime.now(UTC)
+    rows = [_row(m, settings, now) for m in listed]
     if args.json:
         print(json.dumps({"counts": {s: totals.get(s, 0) for s in OUTBOX_STATES}, "total": total, "messages": rows},
                          ensure_ascii=False))
         return 0
     print("  ".join(f"{s} {totals.get(s, 0)}" for s in OUTBOX_STATES))
     for row in rows:
-        when = row["sent_at"] or row["next_attempt_at"]
+        when = row["sent_at"] or row["claimed_at"] or row["next_attempt_at"]
         reason = f"\t{row['reason']}" if row["reason"] else ""
         print(f"#{row['id']}\t{row['state']}\t{row['kind']}\tto identity {row['identity_id']} ({row['role']}, "
               f"{row['channel']})\tattempts {row['attempts']}\t{when}{reason}")

@@ -2,18 +2,25 @@
 the channel's ``Sender`` and settles it — sent, retried later, dead with the reason, or cancelled as stale.
 
 Rules it keeps: nothing is sent in quiet hours (due messages are deferred to the end of the window);
-a 429 is honoured (a short ``retry_after`` is waited out, a long one ends the run and nothing is sent
-before it); 5xx and timeouts back off exponentially until ``max_attempts``; 400 and 403 are final
-(403 also marks the identity unreachable). Every wait goes through the injected ``sleep`` and every
-timestamp through the injected ``clock``, so tests move time instead of waiting.
+a 429 is honoured for its chat (a short ``retry_after`` is waited out; after a long one the chat's
+messages are given back, due when it ends, while the other chats go on); 5xx and timeouts back off
+exponentially until ``max_attempts``; 400 and 403 are final (403 also marks the identity unreachable).
+Claims carry a short lease that a heartbeat renews while the dispatcher works, so the rows of a killed
+process are retried within a minute; ``stop()`` gives back what was claimed and not sent. Every wait
+goes through the injected ``sleep`` and every timestamp through the injected ``clock``, so tests move
+time instead of waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time as monotonic_time
-from collections.abc import Awaitable, Callable, Sequence
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -34,6 +41,40 @@ Clock = Callable[[], datetime]
 
 STALE = "stale: the milestone was done or re-dated before this could be sent"
 UNREACHABLE = "recipient unreachable (blocked the bot or left the channel)"
+HOST = socket.gethostname()
+
+# Claimer names of this process's dispatchers at work: a claim in this process's name that is not among
+# them was left by an earlier process that had the same pid (a restarted container's pid 1).
+_working: set[str] = set()
+
+
+def claimer_name() -> str:
+    """Who holds a claim: host, pid and a per-dispatcher suffix (``host:pid:run``)."""
+    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def dead_claimers(names: Iterable[str]) -> list[str]:
+    """The claimers among ``names`` known to be dead: of this host, and their process gone (or it is this
+    process and they are not at work in it). Claimers of other hosts are judged by their lease alone."""
+    dead = []
+    for name in names:
+        host, _, rest = name.partition(":")
+        pid = rest.partition(":")[0]
+        if host != HOST or not pid.isdigit():
+            continue
+        if (int(pid) == os.getpid() and name not in _working) or (int(pid) != os.getpid() and not _pid_alive(int(pid))):
+            dead.append(name)
+    return dead
 
 
 @dataclass(frozen=True)
@@ -43,9 +84,9 @@ class RetryPolicy:
     backoff_cap: timedelta = timedelta(hours=2)
     wait_limit: float = 5.0  # a 429 asking for at most this many seconds is waited out in the same run
     max_waits: int = 3  # … at most this many times for one message
-    # a row in ``sending`` longer than this was abandoned: well above a batch's worst case (every
-    # message waiting out its 429s, or timing out)
-    sending_lease: timedelta = timedelta(minutes=15)
+    # a claim holds this long unless renewed; the heartbeat renews it every ``lease / 3`` seconds, so
+    # the rows of a dispatcher that died are taken back within the lease
+    lease: timedelta = timedelta(seconds=30)
     batch: int = 20
     concurrency: int = 8  # chats sent to at the same time (the channel's sender paces the total rate)
 
@@ -88,6 +129,7 @@ class DispatchCounts:
     dead: int = 0
     cancelled: int = 0
     recovered: int = 0
+    released: int = 0  # claimed and given back unsent: a stop, or a chat rate limited for long
     pending: int = 0
 
 
@@ -97,11 +139,14 @@ def elapsed_clock(start: datetime) -> Clock:
     return lambda: start + timedelta(seconds=monotonic_time.monotonic() - origin)
 
 
-class _Stop(Exception):
-    """A long rate limit: nothing more may be sent in this run before ``until``."""
+@dataclass
+class _Pass:
+    """What one ``dispatch`` call keeps between its batches."""
 
-    def __init__(self, until: datetime) -> None:
-        self.until = until
+    clock: Clock
+    counts: DispatchCounts
+    blocked: set[int]  # identities found unreachable
+    limited: dict[int, datetime]  # identity → nothing may go to it before then (a long 429)
 
 
 class Dispatcher:
@@ -125,75 +170,123 @@ class Dispatcher:
         self.policy = policy or RetryPolicy()
         self.sleep = sleep
         self.clock = clock
+        self.claimer = claimer_name()
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Send nothing more: a dispatch in progress gives back what it has not sent and returns."""
+        self._stopping = True
 
     async def dispatch(self, now: datetime) -> DispatchCounts:
         """One pass over the queue as of ``now``: recover abandoned rows, then send (or defer) what is due.
 
-        Each claim is its own short transaction; so is each settlement, so a crash loses at most the
-        message being sent (it stays in ``sending`` and is recovered when its lease runs out).
+        Each claim is its own short transaction; so is each settlement, so a crash leaves only the
+        messages being sent in ``sending``, recovered when their lease runs out (or at once, when their
+        process is known to be dead) — each may then reach its recipient a second time.
         """
-        counts = DispatchCounts()
-        clock = self.clock or elapsed_clock(now)
-        blocked: set[int] = set()  # identities found unreachable during this pass
+        run = _Pass(self.clock or elapsed_clock(now), DispatchCounts(), set(), {})
+        _working.add(self.claimer)
+        try:
+            async with self._heartbeat(run.clock):
+                await self._passes(now, run)
+        finally:
+            _working.discard(self.claimer)
+        async with self.sessions() as session:
+            run.counts.pending = await outbox.waiting_count(session)
+        return run.counts
+
+    async def _passes(self, now: datetime, run: _Pass) -> None:
         first = True
-        while True:
-            moment = now if first else clock()
+        while not self._stopping:
+            moment = now if first else run.clock()
             async with transaction(self.sessions) as session:
                 if first:
-                    counts.recovered = await outbox.recover_stuck(session, moment)
+                    dead = dead_claimers(await outbox.claimers(session))
+                    run.counts.recovered = await outbox.recover_stuck(session, moment, dead)
                     first = False
                 batch: list[outbox.Claimed] = []
                 if self.quiet is not None and self.quiet.contains(moment):
-                    counts.deferred += await outbox.defer_due(session, moment, self.quiet.end_after(moment))
+                    run.counts.deferred += await outbox.defer_due(session, moment, self.quiet.end_after(moment))
                 elif self.sender is not None:
-                    batch = await outbox.claim(
-                        session, moment, moment + self.policy.sending_lease, self.sender.channels, self.policy.batch
-                    )
+                    batch = await outbox.claim(session, moment, moment + self.policy.lease, self.sender.channels,
+                                               self.policy.batch, self.claimer)
                     ready = await self._complete(session, batch, moment)
-                if not batch:
-                    counts.pending = await outbox.waiting_count(session)
-                    return counts
+            if not batch:
+                return
             assert self.sender is not None
-            if await self._deliver_batch(self.sender, batch, ready, blocked, clock, counts):
-                async with self.sessions() as session:
-                    counts.pending = await outbox.waiting_count(session)
-                return counts
+            await self._deliver_batch(self.sender, batch, ready, run)
+
+    @asynccontextmanager
+    async def _heartbeat(self, clock: Clock) -> AsyncIterator[None]:
+        """Renew this dispatcher's claims every third of the lease while the block runs (real time: the
+        lease is judged by other processes, whose clocks are not this one's)."""
+
+        async def beat() -> None:
+            every = self.policy.lease.total_seconds() / 3
+            while True:
+                await asyncio.sleep(every)
+                try:
+                    async with transaction(self.sessions) as session:
+                        await outbox.renew(session, self.claimer, clock() + self.policy.lease)
+                except Exception:
+                    log.exception("could not renew the outbox claims of %s", self.claimer)
+
+        task = asyncio.create_task(beat(), name=f"outbox-heartbeat-{self.claimer}")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    async def next_due(self) -> datetime | None:
+        """When there is something to do next: a message falls due, or a claim's lease runs out."""
+        async with self.sessions() as session:
+            return await outbox.next_due(session)
 
     async def _deliver_batch(
-        self, sender: Sender, batch: list[outbox.Claimed], ready: dict[int, dict[str, Any] | None],
-        blocked: set[int], clock: Clock, counts: DispatchCounts,
-    ) -> bool:
-        """Deliver a claimed batch, several chats at a time and each chat's messages in order (a chat
-        also has its own rate limit). True when a long rate limit stopped it: the messages not yet
-        attempted are given back, due when the limit ends."""
+        self, sender: Sender, batch: list[outbox.Claimed], ready: dict[int, dict[str, Any] | None], run: _Pass,
+    ) -> None:
+        """Deliver a claimed batch, several chats at a time and each chat's messages in order. Messages not
+        attempted — a stop, or their chat rate limited for longer than is waited out here — are given
+        back; so are all unsettled ones when the task is cancelled (a send cut short may have arrived)."""
         chats: dict[int, list[outbox.Claimed]] = {}
         for message in batch:
             chats.setdefault(message.identity_id, []).append(message)
         gate = asyncio.Semaphore(self.policy.concurrency)
-        stops: list[datetime] = []
-        unsent: list[int] = []
+        unsettled = {m.id for m in batch}
+        given_back: dict[datetime, list[int]] = {}
+
+        def give_back(messages: Sequence[outbox.Claimed], due: datetime) -> None:
+            given_back.setdefault(due, []).extend(m.id for m in messages)
+            unsettled.difference_update(m.id for m in messages)
 
         async def one_chat(messages: list[outbox.Claimed]) -> None:
-            async with gate:
-                for index, message in enumerate(messages):
-                    if stops:
-                        unsent.extend(m.id for m in messages[index:])
-                        return
-                    try:
-                        await self._deliver(sender, message, ready[message.id], blocked, clock, counts)
-                    except _Stop as stop:
-                        stops.append(stop.until)
-                        unsent.extend(m.id for m in messages[index + 1:])
-                        return
+            for index, message in enumerate(messages):
+                until = run.limited.get(message.identity_id)
+                if self._stopping or (until is not None and until > run.clock()):
+                    give_back(messages[index:], run.clock() if self._stopping or until is None else until)
+                    return
+                await self._deliver(sender, message, ready[message.id], gate, run)
+                unsettled.discard(message.id)
 
-        async with asyncio.TaskGroup() as group:
-            for messages in chats.values():
-                group.create_task(one_chat(messages))
-        if not stops:
-            return False
+        try:
+            async with asyncio.TaskGroup() as group:
+                for messages in chats.values():
+                    group.create_task(one_chat(messages))
+        except BaseException:
+            given_back.setdefault(run.clock(), []).extend(sorted(unsettled))
+            with suppress(Exception):  # if the database is what failed, the leases run out instead
+                await self._give_back(given_back, run)
+            raise
+        await self._give_back(given_back, run)
+
+    async def _give_back(self, due: dict[datetime, list[int]], run: _Pass) -> None:
+        if not any(due.values()):
+            return
         async with transaction(self.sessions) as session:
-            await outbox.release(session, unsent, max(stops))
-        return True
+            for at, ids in due.items():
+                run.counts.released += await outbox.release(session, ids, at, by=self.claimer)
 
     async def _complete(
         self, session: AsyncSession, batch: Sequence[outbox.Claimed], now: datetime
@@ -205,17 +298,18 @@ class Dispatcher:
 
     async def _settle(self, fn: Callable[..., Awaitable[bool]], *args: object, **kwargs: object) -> None:
         async with transaction(self.sessions) as session:
-            await fn(session, *args, **kwargs)
+            await fn(session, *args, by=self.claimer, **kwargs)
 
     async def _deliver(
-        self, sender: Sender, message: outbox.Claimed, payload: dict[str, Any] | None, blocked: set[int],
-        clock: Clock, counts: DispatchCounts,
+        self, sender: Sender, message: outbox.Claimed, payload: dict[str, Any] | None, gate: asyncio.Semaphore,
+        run: _Pass,
     ) -> None:
+        counts, clock = run.counts, run.clock
         if payload is None:
             await self._settle(outbox.mark_cancelled, message.id, STALE)
             counts.cancelled += 1
             return
-        if message.unreachable or message.identity_id in blocked:
+        if message.unreachable or message.identity_id in run.blocked:
             await self._settle(outbox.mark_dead, message.id, UNREACHABLE, count_attempt=False)
             counts.dead += 1
             return
@@ -228,24 +322,25 @@ class Dispatcher:
         waits = 0
         while True:
             try:
-                await sender.send(message.channel, message.external_id, reply)
+                async with gate:
+                    await sender.send(message.channel, message.external_id, reply)
             except RetryAfter as exc:
                 if exc.seconds <= self.policy.wait_limit and waits < self.policy.max_waits:
                     waits += 1
-                    await self.sleep(exc.seconds)
+                    await self.sleep(exc.seconds)  # outside the gate: other chats go on meanwhile
                     continue
                 until = clock() + timedelta(seconds=exc.seconds)
                 await self._settle(outbox.mark_failed, message.id, until, str(exc), count_attempt=False)
+                run.limited[message.identity_id] = until
                 counts.failed += 1
-                raise _Stop(until) from None
             except PermanentError as exc:
                 await self._settle(outbox.mark_dead, message.id, exc.reason)
                 counts.dead += 1
             except Unreachable as exc:
                 async with transaction(self.sessions) as session:
-                    await outbox.mark_dead(session, message.id, exc.reason)
+                    await outbox.mark_dead(session, message.id, exc.reason, by=self.claimer)
                     await outbox.mark_identity_unreachable(session, message.identity_id)
-                blocked.add(message.identity_id)
+                run.blocked.add(message.identity_id)
                 counts.dead += 1
             except Exception as exc:  # TransientError, or a sender bug: neither may stop the queue
                 if not isinstance(exc, TransientError):

@@ -480,6 +480,11 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # in ``sending``: which dispatcher run holds the row (host:pid:run), since when, and until when its
+    # lease holds unless renewed; a row whose lease ran out is recovered
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    claimed_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
 
 
 class AuditEntry(Base):

@@ -3,14 +3,15 @@
 States: ``pending → sending → sent``; ``failed`` (retried at ``next_attempt_at``), ``dead`` (final,
 reason in ``last_error``) and ``cancelled``. A claim moves due rows to ``sending`` atomically
 (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite ``UPDATE … RETURNING`` under its single write lock)
-and stamps ``next_attempt_at`` with the end of the sending lease, so a row left in ``sending`` by a
-killed process is found and retried once the lease has run out.
+and stamps them with the claimer, the moment and a short lease that the claimer renews while it works;
+a row left in ``sending`` by a killed process is retried once its lease has run out (or at once, when
+its claimer is known to be dead). Only the claimer settles a row it holds.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,8 +22,10 @@ from sqlalchemy import (
     FunctionElement,
     Select,
     String,
+    and_,
     bindparam,
     cast,
+    event,
     exists,
     func,
     literal,
@@ -31,7 +34,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.ext.compiler import compiles
 
 from store.inserts import InsertIgnore, insert_ignore
@@ -151,6 +154,49 @@ async def queued_keys(session: AsyncSession, keys: Iterable[str]) -> set[str]:
     return set((await session.execute(stmt)).scalars())
 
 
+# --- telling a dispatcher that messages were queued ---------------------------------------------
+
+def watch_queued(engine: AsyncEngine, on_queued: Callable[[], None]) -> Callable[[], None]:
+    """Call ``on_queued`` after every commit on ``engine`` of a transaction that queued outbox messages,
+    whoever queued them (a chat turn, the rules, a command); returns the function that stops watching.
+
+    It is called once the connection is back in the pool, after the commit has completed, so a
+    dispatcher it wakes sees the rows. Only this process's commits are seen: other processes' need a
+    signal through the database (PostgreSQL NOTIFY) behind the same callback.
+    """
+    sync_engine = engine.sync_engine
+    queued, committed = object(), object()  # this watcher's marks in the connection's info
+    table = OutboxMessage.__table__
+
+    def after_cursor_execute(conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any) -> None:
+        compiled = getattr(context, "compiled", None)
+        if context.isinsert and compiled is not None and getattr(compiled.statement, "table", None) is table:
+            conn.info[queued] = True
+
+    def on_commit(conn: Any) -> None:
+        if conn.info.pop(queued, False):
+            conn.info[committed] = True
+
+    def on_rollback(conn: Any) -> None:
+        conn.info.pop(queued, None)
+
+    def on_checkin(dbapi_connection: Any, record: Any) -> None:
+        if record is not None and record.info.pop(committed, False):
+            on_queued()
+
+    listeners = [(sync_engine, "after_cursor_execute", after_cursor_execute), (sync_engine, "commit", on_commit),
+                 (sync_engine, "rollback", on_rollback), (sync_engine.pool, "checkin", on_checkin)]
+    for target, name, fn in listeners:
+        event.listen(target, name, fn)
+
+    def unwatch() -> None:
+        for target, name, fn in listeners:
+            if event.contains(target, name, fn):
+                event.remove(target, name, fn)
+
+    return unwatch
+
+
 # --- claiming and settling ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -169,9 +215,10 @@ class Claimed:
 
 
 async def claim(
-    session: AsyncSession, now: datetime, lease_until: datetime, channels: Iterable[str], limit: int
+    session: AsyncSession, now: datetime, lease_until: datetime, channels: Iterable[str], limit: int, by: str
 ) -> list[Claimed]:
-    """Move up to ``limit`` due rows for recipients on ``channels`` to ``sending``, oldest due first."""
+    """Move up to ``limit`` due rows for recipients on ``channels`` to ``sending``, oldest due first, held by
+    the claimer ``by`` until ``lease_until`` (``renew`` extends it)."""
     wanted = sorted(set(channels))
     if not wanted or limit <= 0:
         return []
@@ -186,7 +233,7 @@ async def claim(
     stmt = (
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(due.scalar_subquery()), OutboxMessage.state.in_(WAITING))
-        .values(state="sending", next_attempt_at=lease_until)
+        .values(state="sending", claimed_by=by, claimed_at=now, lease_until=lease_until)
         .returning(OutboxMessage.id, OutboxMessage.identity_id, OutboxMessage.kind, OutboxMessage.payload,
                    OutboxMessage.attempts)
         .execution_options(synchronize_session=False)
@@ -212,11 +259,29 @@ async def claim(
     return sorted(claimed, key=lambda c: c.id)
 
 
-async def _settle(session: AsyncSession, message_id: int, **values: Any) -> bool:
-    # Only a row still in ``sending`` is settled: one recovered and re-claimed meanwhile is not ours.
+async def renew(session: AsyncSession, by: str, lease_until: datetime) -> int:
+    """Extend the lease of every row the claimer ``by`` holds (its heartbeat)."""
     result = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.state == "sending")
+        .where(OutboxMessage.state == "sending", OutboxMessage.claimed_by == by)
+        .values(lease_until=lease_until)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+async def claimers(session: AsyncSession) -> list[str]:
+    """Who holds rows in ``sending`` now."""
+    stmt = select(OutboxMessage.claimed_by).where(OutboxMessage.state == "sending").distinct()
+    return [who for who in (await session.execute(stmt)).scalars() if who is not None]
+
+
+async def _settle(session: AsyncSession, message_id: int, by: str, **values: Any) -> bool:
+    # Only a row its claimer still holds is settled: one recovered (the lease ran out) and perhaps
+    # claimed again meanwhile is not ours any more.
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.state == "sending", OutboxMessage.claimed_by == by)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -230,57 +295,85 @@ def _without_secret(session: AsyncSession) -> Any:
     return OutboxMessage.payload.op("-")(literal("secret"))
 
 
-async def mark_sent(session: AsyncSession, message_id: int, now: datetime) -> bool:
-    return await _settle(session, message_id, state="sent", sent_at=now, attempts=OutboxMessage.attempts + 1,
+async def mark_sent(session: AsyncSession, message_id: int, now: datetime, *, by: str) -> bool:
+    return await _settle(session, message_id, by, state="sent", sent_at=now, attempts=OutboxMessage.attempts + 1,
                          last_error=None, payload=_without_secret(session))
 
 
 async def mark_failed(
-    session: AsyncSession, message_id: int, next_attempt_at: datetime, error: str, *, count_attempt: bool = True
+    session: AsyncSession, message_id: int, next_attempt_at: datetime, error: str, *, by: str,
+    count_attempt: bool = True,
 ) -> bool:
     """Back to the queue for a retry at ``next_attempt_at``; a rate limit (429) does not count as an attempt."""
     attempts = OutboxMessage.attempts + 1 if count_attempt else OutboxMessage.attempts
-    return await _settle(session, message_id, state="failed", next_attempt_at=next_attempt_at, attempts=attempts,
-                         last_error=error[:1000])
+    return await _settle(session, message_id, by, state="failed", next_attempt_at=next_attempt_at,
+                         attempts=attempts, last_error=error[:1000])
 
 
-async def mark_dead(session: AsyncSession, message_id: int, reason: str, *, count_attempt: bool = True) -> bool:
+async def mark_dead(
+    session: AsyncSession, message_id: int, reason: str, *, by: str, count_attempt: bool = True
+) -> bool:
     attempts = OutboxMessage.attempts + 1 if count_attempt else OutboxMessage.attempts
-    return await _settle(session, message_id, state="dead", attempts=attempts, last_error=reason[:1000],
+    return await _settle(session, message_id, by, state="dead", attempts=attempts, last_error=reason[:1000],
                          payload=_without_secret(session))
 
 
-async def mark_cancelled(session: AsyncSession, message_id: int, reason: str) -> bool:
-    return await _settle(session, message_id, state="cancelled", last_error=reason[:1000],
+async def mark_cancelled(session: AsyncSession, message_id: int, reason: str, *, by: str) -> bool:
+    return await _settle(session, message_id, by, state="cancelled", last_error=reason[:1000],
                          payload=_without_secret(session))
 
 
-async def release(session: AsyncSession, message_ids: Sequence[int], next_attempt_at: datetime) -> int:
-    """Give claimed rows back unsent and unattempted (the dispatcher stopped before reaching them)."""
+async def release(session: AsyncSession, message_ids: Sequence[int], next_attempt_at: datetime, *, by: str) -> int:
+    """Give claimed rows back unsent and unattempted (the dispatcher stopped, or their chat is rate limited,
+    before it reached them), due at ``next_attempt_at``."""
     if not message_ids:
         return 0
     result = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(list(message_ids)), OutboxMessage.state == "sending")
-        .values(state="pending", next_attempt_at=next_attempt_at)
+        .where(OutboxMessage.id.in_(list(message_ids)), OutboxMessage.state == "sending",
+               OutboxMessage.claimed_by == by)
+        .values(state="pending", next_attempt_at=next_attempt_at, claimed_by=None, claimed_at=None,
+                lease_until=None)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
 
 
-async def recover_stuck(session: AsyncSession, now: datetime) -> int:
-    """Rows left in ``sending`` past their lease (their process died) become ``failed``, due now.
+async def recover_stuck(session: AsyncSession, now: datetime, dead: Sequence[str] = ()) -> int:
+    """Rows left in ``sending`` by a claimer that is gone — its lease ran out, or it is among ``dead`` —
+    become ``failed``, due now.
 
     The attempt counts: the message may have reached the recipient before the process died, and a
     message that kills its sender every time must end ``dead`` rather than loop.
     """
+    # rows claimed before claims had leases carry the lease's end in next_attempt_at
+    gone = or_(OutboxMessage.lease_until <= now,
+               and_(OutboxMessage.lease_until.is_(None), OutboxMessage.next_attempt_at <= now))
+    if dead:
+        gone = or_(gone, OutboxMessage.claimed_by.in_(list(dead)))
     result = await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.state == "sending", OutboxMessage.next_attempt_at <= now)
-        .values(state="failed", attempts=OutboxMessage.attempts + 1, next_attempt_at=now, last_error=INTERRUPTED)
+        .where(OutboxMessage.state == "sending", gone)
+        .values(state="failed", attempts=OutboxMessage.attempts + 1, next_attempt_at=now, last_error=INTERRUPTED,
+                lease_until=None)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
+
+
+async def next_due(session: AsyncSession) -> datetime | None:
+    """The earliest moment something waiting falls due or a claim's lease runs out: when a dispatcher
+    has something to do next."""
+    # one state at a time: each is then the first entry of ix_outbox_state_next in that state
+    firsts = [
+        select(OutboxMessage.next_attempt_at).where(OutboxMessage.state == state)
+        .order_by(OutboxMessage.next_attempt_at).limit(1)
+        for state in WAITING
+    ]
+    leases = select(func.min(OutboxMessage.lease_until)).where(OutboxMessage.state == "sending")
+    moments = [await session.scalar(stmt) for stmt in (*firsts, leases)]
+    found = [m for m in moments if m is not None]
+    return min(found) if found else None
 
 
 async def defer_due(session: AsyncSession, now: datetime, until: datetime) -> int:
@@ -334,6 +427,9 @@ class Listed:
     identity_id: int
     role: str
     channel: str
+    claimed_by: str | None
+    claimed_at: datetime | None
+    lease_until: datetime | None
 
 
 def department_people(department_id: int):  # type: ignore[no-untyped-def]
@@ -382,5 +478,6 @@ async def list_messages(
         listed.append(Listed(
             message.id, message.state, message.kind, payload.get("key"), message.attempts, message.next_attempt_at,
             message.created_at, message.sent_at, message.last_error, message.identity_id, role, channel,
+            message.claimed_by, message.claimed_at, message.lease_until,
         ))
     return listed, total

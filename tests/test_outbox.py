@@ -17,7 +17,7 @@ from bot.app import App
 from bot.cli import main
 from bot.outbox import QuietHours, RetryPolicy
 from bot.reminders import EVALUATOR, run_once
-from bot.scheduler import JOB_ID, start_scheduler, tick
+from bot.scheduler import JOB_ID, Ticker, start_scheduler, stop_scheduler
 from bot.sending import PermanentError, RetryAfter, TransientError, Unreachable
 from dialogs.context import DialogSettings
 from dialogs.notices import queue_notice
@@ -106,18 +106,18 @@ async def test_claims_are_atomic_and_skip_rows_another_process_is_claiming(app: 
     try:
         async with app.sessions() as a:
             await a.begin()
-            first = await outbox.claim(a, DUE, lease, {"test"}, 3)
+            first = await outbox.claim(a, DUE, lease, {"test"}, 3, "a")
             if other_engine.dialect.name == "postgresql":
                 # while the first claim is uncommitted, another process's claim neither waits nor takes its rows
                 async with sessionmaker(other_engine)() as b, b.begin():
-                    second = await asyncio.wait_for(outbox.claim(b, DUE, lease, {"test"}, 3), timeout=5)
+                    second = await asyncio.wait_for(outbox.claim(b, DUE, lease, {"test"}, 3, "b"), timeout=5)
                 await a.commit()
             else:
                 await a.commit()  # SQLite: the other claim waits for the write lock, then sees these as taken
                 async with transaction(sessionmaker(other_engine)) as b:
-                    second = await outbox.claim(b, DUE, lease, {"test"}, 3)
+                    second = await outbox.claim(b, DUE, lease, {"test"}, 3, "b")
         async with transaction(app.sessions) as s:
-            third = await outbox.claim(s, DUE, lease, {"test"}, 10)
+            third = await outbox.claim(s, DUE, lease, {"test"}, 10, "c")
     finally:
         await other_engine.dispose()
     first_ids, second_ids = {c.id for c in first}, {c.id for c in second}
@@ -150,14 +150,14 @@ async def test_another_evaluator_holding_the_lock_is_reported_and_the_queue_stil
 async def test_a_crash_between_claim_and_send_sends_the_message_once_after_recovery(app: App, world: World) -> None:
     with time_machine.travel(DUE, tick=False):
         queued = await run_once(app, None, now())
-        async with transaction(app.sessions) as s:  # claimed, then the process was killed
-            claimed = await outbox.claim(s, now(), now() + timedelta(minutes=5), {"test"}, 100)
+        async with transaction(app.sessions) as s:  # claimed by a process on another host, which then died
+            claimed = await outbox.claim(s, now(), now() + timedelta(seconds=30), {"test"}, 100, "elsewhere:1:x")
     assert queued.dispatch.pending == len(claimed) == EXPECTED
     sender = FakeSender()
-    with time_machine.travel(DUE + timedelta(minutes=1), tick=False):
+    with time_machine.travel(DUE + timedelta(seconds=29), tick=False):
         early = await run_once(app, sender, now(), sleep=no_sleep)
     assert early.dispatch.sent == 0 and {r.state for r in await rows(app)} == {"sending"}  # maybe still in flight
-    with time_machine.travel(DUE + timedelta(minutes=6), tick=False):
+    with time_machine.travel(DUE + timedelta(seconds=30), tick=False):  # its lease ran out: within a minute
         recovered = await run_once(app, sender, now(), sleep=no_sleep)
         await run_once(app, sender, now(), sleep=no_sleep)
     assert recovered.dispatch.recovered == EXPECTED and recovered.dispatch.sent == EXPECTED
@@ -279,16 +279,18 @@ def test_quiet_hours_window_spans_midnight() -> None:
 
 # --- the scheduler -------------------------------------------------------------------------------
 
-async def test_the_scheduler_only_ticks_run_once(app: App, world: World) -> None:
-    sender = FakeSender()
-    result = await tick(app, sender, clock=lambda: DUE)
-    assert result is not None and result.dispatch.sent == EXPECTED
-    scheduler = start_scheduler(app, sender, interval=60, clock=lambda: DUE)
+async def test_the_scheduler_only_ticks_the_rules(app: App, world: World) -> None:
+    ticker = Ticker(app, clock=lambda: DUE)
+    evaluation = await ticker()
+    assert evaluation is not None and evaluation.queued == EXPECTED
+    async with app.sessions() as s:
+        assert await outbox.counts(s) == {"pending": EXPECTED}  # sent by the dispatch loop, not here
+    scheduler = start_scheduler(ticker, interval=60, first=DUE + timedelta(hours=1))
     try:
         [job] = scheduler.get_jobs()
         assert job.id == JOB_ID and job.trigger.interval == timedelta(seconds=60) and job.max_instances == 1
     finally:
-        scheduler.shutdown(wait=False)
+        await stop_scheduler(scheduler, ticker)
 
 
 # --- the staff's view and the CLI ----------------------------------------------------------------

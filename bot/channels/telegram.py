@@ -824,9 +824,12 @@ async def open_sender(settings: Settings) -> AsyncIterator[TelegramSender]:
 
 
 async def serve(app: App, settings: Settings, stop: asyncio.Event, *, scheduler: bool = True) -> None:
-    """``civicbot run``: the Telegram channel and the scheduler/outbox dispatcher until ``stop`` is set,
-    then a clean shutdown (updates in hand are finished, sessions closed)."""
-    from bot.scheduler import start_scheduler
+    """``civicbot run``: the Telegram channel, the scheduler and the outbox dispatch loop until ``stop`` is
+    set, then a clean shutdown (no more ticks; claimed messages not sent given back; updates in hand
+    finished; sessions closed)."""
+    from bot.dispatching import CommitWakeup, DispatchLoop
+    from bot.reminders import dispatcher
+    from bot.scheduler import Ticker, start_scheduler, stop_scheduler
 
     channel = await open_channel(app, settings)
     try:
@@ -834,7 +837,11 @@ async def serve(app: App, settings: Settings, stop: asyncio.Event, *, scheduler:
     except BaseException:
         await channel.bot.session.close()
         raise
-    ticking = start_scheduler(app, channel.sender()) if scheduler else None
+    dispatching = DispatchLoop(dispatcher(app, channel.sender()), CommitWakeup(app.db)) if scheduler else None
+    ticker = Ticker(app)
+    ticking = start_scheduler(ticker) if scheduler else None
+    if dispatching is not None:
+        dispatching.start()
     log.info("civicbot is running as @%s (%s)", channel.username, "webhook" if channel.webhook else "polling")
     stopped = asyncio.ensure_future(stop.wait())
     waiters: set[asyncio.Future[Any]] = {stopped}
@@ -845,7 +852,9 @@ async def serve(app: App, settings: Settings, stop: asyncio.Event, *, scheduler:
     finally:
         stopped.cancel()
         if ticking is not None:
-            ticking.shutdown(wait=False)
+            await stop_scheduler(ticking, ticker)
+        if dispatching is not None:
+            await dispatching.stop()
         await channel.stop()
     poll = channel._poll_task
     if poll is not None and poll.done() and not poll.cancelled() and poll.exception() is not None:

@@ -1,0 +1,36 @@
+"""outbox: who claimed a row in ``sending``, when, and until when the claim holds
+
+A claim used to push ``next_attempt_at`` 15 minutes ahead and nothing else, so a row a killed process had
+claimed waited out those 15 minutes, and nobody could tell why it was ``sending``. Now the claimer
+(host, pid, run), the claim's moment and a short lease, renewed while the claimer works, are kept.
+
+Revision ID: 0007
+Revises: 0005
+Create Date: 2026-12-07
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from store.types import UTCDateTime
+
+revision = "0007"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(sa.Column("claimed_by", sa.String(120), nullable=True))
+        batch.add_column(sa.Column("claimed_at", UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("lease_until", UTCDateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("lease_until")
+        batch.drop_column("claimed_at")
+        batch.drop_column("claimed_by")
