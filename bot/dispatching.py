@@ -109,12 +109,16 @@ class DispatchLoop:
             return self.fallback
         return min(self.fallback, max(0.0, (due - self.clock()).total_seconds()))
 
-    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
-        """Finish the sends in flight (at most ``grace`` seconds; then they are cut short and given back too)
-        and give back everything claimed and not sent."""
+    def halt(self) -> None:
+        """Claim nothing more, and end ``run`` once the sends in flight are settled."""
         self._stopping = True
         self.dispatcher.stop()
         self.wakeup.wake()
+
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Finish the sends in flight (at most ``grace`` seconds; then they are cut short and given back too)
+        and give back everything claimed and not sent."""
+        self.halt()
         task = self._task
         if task is not None and not task.done():
             try:
