@@ -149,6 +149,10 @@ class _Pass:
     limited: dict[int, datetime]  # identity → nothing may go to it before then (a long 429)
 
 
+class _Stopped(Exception):
+    """Raised instead of a send once the dispatcher is stopping: the message is given back."""
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -264,10 +268,14 @@ class Dispatcher:
         async def one_chat(messages: list[outbox.Claimed]) -> None:
             for index, message in enumerate(messages):
                 until = run.limited.get(message.identity_id)
-                if self._stopping or (until is not None and until > run.clock()):
-                    give_back(messages[index:], run.clock() if self._stopping or until is None else until)
+                if until is not None and until > run.clock():
+                    give_back(messages[index:], until)
                     return
-                await self._deliver(sender, message, ready[message.id], gate, run)
+                try:
+                    await self._deliver(sender, message, ready[message.id], gate, run)
+                except _Stopped:
+                    give_back(messages[index:], run.clock())
+                    return
                 unsettled.discard(message.id)
 
         try:
@@ -323,6 +331,8 @@ class Dispatcher:
         while True:
             try:
                 async with gate:
+                    if self._stopping:
+                        raise _Stopped
                     await sender.send(message.channel, message.external_id, reply)
             except RetryAfter as exc:
                 if exc.seconds <= self.policy.wait_limit and waits < self.policy.max_waits:
@@ -342,6 +352,8 @@ class Dispatcher:
                     await outbox.mark_identity_unreachable(session, message.identity_id)
                 run.blocked.add(message.identity_id)
                 counts.dead += 1
+            except _Stopped:
+                raise
             except Exception as exc:  # TransientError, or a sender bug: neither may stop the queue
                 if not isinstance(exc, TransientError):
                     log.exception("sender failed on outbox message %s", message.id)

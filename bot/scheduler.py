@@ -57,7 +57,7 @@ class Ticker:
     def __post_init__(self) -> None:
         self.idle.set()
 
-    async def __call__(self) -> Evaluation | None:
+    async def tick(self) -> Evaluation | None:
         """One scheduled tick; a failure is logged and the next tick tries again."""
         self.idle.clear()
         try:
@@ -94,7 +94,7 @@ def start_scheduler(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(interval)},
         timezone=UTC,
     )
-    scheduler.add_job(ticker, "interval", seconds=interval, id=JOB_ID, next_run_time=first or ticker.clock())
+    scheduler.add_job(ticker.tick, "interval", seconds=interval, id=JOB_ID, next_run_time=first or ticker.clock())
     scheduler.start()
     return scheduler
 

@@ -281,7 +281,7 @@ def test_quiet_hours_window_spans_midnight() -> None:
 
 async def test_the_scheduler_only_ticks_the_rules(app: App, world: World) -> None:
     ticker = Ticker(app, clock=lambda: DUE)
-    evaluation = await ticker()
+    evaluation = await ticker.tick()
     assert evaluation is not None and evaluation.queued == EXPECTED
     async with app.sessions() as s:
         assert await outbox.counts(s) == {"pending": EXPECTED}  # sent by the dispatch loop, not here
@@ -289,6 +289,7 @@ async def test_the_scheduler_only_ticks_the_rules(app: App, world: World) -> Non
     try:
         [job] = scheduler.get_jobs()
         assert job.id == JOB_ID and job.trigger.interval == timedelta(seconds=60) and job.max_instances == 1
+        assert asyncio.iscoroutinefunction(job.func)  # awaited on the loop, not run in a thread
     finally:
         await stop_scheduler(scheduler, ticker)
 
