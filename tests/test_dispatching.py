@@ -7,17 +7,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import statistics
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.app import App
+from bot.app import App, open_app
+from bot.channels.telegram import serve
 from bot.cli import main
+from bot.config import Settings
 from bot.dispatching import CommitWakeup, DispatchLoop
 from bot.outbox import HOST, Dispatcher, RetryPolicy
 from bot.reminders import dispatcher
@@ -27,8 +32,11 @@ from store import models as m
 from store import outbox
 from store.conversations import ensure_identity
 from store.db import create_engine, sessionmaker, transaction
+from tests.factories import bind_identity, build_world
 from tests.fakes.sender import FakeSender
+from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
 from tests.reminder_world import ZONE, World, app_for, build_calendar_world, local, no_sleep
+from tests.test_telegram import Person, Rig
 
 AT = local(2026, 10, 12, 10, 0)  # a Monday morning: no reminder moment, outside quiet hours
 
@@ -273,3 +281,70 @@ async def test_woken_in_quiet_hours_the_loop_defers_instead_of_sending(app: App,
         await loop.run()
     assert {d.at for d in sender.delivered} == {local(2026, 10, 13, 8, 0)}  # at the end of the quiet hours
     assert wakeup.waits[0] == 10 * 3600  # deferred, and slept until then
+
+
+async def test_a_complaints_notice_reaches_the_staff_within_two_seconds_of_the_turn(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Residents complain one after another through Telegram; each complaint's turn queues the notice to the
+    department's staff. From the turn's commit to the staff's chat: p95 ≤ 2 s (the tick is a minute)."""
+    db = create_engine(sqlite_url)
+    sessions = sessionmaker(db)
+    staff_chat = 880_001
+    async with transaction(sessions) as s:
+        world = await build_world(s)
+        await bind_identity(s, "telegram", str(staff_chat), "staff", world.dept.id)
+    commits: list[float] = []
+    unwatch = outbox.watch_queued(db, lambda: commits.append(time.monotonic()))
+    async with FakeTelegram() as tg:
+        rig = Rig(tg, sessions, tmp_path / "media")
+        channel = await rig.start()
+        loop = DispatchLoop(Dispatcher(sessions, channel.sender(), zone=ZONE, default_locale="zh-Hans"),
+                            CommitWakeup(db))
+        loop.start()
+        delays = []
+        try:
+            for n in range(20):
+                person = Person(rig, tg.user(890_000 + n))
+                await person.say("/complain")
+                await person.say("LJ-2026-001")
+                await person.press("服务质量差")
+                await person.say(f"第{n}次：约好的上门探访没有来。")
+                await person.press("跳过")
+                await person.press("跳过")
+                await person.press("提交")
+                [notice] = (await tg.wait_for_messages(staff_chat, n + 1, timeout=10))[n:]
+                assert "LJ-2026-001" in (notice.plain_text or "")
+                delays.append(notice.at - commits[-1])
+        finally:
+            await loop.stop()
+            await rig.stop()
+            unwatch()
+    await db.dispose()
+    assert len(delays) == 20 and statistics.quantiles(delays, n=20)[-1] <= 2.0, delays
+
+
+async def test_run_sends_what_is_queued_while_it_runs_without_waiting_for_the_tick(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with FakeTelegram() as tg:
+        settings = Settings(database_url=sqlite_url, telegram_token=DEFAULT_TOKEN, telegram_api_url=tg.base_url,
+                            media_dir=tmp_path, quiet_hours="")
+        app = await open_app(settings)
+        chat = 870_001
+        try:
+            async with transaction(app.sessions) as s:
+                person = await ensure_identity(s, "telegram", str(chat), datetime.now(UTC))
+                await queue_notice(s, person.id, "common.welcome", "before", datetime.now(UTC))
+            stop = asyncio.Event()
+            service = asyncio.create_task(serve(app, settings, stop))
+            await tg.wait_for_messages(chat, 1, timeout=10)  # the dispatch loop's first pass
+            async with transaction(app.sessions) as s:  # e.g. a command run in this process
+                await queue_notice(s, person.id, "common.welcome", "while", datetime.now(UTC))
+            queued = time.monotonic()
+            [_, second] = await tg.wait_for_messages(chat, 2, timeout=2)  # the next tick is a minute away
+            stop.set()
+            await asyncio.wait_for(service, 10)
+        finally:
+            await app.close()
+    assert second.at - queued < 2
