@@ -182,10 +182,10 @@ async def _start_telegram(app: App, settings: Settings) -> Any:
 # --- invitations ---------------------------------------------------------------------------
 
 async def _deep_link(settings: Settings, payload: str) -> str | None:
-    from bot.channels.telegram import bot_username, deep_link
+    from bot.channels.telegram import bot_username
+    from dialogs.surveys.cards import deep_link
 
-    username = await bot_username(settings)
-    return deep_link(username, payload) if username else None
+    return deep_link(await bot_username(settings), payload)
 
 
 async def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:

@@ -49,8 +49,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
     inv = survey_sub.add_parser(
         "invite", help="make N single-use invitations (opens a survey if none is open)",
-        description="Prints one Telegram deep link per line (the bot's username comes from "
-                    "CIVICBOT_TELEGRAM_USERNAME; without it, the tokens, to be sent as /start TOKEN).",
+        description="Prints one Telegram deep link per line (the bot's username comes from getMe when "
+                    "CIVICBOT_TELEGRAM_TOKEN is set, else CIVICBOT_TELEGRAM_USERNAME; without either, the "
+                    "tokens, to be sent as /start TOKEN).",
     )
     inv.add_argument("project", metavar="PROJECT_CODE")
     inv.add_argument("--count", type=int, required=True, metavar="N")
@@ -80,6 +81,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     res.add_argument("--chart", metavar="FILE.png", help="write a chart of the 5-point items to FILE.png")
     res.add_argument("--lang", **lang)  # type: ignore[arg-type]
     res.set_defaults(handler=cmd_survey_results)
+
+
+NO_USERNAME = ("the bot's username is unknown (set CIVICBOT_TELEGRAM_TOKEN, so that getMe tells it, "
+               "or CIVICBOT_TELEGRAM_USERNAME)")
+
+
+async def _bot_username(settings: Settings) -> str | None:
+    """The username for links: the one resolver every command that prints links uses."""
+    from bot.channels.telegram import bot_username
+
+    return await bot_username(settings)
 
 
 def _fail(*lines: str) -> int:
@@ -131,9 +143,9 @@ async def _project_and_survey(session: Any, args: argparse.Namespace, now: datet
 async def cmd_survey_invite(args: argparse.Namespace, settings: Settings) -> int:
     if not 1 <= args.count <= surveys.MAX_INVITATIONS:
         return _fail(f"--count must be between 1 and {surveys.MAX_INVITATIONS}")
-    username = settings.telegram_username
+    username = await _bot_username(settings)
     if (args.qr or args.sheet) and not username:
-        return _fail("--qr and --sheet need the bot's username for the links: set CIVICBOT_TELEGRAM_USERNAME")
+        return _fail(f"--qr and --sheet need links: {NO_USERNAME}")
     sheet = Path(args.sheet) if args.sheet else None
     if sheet is not None and sheet.suffix.lower() not in (".pdf", ".png"):
         return _fail(f"{sheet}: the sheet is written as .pdf or .png")
@@ -164,8 +176,8 @@ async def cmd_survey_invite(args: argparse.Namespace, settings: Settings) -> int
         for i, link in zip(issued, links, strict=True):
             print(link or i.token)
     if not username:
-        print("warning: CIVICBOT_TELEGRAM_USERNAME is not set, so these are tokens, not links: "
-              "each recipient sends /start TOKEN to the bot", file=sys.stderr)
+        print(f"warning: {NO_USERNAME}, so these are tokens, not links: each recipient sends /start TOKEN "
+              "to the bot", file=sys.stderr)
     if args.qr:
         folder = Path(args.qr)
         folder.mkdir(parents=True, exist_ok=True)
@@ -200,6 +212,7 @@ async def cmd_survey_send(args: argparse.Namespace, settings: Settings) -> int:
     if len(recipients) > surveys.MAX_INVITATIONS:
         return _fail(f"at most {surveys.MAX_INVITATIONS} recipients at a time")
     zone, now = settings.zone, datetime.now(UTC)
+    username = await _bot_username(settings)
     app = await open_app(settings)
     try:
         async with app.sessions() as session, session.begin():
@@ -209,8 +222,7 @@ async def cmd_survey_send(args: argparse.Namespace, settings: Settings) -> int:
             project, survey = found
             identities = [await ensure_identity(session, channel, external_id, now)
                           for channel, external_id in dict.fromkeys(recipients)]
-            queued = await send_invitations(session, survey, project, identities, now, zone,
-                                            settings.telegram_username)
+            queued = await send_invitations(session, survey, project, identities, now, zone, username)
             await record(session, now, "cli", "survey.send", "survey", str(survey.id), project=project.code,
                          count=queued)
     finally:

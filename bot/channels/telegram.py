@@ -90,10 +90,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def deep_link(username: str, payload: str) -> str:
-    return f"https://t.me/{username}?start={payload}"
-
-
 @dataclass(frozen=True)
 class TelegramOptions:
     webhook_url: str | None = None
@@ -782,7 +778,8 @@ def new_bot(settings: Settings, requests: ReliableRequests | None = None, *, tim
 
 
 async def bot_username(settings: Settings, *, timeout: float = 5.0) -> str | None:
-    """The bot's username from ``getMe`` when a token is set, else (or when that fails) the configured one."""
+    """The bot's username from ``getMe`` when a token is set, else (or when that fails) the configured one:
+    the one place that every command printing links (invitations, survey links, cards, QR codes) asks."""
     if settings.telegram_token:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url), timeout=timeout)
         try:
