@@ -38,6 +38,7 @@ from store.outbox import (
 )
 from store.recipients import department_staff, staff_and_admins
 from store.reminders import (
+    ALERT_PREFIX,
     DigestItem,
     DigestScope,
     MilestoneSubject,
@@ -47,6 +48,7 @@ from store.reminders import (
     milestone_subjects,
     milestones_due_in,
     organization_names,
+    unalerted_milestones_due_on,
 )
 from store.types import UTCDateTime
 from store.workdays import WorkCalendar
@@ -118,8 +120,11 @@ async def evaluate(session: AsyncSession, settings: RuleSettings, now: datetime,
 # --- milestones --------------------------------------------------------------------------------
 
 async def _milestone_rules(session: AsyncSession, schedule: Schedule, now: datetime, after: datetime) -> tuple[int, int]:
-    reminders = await enqueue_each(session, reminder_insert(), reminder_days(schedule, now, after), now)
-    return reminders, await _overdue_alerts(session, schedule, now, after)
+    days = reminder_days(schedule, now, after)
+    reminders = await enqueue_each(session, reminder_insert(), days, now)
+    overdue_days = [(schedule.local_day(d["due_from"]), d["due_from"], d["due_to"])
+                    for d in days if d["kind"] == KIND_OVERDUE]
+    return reminders, await _overdue_alerts(session, schedule, now, after, overdue_days)
 
 
 def reminder_days(schedule: Schedule, now: datetime, after: datetime) -> list[dict[str, Any]]:
@@ -177,9 +182,17 @@ def reminder_insert() -> InsertIgnore:
     return insert_from(reminder_source())
 
 
-async def _overdue_alerts(session: AsyncSession, schedule: Schedule, now: datetime, after: datetime) -> int:
-    """The department's staff hear of a milestone at the first evaluation after its due time."""
+async def _overdue_alerts(
+    session: AsyncSession, schedule: Schedule, now: datetime, after: datetime,
+    overdue_days: Sequence[tuple[date, datetime, datetime]],
+) -> int:
+    """The department's staff hear of a milestone at the first evaluation after its due time — and,
+    if they never did (it was overdue before the service first ran, or imported overdue), whenever its
+    organization is reminded that it is overdue (``overdue_days``: the due days of those reminders, with
+    their UTC ranges)."""
     milestones = await milestones_due_in(session, [(after + timedelta(microseconds=1), now + timedelta(microseconds=1))])
+    seen = {m.id for m in milestones}
+    milestones += [m for m in await unalerted_milestones_due_on(session, overdue_days) if m.id not in seen]
     if not milestones:
         return 0
     staff = await department_staff(session, {m.department_id for m in milestones})
@@ -192,7 +205,7 @@ async def _overdue_alerts(session: AsyncSession, schedule: Schedule, now: dateti
                               about={"milestone": m.id, "due": due_day.isoformat(), "open": "query"})
         for person in staff.get(m.department_id, ()):
             alerts.append(NewMessage(person.identity_id, KIND_ALERT, body,
-                                     f"alert:{m.id}:{person.identity_id}:{due_day.isoformat()}"))
+                                     f"{ALERT_PREFIX}{m.id}:{person.identity_id}:{due_day.isoformat()}"))
     return await enqueue_many(session, alerts, now)
 
 

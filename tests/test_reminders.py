@@ -528,3 +528,34 @@ async def test_digest_lists_reach_a_department_behind_many_others(app: App, worl
     assert [i.milestone_kind for i in mz.overdue_items] == ["midterm_report", "midterm_inspection"]
     assert [i.project_code for i in cl.overdue_items] == ["CL-P000", "CL-P001"]
     assert [i.project_code for i in city.overdue_items] == ["CL-P000", "CL-P001"]
+
+
+async def test_staff_hear_of_a_milestone_overdue_before_the_first_run_or_imported_overdue(
+    app: App, world: World
+) -> None:
+    """Deployed on 10-25 after both milestones fell due: whenever the organization is reminded that one is
+    overdue, its department's staff are alerted too — once per due date, and only that department."""
+    sender = FakeSender()
+
+    def alerts(user: str) -> list[str]:
+        names = ("中期报告", "中期检查", "结项报告")
+        return [f"{local_of(d.at):%m-%d} {next(n for n in names if n in d.text)}"
+                for d in sender.to(user) if "逾期提醒" in d.text]
+
+    def overdue_reminders() -> list[str]:
+        return [f"{local_of(d.at):%m-%d}" for d in sender.to("m-zh") if "逾期" in d.text and "逾期提醒" not in d.text]
+
+    with time_machine.travel(local(2026, 10, 25, 9, 5), tick=False) as traveller:
+        await run_once(app, sender, datetime.now(UTC), sleep=no_sleep)  # the first run: the report is due + 9 days
+        assert overdue_reminders() == ["10-25"] and alerts("s-mz") == ["10-25 中期报告"]
+        traveller.move_to(local(2026, 10, 26, 9, 5))  # the inspection's second overdue moment (due + 6)
+        await run_once(app, sender, datetime.now(UTC), sleep=no_sleep)
+        assert alerts("s-mz") == ["10-25 中期报告", "10-26 中期检查"]
+        async with app.sessions() as s, s.begin():  # an import adds a milestone already overdue (due 10-20)
+            s.add(m.Milestone(project_id=world.project.id, kind="final_report", due_at=local(2026, 10, 20, 17)))
+        for day in (27, 28, 29):  # 10-29 is its third overdue moment; the report's 4th is 10-28
+            traveller.move_to(local(2026, 10, day, 9, 5))
+            await run_once(app, sender, datetime.now(UTC), sleep=no_sleep)
+    assert overdue_reminders() == ["10-25", "10-26", "10-28", "10-29", "10-29"]
+    assert alerts("s-mz") == ["10-25 中期报告", "10-26 中期检查", "10-29 结项报告"]
+    assert alerts("s-cl") == []
