@@ -104,10 +104,11 @@ class DispatchLoop:
 
     async def _until_due(self) -> float:
         """Seconds until the next message falls due or a lease runs out (at most ``fallback``)."""
-        due = await self.dispatcher.next_due()
+        now = self.clock()
+        due = await self.dispatcher.next_due(now)
         if due is None:
             return self.fallback
-        return min(self.fallback, max(0.0, (due - self.clock()).total_seconds()))
+        return min(self.fallback, max(0.0, (due - now).total_seconds()))
 
     def halt(self) -> None:
         """Claim nothing more, and end ``run`` once the sends in flight are settled."""

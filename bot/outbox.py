@@ -243,10 +243,10 @@ class Dispatcher:
             with suppress(asyncio.CancelledError):
                 await task
 
-    async def next_due(self) -> datetime | None:
-        """When there is something to do next: a message falls due, or a claim's lease runs out."""
+    async def next_due(self, now: datetime) -> datetime | None:
+        """When, after ``now``, there is something to do next: a message falls due, or a claim's lease runs out."""
         async with self.sessions() as session:
-            return await outbox.next_due(session)
+            return await outbox.next_due(session, now)
 
     async def _deliver_batch(
         self, sender: Sender, batch: list[outbox.Claimed], ready: dict[int, dict[str, Any] | None], run: _Pass,

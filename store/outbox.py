@@ -361,16 +361,19 @@ async def recover_stuck(session: AsyncSession, now: datetime, dead: Sequence[str
     return result.rowcount or 0
 
 
-async def next_due(session: AsyncSession) -> datetime | None:
-    """The earliest moment something waiting falls due or a claim's lease runs out: when a dispatcher
-    has something to do next."""
-    # one state at a time: each is then the first entry of ix_outbox_state_next in that state
+async def next_due(session: AsyncSession, now: datetime) -> datetime | None:
+    """The earliest moment after ``now`` at which something waiting falls due or a claim's lease runs out:
+    when a dispatcher that has just taken everything it could has something to do next. (What is due
+    already and was left is not its to send: a recipient on another channel.)"""
+    # one state at a time: each is then a range of ix_outbox_state_next
     firsts = [
-        select(OutboxMessage.next_attempt_at).where(OutboxMessage.state == state)
+        select(OutboxMessage.next_attempt_at)
+        .where(OutboxMessage.state == state, OutboxMessage.next_attempt_at > now)
         .order_by(OutboxMessage.next_attempt_at).limit(1)
         for state in WAITING
     ]
-    leases = select(func.min(OutboxMessage.lease_until)).where(OutboxMessage.state == "sending")
+    leases = select(func.min(OutboxMessage.lease_until)).where(OutboxMessage.state == "sending",
+                                                                OutboxMessage.lease_until > now)
     moments = [await session.scalar(stmt) for stmt in (*firsts, leases)]
     found = [m for m in moments if m is not None]
     return min(found) if found else None

@@ -348,3 +348,16 @@ async def test_run_sends_what_is_queued_while_it_runs_without_waiting_for_the_ti
         finally:
             await app.close()
     assert second.at - queued < 2
+
+
+async def test_what_another_channel_must_send_does_not_keep_the_loop_busy(app: App, world: World) -> None:
+    async with transaction(app.sessions) as s:
+        person = await ensure_identity(s, "web", "visitor", AT)
+        await queue_notice(s, person.id, "notify.publicized", "x:web", AT, code="C", title="T")
+    sender = FakeSender(clock=now)
+    with time_machine.travel(AT, tick=False) as traveller:
+        wakeup = VirtualWakeup(traveller, lambda: len(wakeup.waits) == 2)
+        loop = DispatchLoop(dispatcher(app, sender, sleep=no_sleep, clock=now), wakeup, clock=now)
+        wakeup.loop = loop
+        await loop.run()
+    assert wakeup.waits == [60, 60] and sender.attempts == []  # the fallback tick, not a busy loop
