@@ -834,9 +834,9 @@ async def serve(app: App, settings: Settings, stop: asyncio.Event, *, scheduler:
     except BaseException:
         await channel.bot.session.close()
         raise
-    dispatching = DispatchLoop(dispatcher(app, channel.sender()), CommitWakeup(app.db)) if scheduler else None
     ticker = Ticker(app)
     ticking = start_scheduler(ticker) if scheduler else None
+    dispatching = DispatchLoop(dispatcher(app, channel.sender()), CommitWakeup(app.db)) if scheduler else None
     if dispatching is not None:
         dispatching.start()
     log.info("civicbot is running as @%s (%s)", channel.username, "webhook" if channel.webhook else "polling")
