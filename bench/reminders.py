@@ -4,8 +4,8 @@ Usage: python bench/reminders.py [--projects 100000] [--repeat 5] [--pg [URL]]
 
 Builds the database the way an operator would: a synthetic package (store.synth, "today" a Friday)
 loaded with the importer, then one bound member per organization (a third reading English) and two
-staff per department, with the overdue alerts earlier ticks sent them (every open milestone due in the
-16 days before the busy tick; PostgreSQL is then ANALYZEd, as autovacuum soon would). Then, on SQLite (and
+staff per department, whose staff were alerted of every milestone due before the busy tick as the service
+running all along would have done (PostgreSQL is then ANALYZEd, as autovacuum soon would). Then, on SQLite (and
 PostgreSQL with --pg; URL defaults to CIVICBOT_TEST_DATABASE_URL), measured in the same run, best of
 --repeat:
 
@@ -50,7 +50,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
-from sqlalchemy import String, and_, cast, delete, func, insert, or_, select, text, union_all
+from sqlalchemy import String, and_, cast, delete, func, insert, or_, select, text, union_all, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -88,7 +88,7 @@ async def build(url: str, package: Path) -> dict[str, float]:
         await import_package(engine, package, zone=ZONE, now=BUSY_TICK - timedelta(days=3), actor="bench")
         imported = time.perf_counter() - started
         await add_people(engine)
-        await add_earlier_alerts(engine)
+        await alerted_before(engine, BUSY_TICK - TICK)
         if engine.dialect.name == "postgresql":
             # what autovacuum does shortly after a big import: without statistics the planner guesses
             async with engine.connect() as conn:
@@ -119,35 +119,11 @@ async def add_people(engine: AsyncEngine) -> None:
             await s.execute(insert(m.Identity), people[start:start + 2000])
 
 
-async def add_earlier_alerts(engine: AsyncEngine) -> None:
-    """The staff alerts earlier ticks sent: every open milestone that fell due in the 16 days before the busy
-    tick was alerted to its department's staff then (an alert is queued again only for a milestone never
-    alerted of, when its organization is reminded that it is overdue)."""
-    since = BUSY_TICK - timedelta(days=16)
+async def alerted_before(engine: AsyncEngine, moment: datetime) -> None:
+    """As the service running all along left them: staff were alerted of every milestone due before ``moment``
+    when it fell due."""
     async with transaction(sessionmaker(engine)) as s:
-        staff: dict[int, list[int]] = {}
-        for identity_id, department_id in (await s.execute(
-                select(m.Identity.id, m.Identity.department_id).where(m.Identity.role == "staff"))).all():
-            staff.setdefault(department_id, []).append(identity_id)
-        due = (await s.execute(
-            select(m.Milestone.id, m.Milestone.due_at, m.Project.department_id)
-            .join(m.Project, m.Project.id == m.Milestone.project_id)
-            .where(m.Milestone.done_at.is_(None), m.Milestone.due_at >= since, m.Milestone.due_at < BUSY_TICK - TICK)
-        )).all()
-        rows = [
-            {"dedup_key": f"alert:{milestone}:{person}:{due_at.astimezone(ZONE).date().isoformat()}",
-             "identity_id": person, "kind": "overdue_alert", "payload": {}, "state": "sent", "attempts": 1,
-             "next_attempt_at": due_at, "created_at": due_at, "sent_at": due_at}
-            for milestone, due_at, department in due for person in staff.get(department, ())
-        ]
-        for start in range(0, len(rows), 2000):
-            await s.execute(insert(m.OutboxMessage), rows[start:start + 2000])
-
-
-async def clear_queued(engine: AsyncEngine) -> None:
-    """Delete what the measured ticks queued (the earlier ticks' alerts stay)."""
-    async with transaction(sessionmaker(engine)) as s:
-        await s.execute(delete(m.OutboxMessage).where(m.OutboxMessage.created_at >= BUSY_TICK - TICK))
+        await s.execute(update(m.Milestone).where(m.Milestone.due_at < moment).values(alerted_due_at=m.Milestone.due_at))
 
 
 def due_ranges(now: datetime) -> list[tuple[datetime, datetime]]:
@@ -203,7 +179,8 @@ async def evaluation(engine: AsyncEngine, now: datetime, *, keep: bool = False) 
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert result is not None
     if not keep:
-        await clear_queued(engine)
+        async with transaction(sessions) as s:
+            await s.execute(delete(m.OutboxMessage))
     return elapsed, cpu, result.queued
 
 
@@ -236,7 +213,8 @@ async def parts(engine: AsyncEngine, now: datetime) -> dict[str, float]:
         started = time.perf_counter()
         await complete_notices(s, digests, ZONE, now)
         digest = time.perf_counter() - started
-    await clear_queued(engine)
+    async with transaction(sessions) as s:
+        await s.execute(delete(m.OutboxMessage))
     return {"fan_out_s": fan_out, "complete_s": completing, "completed": len(reminders), "digest_s": digest,
             "digests": len(digests)}
 
@@ -266,7 +244,8 @@ async def measure(url: str, repeat: int) -> dict[str, Any]:
                 "queued": evals[0][2], "baseline_s": min(b[0] for b in bases),
                 "baseline_cpu_s": min(b[1] for b in bases), "due_milestones": bases[0][2],
             }
-        await clear_queued(engine)
+        async with transaction(sessionmaker(engine)) as s:
+            await s.execute(delete(m.OutboxMessage))
         out["dispatch"] = await dispatch_rate(engine, InstantSender(), 3000)
     finally:
         await engine.dispose()
@@ -304,7 +283,8 @@ async def dispatch_rate(engine: AsyncEngine, sender: Any, messages: int,
     started = time.perf_counter()
     counts = await dispatcher.dispatch(QUIET_TICK)
     elapsed = time.perf_counter() - started
-    await clear_queued(engine)
+    async with transaction(sessions) as s:
+        await s.execute(delete(m.OutboxMessage))
     return {"messages": counts.sent, "seconds": elapsed, "per_second": counts.sent / elapsed if elapsed else 0.0}
 
 

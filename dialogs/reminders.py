@@ -38,17 +38,17 @@ from store.outbox import (
 )
 from store.recipients import department_staff, staff_and_admins
 from store.reminders import (
-    ALERT_PREFIX,
     DigestItem,
     DigestScope,
     MilestoneSubject,
     Schedule,
     digest_scopes,
+    mark_alerted,
     member_reminder_source,
     milestone_subjects,
     milestones_due_in,
     organization_names,
-    unalerted_milestones_due_on,
+    unalerted_milestones_due_in,
 )
 from store.types import UTCDateTime
 from store.workdays import WorkCalendar
@@ -122,8 +122,7 @@ async def evaluate(session: AsyncSession, settings: RuleSettings, now: datetime,
 async def _milestone_rules(session: AsyncSession, schedule: Schedule, now: datetime, after: datetime) -> tuple[int, int]:
     days = reminder_days(schedule, now, after)
     reminders = await enqueue_each(session, reminder_insert(), days, now)
-    overdue_days = [(schedule.local_day(d["due_from"]), d["due_from"], d["due_to"])
-                    for d in days if d["kind"] == KIND_OVERDUE]
+    overdue_days = [(d["due_from"], d["due_to"]) for d in days if d["kind"] == KIND_OVERDUE]
     return reminders, await _overdue_alerts(session, schedule, now, after, overdue_days)
 
 
@@ -184,15 +183,15 @@ def reminder_insert() -> InsertIgnore:
 
 async def _overdue_alerts(
     session: AsyncSession, schedule: Schedule, now: datetime, after: datetime,
-    overdue_days: Sequence[tuple[date, datetime, datetime]],
+    overdue_days: Sequence[tuple[datetime, datetime]],
 ) -> int:
     """The department's staff hear of a milestone at the first evaluation after its due time — and,
     if they never did (it was overdue before the service first ran, or imported overdue), whenever its
-    organization is reminded that it is overdue (``overdue_days``: the due days of those reminders, with
-    their UTC ranges)."""
+    organization is reminded that it is overdue (``overdue_days``: the due days of those reminders, as
+    UTC ranges)."""
     milestones = await milestones_due_in(session, [(after + timedelta(microseconds=1), now + timedelta(microseconds=1))])
     seen = {m.id for m in milestones}
-    milestones += [m for m in await unalerted_milestones_due_on(session, overdue_days) if m.id not in seen]
+    milestones += [m for m in await unalerted_milestones_due_in(session, overdue_days) if m.id not in seen]
     if not milestones:
         return 0
     staff = await department_staff(session, {m.department_id for m in milestones})
@@ -205,7 +204,9 @@ async def _overdue_alerts(
                               about={"milestone": m.id, "due": due_day.isoformat(), "open": "query"})
         for person in staff.get(m.department_id, ()):
             alerts.append(NewMessage(person.identity_id, KIND_ALERT, body,
-                                     f"{ALERT_PREFIX}{m.id}:{person.identity_id}:{due_day.isoformat()}"))
+                                     f"alert:{m.id}:{person.identity_id}:{due_day.isoformat()}"))
+    # a department without staff yet: its milestones stay unalerted, for staff who join
+    await mark_alerted(session, {m.id for m in milestones if staff.get(m.department_id)})
     return await enqueue_many(session, alerts, now)
 
 

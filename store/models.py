@@ -270,6 +270,9 @@ class Milestone(Base):
     kind: Mapped[str] = mapped_column(String(32))
     due_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
+    # the due date its department's staff were alerted of as overdue (None: never); one that is re-dated
+    # or was overdue before the service knew it is alerted when its organization is reminded
+    alerted_due_at: Mapped[datetime | None]
 
 
 class Disbursement(Base):

@@ -15,11 +15,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, String, and_, case, cast, func, literal, select, tuple_, union_all
+from sqlalchemy import Select, and_, case, func, or_, select, tuple_, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.decisions import PENDING_STATUSES
-from store.models import Application, CatalogItem, Identity, Milestone, Organization, OutboxMessage, Project
+from store.models import Application, CatalogItem, Identity, Milestone, Organization, Project
 
 # Projects whose milestones nobody is chased for any more.
 FINISHED_PROJECT_STATUSES = ("closed", "terminated")
@@ -161,31 +161,28 @@ async def milestones_due_in(
     return [OpenMilestone(*row) for row in (await session.execute(stmt)).all()]
 
 
-ALERT_PREFIX = "alert:"  # staff alerts' de-duplication keys: alert:<milestone>:<identity>:<due day>
-
-
-async def unalerted_milestones_due_on(
-    session: AsyncSession, days: Sequence[tuple[date, datetime, datetime]]
+async def unalerted_milestones_due_in(
+    session: AsyncSession, ranges: Sequence[tuple[datetime, datetime]]
 ) -> list[OpenMilestone]:
-    """Open milestones of running projects due on each of ``days`` (the local day, and its half-open UTC
-    range) that no staff member of their department was alerted of for that day (e.g. overdue before the
-    service first ran, or imported overdue). An alert is found by its exact key, one index probe per
-    staff member."""
-    parts = []
-    for day, lo, hi in days:
-        key = (ALERT_PREFIX + cast(Milestone.id, String) + ":" + cast(Identity.id, String) + ":"
-               + literal(day.isoformat()))
-        alerted = (
-            select(OutboxMessage.id)
-            .join(Identity, OutboxMessage.dedup_key == key)
-            .where(Identity.role == "staff", Identity.department_id == Project.department_id)
-            .exists()
-        )
-        parts.append(_open_milestones().where(Milestone.due_at >= lo, Milestone.due_at < hi, ~alerted))
+    """Like ``milestones_due_in``, but only milestones whose staff were never alerted of their due date
+    (overdue before the service first evaluated them, imported overdue, or re-dated)."""
+    ranges = merge_ranges(ranges)
+    unalerted = or_(Milestone.alerted_due_at.is_(None), Milestone.alerted_due_at != Milestone.due_at)
+    parts = [_open_milestones().where(Milestone.due_at >= lo, Milestone.due_at < hi, unalerted) for lo, hi in ranges]
     if not parts:
         return []
     stmt = parts[0] if len(parts) == 1 else union_all(*parts)
     return [OpenMilestone(*row) for row in (await session.execute(stmt)).all()]
+
+
+async def mark_alerted(session: AsyncSession, milestone_ids: Iterable[int]) -> None:
+    """Staff were alerted of these milestones' current due dates."""
+    wanted = sorted(set(milestone_ids))
+    if wanted:
+        await session.execute(
+            update(Milestone).where(Milestone.id.in_(wanted)).values(alerted_due_at=Milestone.due_at)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def member_reminder_source(due_from: datetime, due_to: datetime) -> Select[Any]:

@@ -1,8 +1,12 @@
-"""outbox: who claimed a row in ``sending``, when, and until when the claim holds
+"""outbox: who claimed a row in ``sending``, when, and until when the claim holds; milestones: the due
+date staff were alerted of
 
 A claim used to push ``next_attempt_at`` 15 minutes ahead and nothing else, so a row a killed process had
 claimed waited out those 15 minutes, and nobody could tell why it was ``sending``. Now the claimer
 (host, pid, run), the claim's moment and a short lease, renewed while the claimer works, are kept.
+
+A milestone overdue before the service first evaluated it (or imported overdue) was never alerted to
+staff; ``alerted_due_at`` tells the rules which ones staff have not heard of.
 
 Revision ID: 0007
 Revises: 0005
@@ -27,9 +31,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("claimed_by", sa.String(120), nullable=True))
         batch.add_column(sa.Column("claimed_at", UTCDateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("lease_until", UTCDateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("milestones") as batch:
+        batch.add_column(sa.Column("alerted_due_at", UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("milestones") as batch:
+        batch.drop_column("alerted_due_at")
     with op.batch_alter_table("outbox") as batch:
         batch.drop_column("lease_until")
         batch.drop_column("claimed_at")
