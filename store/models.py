@@ -261,8 +261,9 @@ class Milestone(Base):
     __table_args__ = (
         UniqueConstraint("project_id", "kind"),
         CheckConstraint(_in("kind", MILESTONE_KINDS), name="kind"),
-        # covering: the rules and the digest read project and kind without touching the rows
-        Index("ix_milestones_open_due", "done_at", "due_at", "project_id", "kind"),
+        # covering: the rules and the digest read project and kind (and whether staff were alerted)
+        # without touching the rows
+        Index("ix_milestones_open_due", "done_at", "due_at", "project_id", "kind", "alerted_due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

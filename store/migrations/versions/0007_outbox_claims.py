@@ -33,9 +33,14 @@ def upgrade() -> None:
         batch.add_column(sa.Column("lease_until", UTCDateTime(timezone=True), nullable=True))
     with op.batch_alter_table("milestones") as batch:
         batch.add_column(sa.Column("alerted_due_at", UTCDateTime(timezone=True), nullable=True))
+    # the overdue days' milestones are then told apart from the index alone
+    op.drop_index("ix_milestones_open_due", table_name="milestones")
+    op.create_index("ix_milestones_open_due", "milestones", ["done_at", "due_at", "project_id", "kind", "alerted_due_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_milestones_open_due", table_name="milestones")
+    op.create_index("ix_milestones_open_due", "milestones", ["done_at", "due_at", "project_id", "kind"])
     with op.batch_alter_table("milestones") as batch:
         batch.drop_column("alerted_due_at")
     with op.batch_alter_table("outbox") as batch:
