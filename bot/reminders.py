@@ -1,6 +1,7 @@
 """``run_once(now)``: evaluate every rule into the outbox (one evaluator at a time) and dispatch it once.
 
-The scheduler's tick and ``civicbot reminders run-once`` both call it; everything is judged at the
+``civicbot reminders run-once`` calls it; the scheduler's tick in ``civicbot run`` evaluates the same
+rules (``evaluate_rules``) and leaves the sending to the dispatch loop. Everything is judged at the
 ``now`` passed in, never at the database's clock.
 """
 
