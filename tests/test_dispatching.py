@@ -202,12 +202,12 @@ async def test_a_working_dispatcher_renews_its_lease_and_keeps_its_claims(app: A
             await release.wait()
             await super().send(identity_channel, external_id, reply)
 
-    short = RetryPolicy(lease=timedelta(seconds=0.3))
+    short = RetryPolicy(lease=timedelta(seconds=1.2))
     slow = Dispatcher(app.sessions, SlowSender(), zone=ZONE, default_locale="zh-Hans", policy=short)
     working = asyncio.create_task(slow.dispatch(now()))
     await asyncio.sleep(0.1)
     [first] = (await sending_rows(app))[:1]
-    await asyncio.sleep(0.6)  # twice the lease: renewed meanwhile
+    await asyncio.sleep(1.5)  # longer than the lease: renewed meanwhile
     [renewed] = [r for r in await sending_rows(app) if r.id == first.id]
     assert renewed.claimed_by == slow.claimer and renewed.lease_until > first.lease_until > now() - timedelta(seconds=1)
     assert renewed.lease_until > now()
