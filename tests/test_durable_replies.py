@@ -26,7 +26,7 @@ from bot.channels.console import ConsoleChat
 from bot.channels.telegram import CHANNEL, TelegramChannel, TelegramOptions
 from bot.channels.telegram_session import RateLimiter
 from bot.config import Settings
-from bot.scheduler import tick
+from bot.scheduler import Ticker
 from dialogs.context import DialogSettings
 from dialogs.engine import Engine
 from dialogs.registry import build_engine
@@ -125,7 +125,7 @@ async def test_the_tick_drops_handled_keys_and_unsent_replies_past_their_retenti
             s.add(m.TurnReply(channel="web", user_id="u", incoming_key=key, replies=[{"text": key}],
                               created_at=NOW - timedelta(days=age)))
     app = App(Settings(database_url=db_url, handled_retention_days=30), engine, sessions)
-    assert await tick(app, None, clock=lambda: NOW) is not None
+    assert await Ticker(app, clock=lambda: NOW).tick() is not None
     async with sessions() as s:
         assert (await s.execute(select(m.HandledIncoming.key))).scalars().all() == ["recent"]
         assert (await s.execute(select(m.TurnReply.incoming_key))).scalars().all() == ["recent"]

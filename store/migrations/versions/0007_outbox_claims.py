@@ -9,7 +9,7 @@ A milestone overdue before the service first evaluated it (or imported overdue) 
 staff; ``alerted_due_at`` tells the rules which ones staff have not heard of.
 
 Revision ID: 0007
-Revises: 0008
+Revises: 0006
 Create Date: 2026-12-07
 """
 
@@ -21,7 +21,7 @@ from alembic import op
 from store.types import UTCDateTime
 
 revision = "0007"
-down_revision = "0008"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
