@@ -94,6 +94,7 @@ class Context:
     incoming: Incoming
     understand: Understand | None = None
     replies: list[Reply] = field(default_factory=list)
+    opened: bool = False  # a flow was started this turn (the engine ends a finished one on the menu)
     # lookups a turn would otherwise repeat (choices shown on a summary, an eligibility check …)
     memo: dict[Any, Any] = field(default_factory=dict)
     # rows read this turn, held so the session's identity map (which holds them only weakly) keeps them

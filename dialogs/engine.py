@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs import i18n
 from dialogs.context import Context, DialogSettings, State, TurnSession, Understand
-from dialogs.flow import Flow, split_button
+from dialogs.flow import Flow, label_key, split_button
 from dialogs.types import Button, Incoming, Reply
 from store.conversations import TurnConnection, turn_connection
 from store.models import Identity
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 GLOBAL_COMMANDS = ("start", "help", "menu", "cancel", "lang")
 MAX_TEXT = 4000  # anything longer is cut before it reaches a flow; fields have their own limits
+# typed inside any flow, these offer to leave it (an answer that is just this word is unlikely)
+LEAVE_WORDS = frozenset({"取消", "退出", "离开", "不填了", "cancel", "quit", "exit", "leave", "stop"})
 
 
 def utcnow() -> datetime:
@@ -137,7 +139,9 @@ class Engine:
                     settings=self.settings, incoming=incoming, understand=self.understand,
                 )
                 await self._route(ctx, incoming)
-                if not ctx.replies:
+                # no dead ends: a turn that ends a flow with a bare message ("已取消。", "提交成功") ends on the menu
+                ended = (conversation.flow is not None or ctx.opened) and state.flow is None
+                if not ctx.replies or (ended and not ctx.replies[-1].buttons):
                     await self.show_menu(ctx)
                 if session.opened is None and inspect(identity).modified:
                     session.open()  # the identity changed (a language chosen): it is written below
@@ -172,7 +176,10 @@ class Engine:
         active = self.flows.get(ctx.state.flow or "")
         if active is not None:
             if not active.allowed(ctx):
-                await self._refuse(ctx)
+                await self._refuse(ctx, active)
+                return
+            if msg.text and label_key(msg.text) in LEAVE_WORDS:
+                self._offer_leave(ctx, active)
                 return
             await active.handle(ctx, msg)
             return
@@ -222,6 +229,8 @@ class Engine:
                 await self.show_menu(ctx)
             elif action == "cancel":
                 await self.cancel(ctx)
+            elif action in ("leave", "stay"):
+                await self._leave_or_stay(ctx, action == "leave")
             elif action == "lang":
                 await self._language(ctx, arg)
             elif action == "run":
@@ -240,9 +249,23 @@ class Engine:
             await self._stale(ctx)
             return
         if not active.allowed(ctx):
-            await self._refuse(ctx)
+            await self._refuse(ctx, active)
             return
         await active.handle(ctx, msg)
+
+    def _offer_leave(self, ctx: Context, flow: Flow) -> None:
+        ctx.tell("common.leave_offer_draft" if flow.can_save else "common.leave_offer", buttons=[[
+            Button(ctx.t("common.leave_yes"), "g:leave"), Button(ctx.t("common.leave_no"), "g:stay"),
+        ]])
+
+    async def _leave_or_stay(self, ctx: Context, leave: bool) -> None:
+        active = self.flows.get(ctx.state.flow or "")
+        if active is None or not active.allowed(ctx):
+            await self._stale(ctx)
+        elif leave:
+            await active.leave(ctx)
+        else:
+            await active.reprompt(ctx)
 
     async def _free_text(self, ctx: Context, text: str) -> None:
         if self.understand is None:
@@ -274,23 +297,29 @@ class Engine:
     async def open(self, ctx: Context, flow: Flow, payload: str | None, *, parse: dict[str, Any] | None = None) -> None:
         """Start ``flow`` (checking its role) in place of whatever was going on."""
         if not flow.allowed(ctx):
-            await self._refuse(ctx)
+            await self._refuse(ctx, flow)
             return
         ctx.state.clear()
         ctx.state.flow = flow.name
+        ctx.opened = True
         if parse is not None:
             ctx.state.slots["nlu"] = parse
         await flow.start(ctx, payload)
 
     async def cancel(self, ctx: Context) -> None:
-        was_active = ctx.state.flow is not None
+        active = self.flows.get(ctx.state.flow or "")
+        if active is not None:
+            await active.leave(ctx)  # the flow says what happens to what was entered (a draft is kept)
+        else:
+            was_active = ctx.state.flow is not None
+            ctx.state.clear()
+            ctx.tell("common.cancelled" if was_active else "common.nothing_to_cancel")
         ctx.state.clear()
-        ctx.tell("common.cancelled" if was_active else "common.nothing_to_cancel")
         await self.show_menu(ctx)
 
-    async def _refuse(self, ctx: Context) -> None:
+    async def _refuse(self, ctx: Context, flow: Flow | None = None) -> None:
         ctx.state.clear()
-        ctx.tell("common.not_allowed")
+        ctx.tell(flow.refusal_key if flow is not None else "common.not_allowed")
         await self.show_menu(ctx)
 
     async def _stale(self, ctx: Context) -> None:

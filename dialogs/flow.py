@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dialogs.context import Context
 from dialogs.types import Incoming
+from nlu.normalize import fold
 
 EVERYONE = frozenset({"resident", "org", "staff", "expert"})
 
@@ -23,6 +24,8 @@ class Flow:
     roles: frozenset[str] = EVERYONE
     menu_key: str | None = None  # catalog key of this flow's menu button, if it has one
     menu_order: int = 100
+    can_save: bool = False  # what was entered stays (a draft) when the person leaves
+    refusal_key: str = "common.not_allowed"  # said to someone whose role cannot use it: how to get there
 
     def allowed(self, ctx: Context) -> bool:
         if "staff" in self.roles and ctx.is_admin:
@@ -38,6 +41,16 @@ class Flow:
     async def reprompt(self, ctx: Context) -> None:
         """Show the current question again (after a stale button or an interruption)."""
         await self.start(ctx, None)
+
+    async def leave(self, ctx: Context) -> None:
+        """End the flow at the person's wish (/cancel, "取消" confirmed, a leave button)."""
+        ctx.state.clear()
+        ctx.tell("common.cancelled")
+
+
+def label_key(text: str) -> str:
+    """Text as compared with a button's label: folded, without emoji, marks or spaces ("✅ 提交" == "提交")."""
+    return "".join(ch for ch in fold(text) if ch.isalnum())
 
 
 def button_data(flow: str, step: str, value: str = "") -> str:

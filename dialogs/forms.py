@@ -10,22 +10,24 @@ one edit button per field.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from copy import deepcopy
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 from dialogs.context import Context
-from dialogs.flow import Flow, button_data, split_button
+from dialogs.flow import Flow, button_data, label_key, split_button
 from dialogs.types import Button, Incoming
 from nlu.dates import parse_date, parse_date_range
 from nlu.normalize import TextTooLong, clean_text, fold
-from nlu.numbers import parse_int, parse_money_fen
+from nlu.numbers import parse_int, parse_int_range, parse_money_fen
 
 TEXT, LONG_TEXT, INTEGER, MONEY, DATE, DATE_RANGE = "text", "long_text", "integer", "money", "date", "date_range"
 CHOICE, MULTI, RATING, YES_NO, MEDIA = "choice", "multi", "rating", "yes_no", "media"
 
 SKIP, EXAMPLE, LEAVE, DONE = "~skip", "~example", "~leave", "~done"
 FAILS_BEFORE_HELP = 2
+LABEL_MAX = 30  # longer text is an answer, never a button's label typed out
 
 YES_WORDS = frozenset({"是", "是的", "对", "好", "好的", "可以", "要", "y", "yes", "yeah", "ok", "确认", "同意", "1"})
 NO_WORDS = frozenset({"否", "不", "不是", "不要", "没有", "n", "no", "nope", "不同意", "0"})
@@ -79,10 +81,10 @@ class Field:
 
 
 class Form(Flow):
-    """Subclasses declare ``fields`` and implement ``begin``, ``store`` and ``submit``."""
+    """Subclasses declare ``fields`` and implement ``begin``, ``store`` and ``submit``; ``can_save``
+    shows "save and exit" (the record keeps the answers)."""
 
     fields: tuple[Field, ...] = ()
-    can_save: bool = False  # show "save and exit" (the record keeps the answers)
 
     # -- hooks -------------------------------------------------------------------------------
     async def begin(self, ctx: Context, payload: str | None) -> bool:
@@ -174,7 +176,7 @@ class Form(Flow):
                 help_row.append(Button(ctx.t("form.skip"), button_data(self.name, f.name, SKIP)))
             help_row.append(Button(ctx.t("form.leave"), button_data(self.name, f.name, LEAVE)))
             rows.append(help_row)
-            lines.append(ctx.t("form.help_offer"))
+            lines.append(ctx.t("form.help_offer" if f.example else "form.help_offer_no_example"))
         elif not f.required:
             rows.append([Button(ctx.t("form.skip"), button_data(self.name, f.name, SKIP))])
         if self.can_save and fails < FAILS_BEFORE_HELP:
@@ -195,7 +197,7 @@ class Form(Flow):
             rows.append([Button(ctx.t("form.done"), button_data(self.name, f.name, DONE))])
             return rows
         if f.kind == RATING:
-            low, high = f.minimum or 1, f.maximum or 5
+            low, high = _scale(f)
             return [[Button(str(v), button_data(self.name, f.name, str(v))) for v in range(low, high + 1)]]
         if f.kind == YES_NO:
             return [[
@@ -204,7 +206,32 @@ class Form(Flow):
             ]]
         return []
 
+    async def typed_button(self, ctx: Context, msg: Incoming) -> Incoming:
+        """A button's label typed instead of pressed is that button, on every step and the summary.
+
+        The current screen is built again (without being sent) to know its buttons, so whatever a
+        step shows can be typed: "提交", "上一题", "跳过", "保存并退出"…
+        """
+        text = (msg.text or "").strip()
+        if msg.button is not None or msg.media is not None or not text or len(text) > LABEL_MAX:
+            return msg
+        key = label_key(text)
+        if not key:
+            return msg
+        shown, step, slots = len(ctx.replies), ctx.state.step, deepcopy(ctx.state.slots)
+        await self.reprompt(ctx)
+        screen = ctx.replies[shown:]
+        del ctx.replies[shown:]
+        ctx.state.step, ctx.state.slots = step, slots
+        for reply in screen:
+            for row in reply.buttons:
+                for button in row:
+                    if button.data and label_key(button.label) == key:
+                        return replace(msg, text=None, button=button.data)
+        return msg
+
     async def handle(self, ctx: Context, msg: Incoming) -> None:
+        msg = await self.typed_button(ctx, msg)
         step = ctx.state.step
         if step == "summary":
             await self.on_summary(ctx, msg)
@@ -281,6 +308,8 @@ class Form(Flow):
             if msg.media is None:
                 return Problem.of("form.error.need_media")
             return {"kind": msg.media.kind, "path": msg.media.path, "filename": msg.media.filename}
+        if not text and pressed is None and (msg.media is not None or msg.other is not None):
+            return self.not_text(ctx)
         if f.kind in (CHOICE, MULTI):
             return await self._parse_choice(ctx, f, text, pressed)
         if f.kind == YES_NO:
@@ -302,9 +331,18 @@ class Form(Flow):
             if len(cleaned) < (f.minimum or 1):
                 return Problem.of("form.error.too_short", minimum=f.minimum or 1)
             return cleaned
-        if f.kind in (INTEGER, RATING):
+        if f.kind == RATING:
+            # a typed number is the rating itself, whatever position its button has on the screen
             number = parse_int(pressed or text)
+            low, high = _scale(f)
+            if number is None or not low <= number <= high:
+                return self.rating_problem(ctx, f)
+            return number
+        if f.kind == INTEGER:
+            number = parse_int(text)
             if number is None:
+                if f.minimum is not None and f.maximum is not None:
+                    return Problem.of("form.error.integer_between", minimum=f.minimum, maximum=f.maximum)
                 return Problem.of("form.error.integer")
             return self._bounded(ctx, f, number, str(number))
         if f.kind == MONEY:
@@ -323,6 +361,18 @@ class Form(Flow):
                 return Problem.of("form.error.date_range")
             return [span[0].isoformat(), span[1].isoformat()]
         raise ValueError(f"unknown field kind {f.kind!r}")
+
+    def rating_problem(self, ctx: Context, f: Field) -> Problem:
+        """What to say when a rating's answer is not one of its values: the values and the buttons."""
+        low, high = _scale(f)
+        return Problem.of("form.error.rating", low=low, high=high)
+
+    def not_text(self, ctx: Context) -> Problem:
+        """A photo, a file or a contact sent where the step wants words: say so, and where photos go."""
+        photo_step = next((g for g in self.fields if g.kind == MEDIA), None)
+        if photo_step is None:
+            return Problem.of("form.error.text_not_media")
+        return Problem.of("form.error.text_photo_step", step=ctx.t(photo_step.label))
 
     def _bounded(self, ctx: Context, f: Field, value: int, shown: str) -> int | Problem:
         money = f.kind == MONEY
@@ -447,6 +497,11 @@ class Form(Flow):
         await self.show_summary(ctx)
 
 
+def _scale(f: Field) -> tuple[int, int]:
+    """A rating's lowest and highest value (1–5 unless the field says otherwise)."""
+    return (1 if f.minimum is None else f.minimum), (5 if f.maximum is None else f.maximum)
+
+
 def _split_list(text: str) -> list[str]:
     for sep in "，、;；":
         text = text.replace(sep, ",")
@@ -454,7 +509,8 @@ def _split_list(text: str) -> list[str]:
 
 
 def _match_choice(options: Sequence[Choice], text: str) -> Choice | None:
-    """A choice typed as its number (1-based), its label or its value; unique prefixes count."""
+    """A choice typed as its number (1-based), its label or its value, a unique part of its label, or a
+    number within the one range its label names."""
     key = fold(text).strip()
     if not key:
         return None
@@ -467,4 +523,12 @@ def _match_choice(options: Sequence[Choice], text: str) -> Choice | None:
     partial = [c for c in options if key in fold(c.label)]
     if len(partial) == 1:
         return partial[0]
+    if number is not None:  # "七十二岁" picks the band "60–79岁"
+        within = [c for c in options if _covers(parse_int_range(c.label), number)]
+        if len(within) == 1:
+            return within[0]
     return None
+
+
+def _covers(span: tuple[int | None, int | None] | None, number: int) -> bool:
+    return span is not None and (span[0] is None or span[0] <= number) and (span[1] is None or number <= span[1])

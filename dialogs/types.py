@@ -33,6 +33,7 @@ class Incoming:
     payload: str | None = None
     media: Media | None = None
     display_name: str | None = None
+    other: str | None = None  # what was sent when it is neither text nor a file: "contact", "location"…
 
     @classmethod
     def from_text(cls, channel: str, user_id: str, id: str, text: str, **extra: object) -> Incoming:

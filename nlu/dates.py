@@ -33,6 +33,15 @@ _MD_CN = re.compile(rf"(?P<m>{_N})\s*月\s*(?P<d>{_N}){_DAY_MARK}?")
 _MD_SLASH = re.compile(r"(?P<m>\d{1,2})\s*/\s*(?P<d>\d{1,2})", re.ASCII)
 _RELATIVE_MONTH_DAY = re.compile(rf"(?P<rel>下下|下|上|本|这|今)\s*个?\s*月\s*(?P<d>{_N}){_DAY_MARK}")
 _DAY_ONLY = re.compile(rf"(?P<d>{_N}){_DAY_MARK}")
+# 年底 / 明年年底 / 明年底 / 2027年底 / 年初: the last (first) day of that year
+_YEAR_EDGE_CN = re.compile(
+    rf"(?:(?P<rel>今年|明年|去年|前年|后年)\s*年?|(?P<y>\d{{4}}|{_CN_YEAR})\s*年|年)\s*(?P<edge>底|末|终|初)"
+)
+_YEAR_EDGE_EN = re.compile(
+    r"(?:the\s+)?(?P<edge>end|start|beginning)\s+of\s+(?:(?:the\s+)?year|(?P<rel>this|next|last)\s+year|(?P<y>\d{4}))"
+    r"|(?P<rel2>this|next|last)?\s*year[-\s]end",
+    re.ASCII,
+)
 _WEEKDAY_CN = re.compile(
     rf"(?P<rel>下下|下|上上|上|本|这)?\s*个?\s*{_WEEK_WORD}\s*(?P<wd>[一二三四五六日天1-7])"
 )
@@ -113,7 +122,8 @@ def parse_date(text: str, today: date, *, prefer: Prefer = "future") -> date | N
     """A date typed by a person, resolved against `today`; None if it is not a valid date.
 
     Full dates (2026-03-01, 2026/3/1, 2026.3.1, 20260301, 2026年3月1日, 二〇二六年三月一日, March 1, 2026)
-    and relative ones (今天, 明天, 后天, 昨天, 前天, 三天后, in 3 days, 下个月1号, 明年3月1日).
+    and relative ones (今天, 明天, 后天, 昨天, 前天, 三天后, in 3 days, 下个月1号, 明年3月1日, 年底 / 明年年底 /
+    end of next year = 31 December, 年初 = 1 January).
     Without a year (3月1日, 3/1, March 1) the date is the next one on or after `today` when
     `prefer="future"`, the last one on or before it when "past", this year's when "any"; 15号 works
     the same way by month. Weeks start on Monday: 下周五 / next friday is Friday of next week,
@@ -204,6 +214,16 @@ def _parse_plain(text: str, today: date, prefer: Prefer) -> _Parsed | None:
     if match := _RELATIVE_MONTH_DAY.fullmatch(text):
         year, month = _add_months(today.year, today.month, _MONTH_SHIFT_CN[match["rel"]])
         return _full(year, month, _number(match["d"]))
+    if match := _YEAR_EDGE_CN.fullmatch(text):
+        month, day = (1, 1) if match["edge"] == "初" else (12, 31)
+        if not match["y"] and not match["rel"]:  # 年底 alone: this year's, or the start's as a range end
+            return _month_day(month, day, today, "any")
+        year = _number(match["y"]) if match["y"] else today.year + _RELATIVE_YEARS[match["rel"]]
+        return _full(year, month, day)
+    if match := _YEAR_EDGE_EN.fullmatch(text):
+        shift = _YEAR_SHIFT_EN.get(match["rel"] or match["rel2"] or "this", 0)
+        year = int(match["y"]) if match["y"] else today.year + shift
+        return _full(year, 1, 1) if match["edge"] in ("start", "beginning") else _full(year, 12, 31)
     if match := _DAY_ONLY.fullmatch(text):
         day = _number(match["d"])
         value = _resolve_day(day, today, prefer)

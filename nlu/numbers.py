@@ -11,7 +11,7 @@ from decimal import Context, Decimal, localcontext
 
 from nlu.normalize import fold_preserving, normalize
 
-__all__ = ["find_amounts", "parse_int", "parse_money_fen", "parse_number"]
+__all__ = ["find_amounts", "parse_int", "parse_int_range", "parse_money_fen", "parse_number"]
 
 _CN_DIGITS: dict[str, int] = {
     "零": 0, "〇": 0,
@@ -53,7 +53,19 @@ _YUAN = r"元整|元|圆整|圆|圓整|圓|块钱|块|塊錢|塊|yuan|rmb|cny|�
 _MONEY = re.compile(
     rf"(?:(?:{_CURRENCY})\s*)*(?P<number>.*?)\s*(?:(?:{_YUAN})\s*)*", re.IGNORECASE | re.DOTALL
 )
-_COUNTER = re.compile(r"(.*?)\s*(?:人次|人|个|個|次|名|位|场|場|户|戶|项|項|家)", re.DOTALL)
+_COUNTER = re.compile(r"(.*?)\s*(?:人次|人|个|個|次|名|位|场|場|户|戶|项|項|家|岁|歲|周岁|週歲|分|星)", re.DOTALL)
+# "大约三百人", "三百人左右", "about 300": the hedge is dropped, the number is the answer.
+_HEDGE = re.compile(
+    r"^(?:大约|大概|约莫|约|約|大約|大概|差不多|将近|將近|接近|估计|估計|预计|預計|about|around|approximately|approx\.?|roughly|~)\s*"
+    r"|\s*(?:左右|上下|前后|前後)$",
+    re.IGNORECASE,
+)
+# 170k = 170,000; 1.2m = 1,200,000 (thousands and millions as people abbreviate them in English)
+_SCALE_SUFFIX = {"k": 10**3, "m": 10**6}
+# An age band or any range of whole numbers as labels write it: 18–59岁, 60-79, 80岁及以上, 18岁以下, 80+, under 18.
+_RANGE_BOTH = re.compile(r"(?P<low>\d+)\s*(?:岁|歲)?\s*(?:-|–|—|~|～|至|到|to)\s*(?P<high>\d+)\s*(?:岁|歲)?", re.IGNORECASE)
+_RANGE_UP = re.compile(r"(?P<low>\d+)\s*(?:岁|歲)?\s*(?:及以上|以上|或以上|\+|and\s+(?:over|above|older)|or\s+(?:over|more|older))", re.IGNORECASE)
+_RANGE_DOWN = re.compile(r"(?:under|below|less\s+than)\s*(?P<high>\d+)|(?P<high2>\d+)\s*(?:岁|歲)?\s*(?P<incl>及以下|以下|或以下)", re.IGNORECASE)
 
 # Over fold_preserving text (lower case, Simplified): a currency prefix, a run of numeral characters,
 # a yuan suffix. The number must not be glued to a code such as "SZ-5000" or "A1000".
@@ -84,23 +96,41 @@ def parse_number(text: str) -> Decimal | None:
 def parse_money_fen(text: str) -> int | None:
     """An amount in yuan as a person types it -> integer fen; None if invalid, negative or finer than a fen.
 
-    Accepts everything `parse_number` does plus ¥/RMB/CNY/人民币 and 元/块/圆/yuan/整 around it:
+    Accepts everything `parse_number` does (170k too) plus ¥/RMB/CNY/人民币 and 元/块/圆/yuan/整 around it,
+    hedged or not (大约35万):
     "35万" and "三十五万元" -> 35_000_000; "35.5万" -> 35_500_000; "12.345" -> None.
     """
-    match = _MONEY.fullmatch(normalize(text))
+    match = _MONEY.fullmatch(_HEDGE.sub("", normalize(text)).strip())
     if match is None:
         return None
     return _to_fen(_parse_normalized(match["number"]))
 
 
 def parse_int(text: str) -> int | None:
-    """A whole number, optionally followed by a counter word (120人, 十二个, 3次); None otherwise."""
-    normalized = normalize(text)
+    """A whole number, optionally followed by a counter word (120人, 十二个, 3次, 七十二岁) and hedged
+    (大约三百人, 300人左右, about 300); None otherwise."""
+    normalized = _HEDGE.sub("", normalize(text)).strip()
     counted = _COUNTER.fullmatch(normalized)
     value = _parse_normalized(counted[1] if counted else normalized)
     if value is None or value != value.to_integral_value():
         return None
     return int(value)
+
+
+def parse_int_range(label: str) -> tuple[int | None, int | None] | None:
+    """The whole numbers a label covers, bounds included: "18–59岁" → (18, 59), "80岁及以上" → (80, None),
+    "18岁以下" → (None, 17), "under 18" → (None, 17); None when the label names no range."""
+    text = normalize(label)
+    if match := _RANGE_BOTH.search(text):
+        return int(match["low"]), int(match["high"])
+    if match := _RANGE_UP.search(text):
+        return int(match["low"]), None
+    if match := _RANGE_DOWN.search(text):
+        if match["high2"] is not None:
+            high = int(match["high2"])
+            return None, high if match["incl"] in ("及以下", "或以下") else high - 1
+        return None, int(match["high"]) - 1
+    return None
 
 
 def find_amounts(text: str) -> list[tuple[int, int, int]]:
@@ -154,6 +184,11 @@ def _parse_normalized(text: str) -> Decimal | None:
         return None
     if _PLAIN.fullmatch(text):
         return Decimal(text.replace(",", ""))
+    scale = _SCALE_SUFFIX.get(text[-1].lower())
+    if scale is not None and _PLAIN.fullmatch(text[:-1].rstrip()):
+        with localcontext(_EXACT):
+            scaled = Decimal(text[:-1].rstrip().replace(",", "")) * scale
+            return scaled.to_integral_value() if scaled == scaled.to_integral_value() else scaled
     signed = _SIGN.fullmatch(text)
     assert signed is not None  # the pattern matches any string
     sign, body = signed.groups()

@@ -142,7 +142,7 @@ async def test_ineligible_organizations_are_told_why(bot, world) -> None:  # typ
     assert "资质名录" in unqualified.text
     resident = Person(bot, "someone")
     await resident.say("/apply")
-    assert "没有权限" in resident.text
+    assert "绑定链接" in resident.text  # not a bare refusal: how an organization gets there
 
 
 async def test_save_exit_and_resume_after_restart(bot, sessions, world) -> None:  # type: ignore[no-untyped-def]

@@ -507,8 +507,8 @@ class TelegramChannel:
         elif message.photo or message.document:
             media = await self._download(update_id, message)
             incoming = Incoming(CHANNEL, user_id, incoming_id, text=message.caption, media=media, **common)
-        else:
-            incoming = Incoming(CHANNEL, user_id, incoming_id, text=message.caption, **common)
+        else:  # a contact, a location, a sticker…: the flow says what it wanted instead
+            incoming = Incoming(CHANNEL, user_id, incoming_id, text=message.caption, other=str(message.content_type), **common)
         return incoming, message.chat.id, user.language_code
 
     async def _from_callback(

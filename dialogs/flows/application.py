@@ -33,6 +33,8 @@ from store.models import Application, Call, CatalogItem, Organization
 ACTIVITY_FIELDS = ("casework", "group_sessions", "community_events")
 BULLET = re.compile(r"^\s*(?:[-•·*]|\(?\d{1,2}[.、)）])\s*")
 OUTCOME_LINE = re.compile(r"^(?P<text>.*?\S)[\s:：,，=]*(?P<target>[0-9.]+|[零〇一二两三四五六七八九十百千万]+)\s*(?P<unit>%|人次|人|次|个|场|户|名|小时|节|篇)?$")
+TARGET_SEPARATOR = re.compile(r"[；;]")
+LIST_SEPARATOR = re.compile(r"[、，]|,(?!\d{3})")  # "1,000" is one number
 MAX_OUTCOMES = 20
 
 
@@ -47,13 +49,27 @@ def add_months(day: date, months: int) -> date:
     raise ValueError(day)
 
 
-def parse_outcomes(text: str) -> list[dict[str, Any]] | None:
-    """``description target`` per line → [{text, target, unit}]; None when a line has no target."""
-    outcomes = []
+def _outcome_parts(text: str) -> list[str]:
+    """One target per line or per "；"; a line listed with "、" or "，" is several targets when every
+    part has its own ("个案30个、小组10场"), one otherwise ("服务老人、儿童 100人")."""
+    parts = []
     for raw in text.splitlines():
-        line = BULLET.sub("", raw).strip()
-        if not line:
-            continue
+        for chunk in TARGET_SEPARATOR.split(raw):
+            line = BULLET.sub("", chunk).strip()
+            if not line:
+                continue
+            pieces = [p.strip() for p in LIST_SEPARATOR.split(line) if p.strip()]
+            if len(pieces) > 1 and all(OUTCOME_LINE.match(p) for p in pieces):
+                parts.extend(pieces)
+            else:
+                parts.append(line)
+    return parts
+
+
+def parse_outcomes(text: str) -> list[dict[str, Any]] | None:
+    """``description target`` per line (or per "；") → [{text, target, unit}]; None when one has no target."""
+    outcomes = []
+    for line in _outcome_parts(text):
         match = OUTCOME_LINE.match(line)
         if match is None:
             return None
@@ -175,6 +191,7 @@ class ApplicationFlow(Form):
     commands = ("apply",)
     intents = ("apply",)
     roles = frozenset({"org"})
+    refusal_key = "common.org_only"
     menu_key = "apply.menu"
     menu_order = 10
     can_save = True

@@ -41,6 +41,7 @@ class StatusFlow(Flow):
     commands = ("status",)
     intents = ("check_status",)
     roles = frozenset({"org"})
+    refusal_key = "common.org_only"
     menu_key = "status.menu"
     menu_order = 20
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from dialogs.context import Context
-from dialogs.flow import Flow, button_data, split_button
+from dialogs.flow import Flow, button_data, label_key, split_button
 from dialogs.forms import (
     CHOICE,
     FAILS_BEFORE_HELP,
@@ -30,7 +30,6 @@ from dialogs.forms import MULTI as MULTI_FIELD
 from dialogs.listing import localized
 from dialogs.surveys.templates import Item, Template, get_template, scale5_label, text
 from dialogs.types import Button, Incoming
-from nlu.normalize import fold
 from store import surveys
 from store.models import Project
 
@@ -131,11 +130,22 @@ class SurveyForm(Form):
     async def parse(self, ctx: Context, f: Field, msg: Incoming, pressed: str | None) -> Any:
         item = self._item(f.name)
         if item.kind == surveys.SCALE5 and pressed is None and msg.text:
-            typed = fold(msg.text).strip()
-            for score in range(1, 6):  # "满意" typed instead of pressed
-                if typed == fold(scale5_label(self.template, score, ctx.locale)):
+            typed = label_key(msg.text)
+            for score in range(1, 6):  # "满意" (or "5 非常满意") typed instead of pressed
+                label = scale5_label(self.template, score, ctx.locale)
+                if typed in (label_key(label), label_key(f"{score} {label}")):
                     return score
         return await super().parse(ctx, f, msg, pressed)
+
+    def rating_problem(self, ctx: Context, f: Field) -> Problem:
+        item = self._item(f.name)
+        if item.kind == surveys.SCALE5:
+            return Problem.of("survey.error.scale5", worst=scale5_label(self.template, 1, ctx.locale),
+                              best=scale5_label(self.template, 5, ctx.locale))
+        if item.kind == surveys.SCALE10 and self.template.scale10 is not None:
+            low, high = self.template.scale10
+            return Problem.of("survey.error.scale10", low=text(low, ctx.locale), high=text(high, ctx.locale))
+        return super().rating_problem(ctx, f)
 
     async def display(self, ctx: Context, f: Field, value: Any) -> str:
         if value is None:
@@ -146,6 +156,7 @@ class SurveyForm(Form):
 
     # -- moving ------------------------------------------------------------------------------
     async def handle(self, ctx: Context, msg: Incoming) -> None:
+        msg = await self.typed_button(ctx, msg)
         if msg.button is not None and ctx.state.step != "summary":
             _, step, value = split_button(msg.button)
             if value == BACK and step == ctx.state.step:
@@ -263,3 +274,7 @@ class SurveyFlow(Flow):
         form = await self._active(ctx)
         if form is not None:
             await form.reprompt(ctx)
+
+    async def leave(self, ctx: Context) -> None:
+        form = self.form(ctx.state.slots.get("template", ""))
+        await (form.leave(ctx) if form is not None else super().leave(ctx))
