@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,54 @@ def test_console_numbers_buttons_and_accepts_number_or_label() -> None:
     assert chat.to_incoming("甲").button == "f:s:a"  # type: ignore[union-attr]
     assert chat.to_incoming("/apply").command == "apply"  # type: ignore[union-attr]
     assert chat.to_incoming("你好").text == "你好"  # type: ignore[union-attr]
+
+
+def test_console_numbers_on_a_rating_are_its_values() -> None:
+    """On a scale the buttons are numbers: a typed number is that value, the other buttons get letters."""
+    scale5 = [[Button(f"{v} {label}", f"survey:q:{v}")] for v, label in zip(range(5, 0, -1), ["非常满意", "满意", "一般", "不满意", "非常不满意"], strict=True)]
+    text, buttons = render([Reply("第 1/11 题", [*scale5, [Button("⬅️ 上一题", "survey:q:~back")]])])
+    assert "[5] 非常满意" in text and "[1] 非常不满意" in text and "[a] ⬅️ 上一题" in text
+    chat = ConsoleChat(None, None, "u")  # type: ignore[arg-type]
+    chat.buttons = buttons
+    assert chat.to_incoming("5").button == "survey:q:5"  # type: ignore[union-attr]
+    assert chat.to_incoming("1").button == "survey:q:1"  # type: ignore[union-attr]
+    assert chat.to_incoming("a").button == "survey:q:~back"  # type: ignore[union-attr]
+    scale10 = [[Button(str(v), f"survey:r:{v}") for v in values] for values in (range(0, 6), range(6, 11))]
+    _, chat.buttons = render([Reply("0 = 完全不会，10 = 一定会", scale10)])
+    assert chat.to_incoming("8").button == "survey:r:8"  # type: ignore[union-attr]
+    assert chat.to_incoming("0").button == "survey:r:0"  # type: ignore[union-attr]
+
+
+async def test_console_survey_records_the_typed_value_and_shows_notices(sqlite_url: str) -> None:
+    from sqlalchemy import select
+
+    from dialogs.notices import queue_notice
+    from store import models as m
+    from store import surveys
+
+    engine = create_engine(sqlite_url)
+    sessions = sessionmaker(engine)
+    async with sessions() as s, s.begin():
+        world = await build_world(s)
+        survey = await surveys.open_survey(s, world.project.id, NOW, NOW + timedelta(days=30))
+        token, = [i.token for i in await surveys.create_invitations(s, survey, 1, NOW)]
+    out = io.StringIO()
+    user = await act_as(sessions, "resident")
+    chat = ConsoleChat(build_engine(sessions, DialogSettings(), clock=lambda: NOW), sessions, user, out=out)
+    await chat.send(f"/start {token}")
+    await chat.send("5")  # needs_met: "5 非常满意" is the fifth button from the bottom, first from the top
+    await chat.send("2")
+    async with sessions() as s:
+        conversation = (await s.execute(select(m.Conversation))).scalar_one()
+        assert conversation.slots["values"] == {"needs_met": 5, "attitude": 2}
+        identity = (await s.execute(select(m.Identity).where(m.Identity.channel == "console"))).scalar_one()
+    async with sessions() as s, s.begin():  # a ticket's news for this console person, queued elsewhere
+        await queue_notice(s, identity.id, "tickets.notice_state", "t1", NOW, reference="T-1",
+                           state={"t": "tickets.state.resolved"}, note="已修好")
+    shown = await chat.send("4")
+    assert "T-1" in shown and "已修好" in shown and "第 4/11 题" in shown
+    assert "T-1" not in await chat.send("3")  # shown once
+    await engine.dispose()
 
 
 def test_parse_role() -> None:

@@ -1,15 +1,21 @@
 """The console channel: chat with civicbot in a terminal, buttons shown as numbered options.
 
-Type a number or a button's label to press it, or text as in any messenger. ``:photo PATH`` sends
-a picture, ``:as ROLE`` switches identity (resident, org:USCC, staff:DEPT, expert:CODE), ``:quit``
-leaves. Replies a crash left unsent are shown when the chat starts, before the first turn.
+Type a button's key or its label to press it, or text as in any messenger. Keys are numbers, except
+where the buttons are themselves numbers (a rating 1–5, a 0–10 scale): there a typed number is that
+value, as in every other channel, and the other buttons get letters. ``:photo PATH`` sends a picture,
+``:as ROLE`` switches identity (resident, org:USCC, staff:DEPT, expert:CODE), ``:quit`` leaves.
+Messages the outbox has for console identities (a ticket's news, a decision) are shown as they come;
+replies a crash left unsent are shown when the chat starts, before the first turn.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
+import re
 import shutil
+import string
 import sys
 import uuid
 from collections.abc import Callable
@@ -18,13 +24,18 @@ from typing import TextIO
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.outbox import Dispatcher
 from dialogs.engine import Engine, utcnow
 from dialogs.types import Button, Incoming, Media, Reply
 from store.conversations import ensure_identity, mark_replies_sent, unsent_replies
 from store.db import transaction
 from store.invites import set_binding
 
+log = logging.getLogger(__name__)
+
 CHANNEL = "console"
+NOTICE_POLL_SECONDS = 2.0
+_VALUE_LABEL = re.compile(r"(\d{1,3})(?:\s|$)")  # "5 非常满意", "8": the button stands for that number
 
 
 def parse_role(spec: str) -> tuple[str, str | None]:
@@ -48,24 +59,53 @@ async def act_as(sessions: async_sessionmaker[AsyncSession], spec: str) -> str:
     return user_id
 
 
-def render(replies: list[Reply]) -> tuple[str, list[Button]]:
-    """Replies as terminal text; buttons numbered in reading order."""
+def render(replies: list[Reply]) -> tuple[str, dict[str, Button]]:
+    """Replies as terminal text, and the buttons by the key that presses them.
+
+    Buttons are numbered in reading order; when some stand for numbers (a rating), those keep their
+    number as key and the others are lettered, so a typed number always means the same thing.
+    """
+    every = [button for reply in replies for row in reply.buttons for button in row if button.data]
+    valued = {button.data: match[1] for button in every if (match := _VALUE_LABEL.match(button.label))}
+    letters = iter(string.ascii_lowercase)
+    numbers = itertools.count(1)
+    keyed: dict[str, Button] = {}
     lines: list[str] = []
-    buttons: list[Button] = []
     for reply in replies:
         lines.append(reply.text)
         for row in reply.buttons:
             cells = []
             for button in row:
-                buttons.append(button)
-                target = f" → {button.url}" if button.url else ""
-                cells.append(f"[{len(buttons)}] {button.label}{target}")
+                if button.url or not button.data:
+                    cells.append(f"{button.label} → {button.url}" if button.url else button.label)
+                    continue
+                if valued and button.data in valued:
+                    key, label = valued[button.data], button.label[len(valued[button.data]):].strip()
+                else:
+                    key, label = (next(letters, "") if valued else str(next(numbers))), button.label
+                if key and key not in keyed:
+                    keyed[key] = button
+                    cells.append(f"[{key}] {label}".rstrip())
+                else:
+                    cells.append(button.label)
             lines.append("   ".join(cells))
         for attachment in (reply.image, reply.document):
             if attachment is not None:
                 lines.append(f"📎 {attachment.filename} ({len(attachment.content)} bytes)")
         lines.append("")
-    return "\n".join(lines), buttons
+    return "\n".join(lines), keyed
+
+
+class ConsoleSender:
+    """The outbox's way into the console: what it sends to a console identity is printed."""
+
+    channels = frozenset({CHANNEL})
+
+    def __init__(self) -> None:
+        self.received: list[Reply] = []
+
+    async def send(self, identity_channel: str, external_id: str, reply: Reply) -> None:
+        self.received.append(reply)
 
 
 class ConsoleChat:
@@ -87,19 +127,23 @@ class ConsoleChat:
         self.media_dir = media_dir
         self.out = out
         self.read_line = read_line or (lambda: input("› "))
-        self.buttons: list[Button] = []
+        self.buttons: dict[str, Button] = {}
         self._ids = itertools.count(1)
         self._session = uuid.uuid4().hex[:8]
+        self._notices = ConsoleSender()
+        settings = engine.settings if engine is not None else None
+        self._dispatcher = Dispatcher(
+            sessions, self._notices, zone=settings.zone, default_locale=settings.default_locale,
+        ) if settings is not None and sessions is not None else None
 
     def _incoming(self, **fields: object) -> Incoming:
         return Incoming(CHANNEL, self.user_id, f"{self._session}-{next(self._ids)}", locale=self.locale, **fields)  # type: ignore[arg-type]
 
     def to_incoming(self, line: str) -> Incoming | None:
         text = line.strip()
-        if text.isdigit() and 1 <= int(text) <= len(self.buttons):
-            button = self.buttons[int(text) - 1]
-            return self._incoming(button=button.data) if button.data else None
-        for button in self.buttons:
+        if text in self.buttons:
+            return self._incoming(button=self.buttons[text].data)
+        for button in self.buttons.values():
             if button.data and text and text == button.label.strip():
                 return self._incoming(button=button.data)
         if text.startswith(":photo "):
@@ -140,13 +184,42 @@ class ConsoleChat:
         if incoming is None:
             return ""
         turn = await self.engine.turn(incoming)
-        text = self._show(turn.replies)
+        text = self._show(turn.replies + await self.notices())
         if turn.reply_id is not None:
             await self._sent([turn.reply_id])
         return text
 
+    async def notices(self) -> list[Reply]:
+        """What the outbox has for console identities now (sent, so it is shown once)."""
+        if self._dispatcher is None:
+            return []
+        await self._dispatcher.dispatch(self.engine.clock())
+        received, self._notices.received = self._notices.received, []
+        return received
+
+    async def _watch_notices(self) -> None:
+        """While the chat waits for a line, print what the outbox sends here (the bare text: the
+        buttons on screen stay those of the conversation)."""
+        while True:
+            await asyncio.sleep(NOTICE_POLL_SECONDS)
+            try:
+                arrived = await self.notices()
+            except Exception:  # a database hiccup must not end the chat; the next poll tries again
+                log.exception("could not fetch the console's notices")
+                continue
+            for reply in arrived:
+                self.out.write(f"\n🔔 {reply.text}\n")
+                self.out.flush()
+
     async def run(self, first: str = "/start") -> None:
         await self.catch_up()
+        watcher = asyncio.create_task(self._watch_notices())
+        try:
+            await self._chat(first)
+        finally:
+            watcher.cancel()
+
+    async def _chat(self, first: str) -> None:
         await self.send(first)
         loop = asyncio.get_running_loop()
         while True:
