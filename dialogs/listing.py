@@ -71,7 +71,23 @@ def parse_id(value: str | None) -> int | None:
 
 
 def shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """``text`` in at most ``limit`` characters, ending in "…" when cut; words (text with spaces) are
+    cut between words, not inside one, unless that would lose more than half."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if text[limit - 1] != " " and " " in cut:
+        head = cut.rsplit(" ", 1)[0]
+        if len(head) >= limit // 2:
+            cut = head
+    return cut.rstrip(" ,.;:-–—·/") + "…"
+
+
+def fill_label(template: str, title: str, limit: int) -> str:
+    """A button label whose ``{title}`` is shortened so the whole fits ``limit``: the rest of the label
+    (its number, a code, a reference) is the essential part and is kept whole."""
+    room = max(limit - len(template.replace("{title}", "")), 8)
+    return template.replace("{title}", shorten(title, room))
 
 
 def localized(ctx: Context, zh: str | None, en: str | None) -> str:

@@ -14,7 +14,17 @@ from dialogs import voice
 from dialogs.context import Context
 from dialogs.flow import button_data, run_button, split_button
 from dialogs.forms import CHOICE, LEAVE, LONG_TEXT, MEDIA, TEXT, Choice, Field, Form, Problem, Values
-from dialogs.listing import PAGE_SIZE, Page, clamp_page, localized, page_count, page_label, parse_id, shorten
+from dialogs.listing import (
+    PAGE_SIZE,
+    Page,
+    clamp_page,
+    fill_label,
+    localized,
+    page_count,
+    page_label,
+    parse_id,
+    shorten,
+)
 from dialogs.notices import queue_notice
 from dialogs.types import Button, Incoming
 from nlu.normalize import fold, normalize
@@ -73,6 +83,12 @@ async def _no_choices(ctx: Context, values: Values) -> list[Choice]:
 
 def project_label(ctx: Context, project: Project) -> str:
     return ctx.t("complain.project_label", code=project.code, title=localized(ctx, project.title_zh, project.title_en))
+
+
+def project_button_label(ctx: Context, project: Project) -> str:
+    """The project's code whole and as much of its title as fits a button."""
+    template = ctx.t("complain.project_label", code=project.code, title="{title}")
+    return fill_label(template, localized(ctx, project.title_zh, project.title_en), LABEL_LIMIT)
 
 
 class ComplaintFlow(Form):
@@ -179,7 +195,7 @@ class ComplaintFlow(Form):
             await self.ask(ctx, f, Problem.of("complain.error.not_found", query=shorten(typed, 30)))
             return
         rows = [
-            [Button(shorten(project_label(ctx, p), LABEL_LIMIT), button_data(self.name, "project", f"p.{p.id}"))]
+            [Button(project_button_label(ctx, p), button_data(self.name, "project", f"p.{p.id}"))]
             for p in ranked[:SUGGESTIONS]
         ]
         rows.append([Button(ctx.t("complain.browse"), button_data(self.name, "project", "districts")), self._leave(ctx)])
@@ -216,7 +232,7 @@ class ComplaintFlow(Form):
         page: Page[Project] = Page(items, number, page_count(total), total, number * PAGE_SIZE)
         lines = [ctx.t("complain.district_projects", district=district, total=total)]
         rows = [
-            [Button(shorten(project_label(ctx, p), LABEL_LIMIT), button_data(self.name, "project", f"p.{p.id}"))]
+            [Button(project_button_label(ctx, p), button_data(self.name, "project", f"p.{p.id}"))]
             for p in items
         ]
         if page.pages > 1:

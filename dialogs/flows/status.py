@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 from dialogs.context import Context
 from dialogs.flow import Flow, button_data, run_button, split_button
-from dialogs.listing import localized, nav_row, page_label, page_of, parse_id, shorten
+from dialogs.listing import fill_label, localized, nav_row, page_label, page_of, parse_id
 from dialogs.types import Button, Incoming
 from store import decisions
 from store import projects as prj
@@ -25,7 +25,7 @@ STEPS_AHEAD = {
     "eligible": ("review", "decision"),
     "under_review": ("decision",),
 }
-LABEL_LIMIT = 28
+LABEL_LIMIT = 40
 
 
 def actor(ctx: Context) -> str:
@@ -111,10 +111,15 @@ class StatusFlow(Flow):
         )]
         rows: list[list[Button]] = []
         for n, entry in enumerate(page.items, start=page.first + 1):
+            # an application and the project it became share a title: the buttons say which is which
             if isinstance(entry, Application):
                 title = application_title(ctx, entry)
                 lines.append(self._application_row(ctx, entry, n, title))
                 data = button_data(self.name, "open", f"a{entry.id}")
+                if entry.reference:
+                    label = ctx.t("status.open_application_label", n=n, reference=entry.reference, title="{title}")
+                else:
+                    label = ctx.t("status.open_draft_label", n=n, title="{title}")
             else:
                 title = localized(ctx, entry.title_zh, entry.title_en)
                 lines.append(ctx.t(
@@ -123,7 +128,8 @@ class StatusFlow(Flow):
                 ))
                 lines.append(await self._project_brief(ctx, entry))
                 data = button_data(self.name, "open", f"p{entry.id}")
-            rows.append([Button(ctx.t("status.open_label", n=n, title=shorten(title, LABEL_LIMIT)), data)])
+                label = ctx.t("status.open_project_label", n=n, code=entry.code, title="{title}")
+            rows.append([Button(fill_label(label, title, LABEL_LIMIT), data)])
         if page.pages > 1:
             lines.append(page_label(ctx, page))
             rows.append(nav_row(ctx, self.name, "list", page))

@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 
 from dialogs.context import Context
 from dialogs.flow import Flow, button_data, split_button
-from dialogs.listing import localized, nav_row, page_label, page_of, parse_id, shorten
+from dialogs.listing import fill_label, localized, nav_row, page_label, page_of, parse_id
 from dialogs.surveys import cards, report
 from dialogs.surveys.templates import STANDARD, Template, get_template
 from dialogs.types import Attachment, Button, Incoming
@@ -163,7 +163,7 @@ class SurveyStaffFlow(Flow):
         ctx.state.step = "list"
         ctx.state.slots = {"page": page.number}
         rows = [
-            [Button(shorten(f"{p.code} {localized(ctx, p.title_zh, p.title_en)}", LABEL_LIMIT),
+            [Button(fill_label(f"{p.code} {{title}}", localized(ctx, p.title_zh, p.title_en), LABEL_LIMIT),
                     button_data(self.name, "open", str(p.id)))]
             for p in page.items
         ]

@@ -1,8 +1,9 @@
 """/tickets: staff follow problem reports about their department's projects (received → investigating →
-resolved | unfounded, each move with a note the reporter is told); residents see their own reports.
+resolved | unfounded, each move with a note the reporter is told); everyone sees their own reports.
 
-Members of organizations get nothing here. Staff never see who reported: only what was reported and
-the contact the reporter chose to leave.
+A role adds abilities and never takes a person's own records away: a report filed before binding to an
+organization or a department stays reachable (staff find theirs under "my reports"). Staff never see
+who reported: only what was reported and the contact the reporter chose to leave.
 """
 
 from __future__ import annotations
@@ -43,9 +44,6 @@ class TicketsFlow(Flow):
     menu_key = "tickets.menu"
     menu_order = 65
 
-    def allowed(self, ctx: Context) -> bool:
-        return ctx.is_staff or ctx.identity.role != "org"
-
     async def start(self, ctx: Context, payload: str | None) -> None:
         ticket_id = parse_id((payload or "")[1:]) if (payload or "").startswith("t") else None
         if ticket_id is not None:
@@ -54,10 +52,6 @@ class TicketsFlow(Flow):
             await self.show_list(ctx, 0)
 
     async def handle(self, ctx: Context, msg: Incoming) -> None:
-        if not self.allowed(ctx):
-            ctx.state.clear()
-            ctx.tell("common.not_allowed")
-            return
         if msg.button is None:
             if ctx.state.step == "note" and (msg.text or "").strip():
                 await self.apply_move(ctx, msg.text or "")
@@ -67,8 +61,8 @@ class TicketsFlow(Flow):
             return
         _, step, value = split_button(msg.button)
         head, _, target = value.partition(".")
-        if step == "list" and (number := parse_id(value)) is not None:
-            await self.show_list(ctx, number)
+        if step in ("list", "mine") and (number := parse_id(value)) is not None:
+            await self.show_list(ctx, number, mine=step == "mine")
         elif step == "open" and (ticket_id := parse_id(value)) is not None:
             await self.show_ticket(ctx, ticket_id)
         elif step == "move" and (ticket_id := parse_id(head)) is not None and target in tickets.TICKET_MOVES:
@@ -85,40 +79,44 @@ class TicketsFlow(Flow):
             await self.show_ticket(ctx, ticket_id)
         else:
             page = ctx.state.slots.get("page")
-            await self.show_list(ctx, page if isinstance(page, int) else 0)
+            await self.show_list(ctx, page if isinstance(page, int) else 0, mine=ctx.state.slots.get("mine") is True)
 
     # -- whose tickets -----------------------------------------------------------------------
-    async def _page(self, ctx: Context, number: int) -> tuple[list[tuple[Ticket, Project]], int]:
+    async def _page(self, ctx: Context, number: int, mine: bool) -> tuple[list[tuple[Ticket, Project]], int]:
         offset = number * PAGE_SIZE
-        if ctx.is_staff:
+        if ctx.is_staff and not mine:
             department = None if ctx.is_admin else ctx.identity.department_id
             return await tickets.staff_tickets(ctx.session, department, offset, PAGE_SIZE)
         return await tickets.reporter_tickets(ctx.session, ctx.identity.id, offset, PAGE_SIZE)
 
     async def _visible(self, ctx: Context, ticket_id: int, *, lock: bool = False) -> tuple[Ticket, Project] | None:
         """The ticket with its project when this person may see it: staff of the project's
-        department (admins: all) or, for everyone else, the person who reported it."""
+        department (admins: all), and the person who reported it."""
         found = await tickets.ticket_with_project(ctx.session, ticket_id, lock=lock)
         if found is None:
             return None
         ticket, project = found
-        if ctx.is_staff:
-            return found if ctx.staff_of(project.department_id) else None
+        if ctx.is_staff and ctx.staff_of(project.department_id):
+            return found
         return found if ticket.reporter_identity_id == ctx.identity.id else None
 
     # -- the list ----------------------------------------------------------------------------
-    async def show_list(self, ctx: Context, number: int) -> None:
-        items, total = await self._page(ctx, number)
+    async def show_list(self, ctx: Context, number: int, *, mine: bool = False) -> None:
+        mine = mine or not ctx.is_staff
+        items, total = await self._page(ctx, number, mine)
         if not items and total:
             number = clamp_page(number, total)
-            items, total = await self._page(ctx, number)
-        ctx.state.step, ctx.state.slots = "list", {"page": number}
+            items, total = await self._page(ctx, number, mine)
+        ctx.state.step, ctx.state.slots = "list", {"page": number, "mine": mine}
+        own_too = ctx.is_staff and not mine and (await self._page(ctx, 0, True))[1] > 0
+        own_row = [Button(ctx.t("tickets.my_reports"), button_data(self.name, "mine", "0"))] if own_too else None
         if not items:
-            ctx.state.clear()
-            ctx.tell("tickets.empty_staff" if ctx.is_staff else "tickets.empty_mine")
+            if own_row is None:
+                ctx.state.clear()
+            ctx.say(ctx.t("tickets.empty_mine" if mine else "tickets.empty_staff"), [own_row] if own_row else [])
             return
         page: Page[tuple[Ticket, Project]] = Page(items, number, page_count(total), total, number * PAGE_SIZE)
-        lines = [ctx.t("tickets.list_staff" if ctx.is_staff else "tickets.list_mine", total=total)]
+        lines = [ctx.t("tickets.list_mine" if mine else "tickets.list_staff", total=total)]
         rows: list[list[Button]] = []
         for n, (ticket, project) in enumerate(items, start=page.first + 1):
             lines.append(ctx.t(
@@ -130,7 +128,9 @@ class TicketsFlow(Flow):
                                 button_data(self.name, "open", str(ticket.id)))])
         if page.pages > 1:
             lines.append(page_label(ctx, page))
-            rows.append(nav_row(ctx, self.name, "list", page))
+            rows.append(nav_row(ctx, self.name, "mine" if mine else "list", page))
+        if own_row is not None:
+            rows.append(own_row)
         ctx.say("\n".join(lines), rows)
 
     # -- one ticket --------------------------------------------------------------------------
@@ -141,6 +141,7 @@ class TicketsFlow(Flow):
             await self.show_list(ctx, 0)
             return
         ticket, project = found
+        handles = ctx.staff_of(project.department_id)  # staff of its department, not its reporter
         lines = [
             ctx.t("tickets.detail_title", reference=ticket.reference, moment=ctx.moment(ticket.created_at)),
             ctx.t("tickets.detail_project", code=project.code, title=localized(ctx, project.title_zh, project.title_en)),
@@ -150,7 +151,7 @@ class TicketsFlow(Flow):
         ]
         if ticket.media_path:
             lines.append(ctx.t("tickets.detail_photo"))
-        if ctx.is_staff:
+        if handles:
             lines.append(ctx.t("tickets.detail_contact", contact=voice.show_contact(ctx, ticket.contact)))
         lines.append(ctx.t("tickets.history"))
         for event in await tickets.ticket_events(ctx.session, ticket.id):
@@ -160,15 +161,16 @@ class TicketsFlow(Flow):
             else:
                 lines.append(ctx.t("tickets.history_line", moment=ctx.moment(event.at), state=state))
         rows: list[list[Button]] = []
-        if ctx.is_staff:
+        if handles:
             moves = tickets.TICKET_MOVES.get(ticket.state, ())
             if moves:
                 rows.append([Button(ctx.t(f"tickets.move.{target}"), button_data(self.name, "move", f"{ticket.id}.{target}"))
                              for target in moves])
-        page = ctx.state.slots.get("page", 0)
-        rows.append([Button(ctx.t("tickets.back"), button_data(self.name, "list", str(page if isinstance(page, int) else 0)))])
-        ctx.state.step, ctx.state.slots = "ticket", {"id": ticket.id, "page": page}
-        ctx.say("\n".join(lines), rows, image=self._photo(ticket) if ctx.is_staff else None)
+        page, mine = ctx.state.slots.get("page", 0), ctx.state.slots.get("mine") is True
+        back = button_data(self.name, "mine" if mine else "list", str(page if isinstance(page, int) else 0))
+        rows.append([Button(ctx.t("tickets.back"), back)])
+        ctx.state.step, ctx.state.slots = "ticket", {"id": ticket.id, "page": page, "mine": mine}
+        ctx.say("\n".join(lines), rows, image=self._photo(ticket) if handles else None)
 
     def _photo(self, ticket: Ticket) -> Attachment | None:
         """The reporter's photo for staff, when the file is still there and is an image of sane size."""
@@ -186,7 +188,7 @@ class TicketsFlow(Flow):
     # -- moving a ticket on ------------------------------------------------------------------
     async def ask_note(self, ctx: Context, ticket_id: int, target: str) -> None:
         found = await self._visible(ctx, ticket_id)
-        if not ctx.is_staff or found is None:
+        if found is None or not ctx.staff_of(found[1].department_id):  # its reporter sees it, only staff move it
             ctx.tell("tickets.not_found")
             await self.show_list(ctx, 0)
             return
@@ -210,7 +212,7 @@ class TicketsFlow(Flow):
             ctx.tell("tickets.note_too_long", length=exc.length, limit=NOTE_MAX)
             return
         found = await self._visible(ctx, ticket_id, lock=True) if isinstance(ticket_id, int) else None
-        if not ctx.is_staff or found is None or not isinstance(target, str):
+        if found is None or not ctx.staff_of(found[1].department_id) or not isinstance(target, str):
             ctx.tell("tickets.not_found")
             await self.show_list(ctx, 0)
             return
