@@ -164,7 +164,7 @@ async def cmd_survey_invite(args: argparse.Namespace, settings: Settings) -> int
             await record(session, now, "cli", "survey.invite", "survey", str(survey.id), project=project.code,
                          count=args.count)
             name = project.title_en if locale == "en" and project.title_en else project.title_zh
-            last_open = (survey.closes_at.astimezone(zone) - timedelta(microseconds=1)).date()
+            last_open = surveys.last_open_day(survey.closes_at, zone)
             survey_id, code = survey.id, project.code
     finally:
         await app.close()

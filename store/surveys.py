@@ -223,6 +223,12 @@ class SurveyRef:
         return self.closes_at is None or self.closes_at <= now
 
 
+def last_open_day(closes_at: datetime, zone: ZoneInfo) -> date:
+    """The last local day a survey can be answered: the one date shown for its closing everywhere
+    (a survey closing at local midnight was open through the day before)."""
+    return (closes_at.astimezone(zone) - timedelta(microseconds=1)).date()
+
+
 def _local_end(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(), zone)
 
@@ -231,7 +237,7 @@ async def project_surveys(session: AsyncSession, project_id: int, zone: ZoneInfo
     """The project's surveys, the one that closes last at the end (imported responses count as one)."""
     refs = [
         SurveyRef(project_id, s.id, s.template, s.opens_at.astimezone(zone).date(),
-                  s.closes_at.astimezone(zone).date(), s.closes_at)
+                  last_open_day(s.closes_at, zone), s.closes_at)
         for s in (await session.execute(select(Survey).where(Survey.project_id == project_id))).scalars()
     ]
     first, last = (

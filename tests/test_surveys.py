@@ -444,6 +444,7 @@ async def test_staff_open_a_survey_invite_and_read_the_results(bot, sessions, wo
     assert "已提交 2 份" in staff.text
     await staff.press("查看结果")
     assert "有效回答：2 份" in staff.text and "满意率：50.0%" in staff.text and "样本较少" in staff.text
+    assert "至 2026年12月29日" in staff.text  # the closing day the staff were told, not the day after
     assert "等待时间太长" in staff.text and "希望增加周末的活动" in staff.text  # comments: staff only
     chart = next(r.image for r in staff.last if r.image is not None)
     assert chart.content.startswith(b"\x89PNG")

@@ -40,9 +40,10 @@ def closes_at_end_of(day: date, ctx: Context) -> datetime:
 
 
 def closing_text(ctx: Context, closes_at: datetime) -> str:
-    local = closes_at.astimezone(ctx.settings.zone)
-    if local.time() == time():
-        return ctx.day(local.date() - timedelta(days=1))
+    """A survey's closing as its last local day (as results and invitations say it), or the moment
+    when it closes during a day."""
+    if closes_at.astimezone(ctx.settings.zone).time() == time():
+        return ctx.day(surveys.last_open_day(closes_at, ctx.settings.zone))
     return ctx.moment(closes_at)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +19,7 @@ async def send_invitations(
 ) -> int:
     """One fresh single-use invitation per identity, queued; returns how many were queued."""
     issued = await surveys.create_invitations(session, survey, len(identities), now)
-    last_day = (survey.closes_at.astimezone(zone) - timedelta(microseconds=1)).date()
+    last_day = surveys.last_open_day(survey.closes_at, zone)
     queued = 0
     for identity, invitation in zip(identities, issued, strict=True):
         link = deep_link(username, invitation.token) or f"/start {invitation.token}"
