@@ -41,6 +41,9 @@ GLOBAL_COMMANDS = ("start", "help", "menu", "cancel", "lang")
 MAX_TEXT = 4000  # anything longer is cut before it reaches a flow; fields have their own limits
 # typed inside any flow, these offer to leave it (an answer that is just this word is unlikely)
 LEAVE_WORDS = frozenset({"取消", "退出", "离开", "不填了", "cancel", "quit", "exit", "leave", "stop"})
+LEAVE_OFFERED = "~leave_offered"  # a slot kept for one turn: the next answer may be to the offer
+_YES = frozenset({"是", "是的", "好", "确认", "离开", "yes", "y", "ok", "leave"})
+_NO = frozenset({"不", "否", "不是", "继续", "no", "n", "continue"})
 
 
 def utcnow() -> datetime:
@@ -178,7 +181,15 @@ class Engine:
             if not active.allowed(ctx):
                 await self._refuse(ctx, active)
                 return
-            if msg.text and label_key(msg.text) in LEAVE_WORDS:
+            offered = ctx.state.slots.pop(LEAVE_OFFERED, False)
+            key = label_key(msg.text or "")
+            if offered and key in _YES | {label_key(ctx.t("common.leave_yes"))}:
+                await active.leave(ctx)
+                return
+            if offered and key in _NO | {label_key(ctx.t("common.leave_no"))}:
+                await active.reprompt(ctx)
+                return
+            if key in LEAVE_WORDS:
                 self._offer_leave(ctx, active)
                 return
             await active.handle(ctx, msg)
@@ -251,14 +262,17 @@ class Engine:
         if not active.allowed(ctx):
             await self._refuse(ctx, active)
             return
+        ctx.state.slots.pop(LEAVE_OFFERED, None)  # a button of the flow itself: the offer was passed by
         await active.handle(ctx, msg)
 
     def _offer_leave(self, ctx: Context, flow: Flow) -> None:
+        ctx.state.slots[LEAVE_OFFERED] = True
         ctx.tell("common.leave_offer_draft" if flow.can_save else "common.leave_offer", buttons=[[
             Button(ctx.t("common.leave_yes"), "g:leave"), Button(ctx.t("common.leave_no"), "g:stay"),
         ]])
 
     async def _leave_or_stay(self, ctx: Context, leave: bool) -> None:
+        ctx.state.slots.pop(LEAVE_OFFERED, None)
         active = self.flows.get(ctx.state.flow or "")
         if active is None or not active.allowed(ctx):
             await self._stale(ctx)

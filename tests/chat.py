@@ -41,6 +41,10 @@ class Person:
             Incoming(self.channel, self.user_id, f"p{next(_ids)}", locale=self.locale, text=caption, media=media)
         )
 
+    async def send_other(self, kind: str) -> list[Reply]:
+        """Something that is neither text nor a file (a contact card, a location), as a channel reports it."""
+        return await self._send(Incoming(self.channel, self.user_id, f"o{next(_ids)}", locale=self.locale, other=kind))
+
     def buttons(self) -> list[Button]:
         return [b for reply in self.last for row in reply.buttons for b in row]
 

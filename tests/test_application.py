@@ -275,3 +275,94 @@ async def test_a_turn_reads_a_row_once_even_when_nobody_holds_it(engine, session
         finally:
             event.remove(engine.sync_engine, "before_cursor_execute", seen)
         await s.rollback()
+
+
+LENIENT = {  # the same answers as people type them, per language
+    "zh-Hans": {"beneficiaries": "大约三百人", "term": "明年3月1日到明年年底", "total": "350k",
+                "outcomes": "服务独居老人120人；开展上门探访500次", "submit": "提交", "leave": "取消",
+                "yes": "是，离开", "saved": "已保存草稿"},
+    "zh-Hant": {"beneficiaries": "大約三百人", "term": "明年3月1日到明年年底", "total": "350k",
+                "outcomes": "服務獨居老人120人、開展上門探訪500次", "submit": "提交", "leave": "退出",
+                "yes": "是，離開", "saved": "已保存草稿"},
+    "en": {"beneficiaries": "about 300", "term": f"March 1, {YEAR} to the end of next year", "total": "350k",
+           "outcomes": "older people served 120; home visits 500", "submit": "submit", "leave": "cancel",
+           "yes": "Yes, leave", "saved": "Draft saved"},
+}
+
+
+@pytest.mark.parametrize("locale", list(LENIENT))
+async def test_lenient_answers_and_typed_labels_in_every_language(bot, sessions, world, locale) -> None:  # type: ignore[no-untyped-def]
+    typed = LENIENT[locale]
+    p = Person(bot, "org1", locale=locale)
+    await p.say("/apply")
+    await p.press_data(p.buttons()[0].data or "")  # the call
+    await p.press_data(p.buttons()[0].data or "")  # the catalog item
+    lenient = {**dict(ANSWERS), **{k: v for k, v in typed.items() if k in dict(ANSWERS)}}
+    await fill(p, list(lenient.items()))
+    await p.say(typed["submit"])  # the summary's button, typed
+    assert "SQ-" in p.text
+    assert any(b.data == "g:run:apply" for b in p.buttons())  # and the menu, not a bare message
+    async with sessions() as s:
+        app = (await s.execute(select(m.Application))).scalar_one()
+    assert app.status == "submitted" and app.content["beneficiaries"] == 300
+    assert (app.start_on.isoformat(), app.end_on.isoformat()) == (f"{YEAR}-03-01", f"{YEAR}-12-31")
+    assert app.total_fen == 35_000_000 and len(app.content["outcomes_parsed"]) == 2
+
+
+@pytest.mark.parametrize("locale", list(LENIENT))
+async def test_leave_words_offer_to_leave_and_keep_the_draft(bot, sessions, world, locale) -> None:  # type: ignore[no-untyped-def]
+    typed = LENIENT[locale]
+    p = Person(bot, "org1", locale=locale)
+    await p.say("/apply")
+    await p.press_data(p.buttons()[0].data or "")
+    await p.press_data(p.buttons()[0].data or "")
+    await fill(p, ANSWERS[:2])
+    await p.say(typed["leave"])
+    assert [b.data for b in p.buttons()] == ["g:leave", "g:stay"]
+    await p.press_data("g:stay")
+    assert "⚠️" not in p.text and p.buttons()  # the same question again, nothing taken as the answer
+    await p.say(typed["leave"])
+    await p.say(typed["yes"])  # the offer's button, typed
+    assert typed["saved"] in p.text and any(b.data == "g:run:apply" for b in p.buttons())
+    async with sessions() as s:
+        app = (await s.execute(select(m.Application))).scalar_one()
+    assert app.status == "draft" and app.title == ANSWERS[0][1]
+    await p.say("/apply")
+    assert typed["saved"] not in p.text and len(p.last) >= 2  # resumed where it was left
+
+
+@pytest.mark.parametrize(("locale", "expected", "wrong"), [
+    ("zh-Hans", "照片、文件或名片", "内容不能为空"), ("zh-Hant", "照片、文件或名片", "內容不能爲空"),
+    ("en", "photos, files and contact cards", "cannot be empty"),
+])
+async def test_a_photo_or_contact_on_a_text_step_asks_for_text(bot, world, tmp_path, locale, expected, wrong) -> None:  # type: ignore[no-untyped-def]
+    p = Person(bot, "org1", locale=locale)
+    await p.say("/apply")
+    await p.press_data(p.buttons()[0].data or "")
+    await p.press_data(p.buttons()[0].data or "")
+    await p.send_photo(str(tmp_path / "x.jpg"))
+    assert expected in p.text and wrong not in p.text
+    await p.send_other("contact")
+    assert expected in p.text and wrong not in p.text
+
+
+async def test_help_offers_an_example_only_where_there_is_one(bot, world) -> None:  # type: ignore[no-untyped-def]
+    p = Person(bot, "org1")
+    await p.say("/apply")
+    await p.press_data(p.buttons()[0].data or "")
+    for _ in range(2):
+        await p.say("不存在的目录项目")
+    assert "查看示例" not in p.text and "离开" in p.text  # the catalog item has no example
+    await p.press_data(p.buttons()[0].data or "")
+    for _ in range(2):
+        await p.say("短")
+    assert "查看示例" in p.text and "查看示例" in [b.label for b in p.buttons()]
+
+
+def test_targets_on_one_line() -> None:
+    assert parse_outcomes("个案30个、小组10场；社区活动 6场") == [
+        {"text": "个案", "target": 30.0, "unit": "个"},
+        {"text": "小组", "target": 10.0, "unit": "场"},
+        {"text": "社区活动", "target": 6.0, "unit": "场"},
+    ]
+    assert parse_outcomes("服务老人、儿童 1,000人") == [{"text": "服务老人、儿童", "target": 1000.0, "unit": "人"}]

@@ -32,7 +32,7 @@ from store.models import Application, Call, CatalogItem, Organization
 
 ACTIVITY_FIELDS = ("casework", "group_sessions", "community_events")
 BULLET = re.compile(r"^\s*(?:[-•·*]|\(?\d{1,2}[.、)）])\s*")
-OUTCOME_LINE = re.compile(r"^(?P<text>.*?\S)[\s:：,，=]*(?P<target>[0-9.]+|[零〇一二两三四五六七八九十百千万]+)\s*(?P<unit>%|人次|人|次|个|场|户|名|小时|节|篇)?$")
+OUTCOME_LINE = re.compile(r"^(?P<text>.*?\S)[\s:：,，=]*(?P<target>\d[\d,]*(?:\.\d+)?|[零〇一二两三四五六七八九十百千万]+)\s*(?P<unit>%|人次|人|次|个|场|户|名|小时|节|篇)?$")
 TARGET_SEPARATOR = re.compile(r"[；;]")
 LIST_SEPARATOR = re.compile(r"[、，]|,(?!\d{3})")  # "1,000" is one number
 MAX_OUTCOMES = 20
