@@ -689,3 +689,54 @@ async def test_invitations_sent_through_the_outbox_lose_their_token_once_sent(en
     p = Person(build_engine(app.sessions, SETTINGS, clock=lambda: NOW), "r1")
     await p.say(f"/start {token}")  # the delivered link works
     assert "匿名" in p.text
+
+
+TYPED = {  # what a person types in each language: back, leave, stay, submit, an age, a count
+    "zh-Hans": ("上一题", "退出", "不，继续", "提交", "七十二岁", "大约十二次", "整数"),
+    "zh-Hant": ("上一題", "退出", "不，繼續", "提交", "七十二歲", "大約十二次", "整數"),
+    "en": ("back", "cancel", "No, continue", "submit", "72", "about 12", "whole number"),
+}
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("locale", list(TYPED))
+async def test_typed_numbers_are_values_and_typed_labels_work_in_every_language(bot, sessions, world, locale) -> None:  # type: ignore[no-untyped-def]
+    back, leave, stay, submit, age, count, integer_error = TYPED[locale]
+    token, = await invite(sessions, world.project.id)
+    p = Person(bot, "r1", locale=locale)
+    await p.say(f"/start {token}")
+    await p.say("5")  # needs_met: the value 5, whatever place its button has
+    await p.say("1")
+    await p.say(back)  # the back button's label, typed
+    await p.say("2")  # attitude again
+    await p.say(leave)
+    assert [b.data for b in p.buttons()] == ["g:leave", "g:stay"]
+    await p.say(stay)
+    for score in ("3", "4", "5", "4"):
+        await p.say(score)
+    await p.say("很好吧")  # free text on the required overall rating
+    assert "⚠️" in p.text and "1" in p.text and "5" in p.text and integer_error not in p.text
+    await p.say("4")
+    await p.say("8")  # recommend, 0–10: the value 8, not the eighth button
+    await p.say("ok")
+    await p.say(age)  # the 60–79 band
+    await p.say(count)
+    await p.say(submit)
+    assert "g:run:query" in [b.data for b in p.buttons()]  # after the thanks, the menu
+    async with sessions() as s:
+        answers = {a.item: (a.value_int, a.value_text) for a in (await s.execute(select(m.SurveyAnswer))).scalars()}
+    assert answers["needs_met"] == (5, None) and answers["attitude"] == (2, None) and answers["overall"] == (4, None)
+    assert answers["recommend"] == (8, None) and answers["age_group"] == (None, "60_79") and answers["sessions"] == (12, None)
+
+
+@SQLITE_ONLY
+async def test_rating_errors_say_what_is_expected(bot, sessions, world) -> None:  # type: ignore[no-untyped-def]
+    token, = await invite(sessions, world.project.id)
+    p = Person(bot, "r1")
+    await p.say(f"/start {token}")
+    await p.say("9")  # not on a 1–5 scale
+    assert "1 到 5" in p.text and "非常满意" in p.text
+    for _ in range(7):  # six optional ratings and the overall one
+        await p.say("3")
+    await p.say("11")
+    assert "0 到 10" in p.text and "一定会" in p.text
