@@ -13,7 +13,7 @@ import itertools
 import random
 import socket
 from collections.abc import AsyncIterator, Awaitable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -272,6 +272,38 @@ async def test_whole_application_survives_a_restart(
     presses = tg.stats.requests["answerCallbackQuery"]
     assert presses == 3 and len(tg.answered_callbacks) == 3
     assert all(sent.parse_mode == "HTML" for sent in tg.sent)
+
+
+async def test_typed_ratings_and_a_contact_on_a_text_step(tg: FakeTelegram, sessions, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Telegram reads people as the engine does: a typed number on a scale is its value; a contact card
+    where a text is wanted is told so, not "empty"."""
+    from store import surveys
+
+    world = await make_world(sessions, org_uid=UID)
+    async with sessions() as s, s.begin():
+        survey = await surveys.open_survey(s, world.project.id, NOW, NOW + timedelta(days=30))
+        token, = [i.token for i in await surveys.create_invitations(s, survey, 1, NOW)]
+    rig = Rig(tg, sessions, tmp_path / "media")
+    await rig.start()
+    try:
+        resident = Person(rig, tg.user(UID + 1))
+        await resident.say(f"/start {token}")
+        for typed in ("5", "1", "2", "3", "4", "5", "4"):
+            await resident.say(typed)
+        await resident.say("8")
+        org = Person(rig, tg.user(UID))
+        await org.say("/apply")
+        await org.press(world.call.title_zh)
+        await org.press("居家养老服务")
+        await org._turn(org.user.send_contact("+8613800000000", "张三"))
+        assert "需要输入文字" in org.text and "内容不能为空" not in org.text
+    finally:
+        await rig.stop()
+    async with sessions() as s:
+        slots = (await s.execute(select(m.Conversation.slots).join(m.Identity).where(
+            m.Identity.external_id == str(UID + 1)))).scalar_one()
+    assert slots["values"] == {"needs_met": 5, "attitude": 1, "skill": 2, "convenience": 3, "helpfulness": 4,
+                               "responsiveness": 5, "overall": 4, "recommend": 8}
 
 
 async def test_status_and_progress_with_a_photo(tg: FakeTelegram, sessions, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -779,6 +779,12 @@ class FakeUser:
             message["caption"] = caption
         return self.tg._enqueue(self.token, {"message": message})
 
+    async def send_contact(self, phone_number: str, first_name: str) -> dict[str, Any]:
+        """Share a contact card (the phone book's, or the user's own)."""
+        message = self._new_message()
+        message["contact"] = {"phone_number": phone_number, "first_name": first_name}
+        return self.tg._enqueue(self.token, {"message": message})
+
     async def send_document(
         self, data: bytes, filename: str, caption: str | None = None, mime_type: str | None = None
     ) -> dict[str, Any]:
