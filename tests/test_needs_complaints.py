@@ -707,3 +707,42 @@ async def test_needs_report_with_no_needs_says_so(bot, voice) -> None:  # type: 
     await staff.press("最新需求")
     assert "还没有收到" in staff.text
 
+
+
+@pytest.mark.parametrize(("locale", "code", "photo_step", "leave"), [
+    ("zh-Hans", "LJ-2026-001", "照片", "取消"), ("zh-Hant", "LJ-2026-001", "照片", "退出"), ("en", "LJ-2026-001", "Photo", "cancel"),
+])
+async def test_complaint_photo_at_the_description_says_where_photos_go(bot, voice, tmp_path, locale, code, photo_step, leave) -> None:  # type: ignore[no-untyped-def]
+    p = Person(bot, "res-photo", locale=locale)
+    await p.say("/complain")
+    await p.say(code)
+    await p.press_data(p.buttons()[0].data or "")  # a kind
+    await p.send_photo(str(tmp_path / "x.jpg"))
+    assert photo_step in p.text and "⚠️" in p.text
+    await p.say(leave)  # any flow: typed, it offers to leave
+    assert [b.data for b in p.buttons()] == ["g:leave", "g:stay"]
+    await p.press_data("g:leave")
+    assert any(b.data == "g:run:complain" for b in p.buttons())  # after "cancelled", the menu
+
+
+async def test_a_complaint_filed_before_binding_stays_reachable(bot, sessions, voice) -> None:  # type: ignore[no-untyped-def]
+    """Roles add abilities: binding to an organization or a department never hides one's own reports."""
+    for who, role, ref in (("res-later-org", "org", voice.world.org.id), ("res-later-staff", "staff", voice.world.other_dept.id)):
+        p = Person(bot, who)
+        await file_complaint(p, f"{who} 反映：探访没有来。")
+        assert any(b.data == "g:run:tickets" for b in p.buttons())  # 提交成功, then the menu
+        async with sessions() as s, s.begin():
+            identity = await s.scalar(select(m.Identity).where(m.Identity.external_id == who))
+            identity.role = role
+            identity.organization_id = ref if role == "org" else None
+            identity.department_id = ref if role == "staff" else None
+        await p.say("/menu")
+        assert any(b.data == "g:run:tickets" for b in p.buttons())
+        await p.say("/tickets")
+        if role == "staff":  # their department's list (the project is another's), and their own under a button
+            assert f"{who} 反映" not in p.text
+            await p.press("我本人反映的问题")
+        assert "TS-" in p.text or "探访没有来" in p.text
+        await p.press_data(p.buttons()[0].data or "")
+        assert f"{who} 反映" in p.text
+        assert not any("tickets:move:" in (b.data or "") for b in p.buttons())  # seeing is not handling
