@@ -331,6 +331,12 @@ async def test_full_decision_path_opens_the_project(bot, sessions, world) -> Non
         assert await s.get(m.PublicNotice, project.id) is not None
     org = Person(bot, "org1")
     await org.say("/status")
+    twins = [b.label for b in org.buttons() if "阳光长者探访" in b.label]  # the application and its project
+    assert len(twins) == 2 and "申报" in twins[0] and f"项目 {project.code}" in twins[1], twins
+    en = Person(bot, "org1", locale="en")
+    await en.say("/status")
+    assert [b.label.split(" · ")[0].split(". ", 1)[1].split()[0] for b in en.buttons()[:2]] == ["Application", "Project"]
+    await org.say("/status")
     await org.press("阳光长者探访")
     assert "已立项" in org.text and "核定金额：30万元" in org.text and "资格审查通过" in org.text
     assert "批准立项" in org.text and project.code in org.text

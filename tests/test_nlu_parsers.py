@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from nlu.dates import find_years, parse_date, parse_date_range
 from nlu.normalize import TextTooLong, clean_text, fold, fold_preserving, normalize, to_simplified
-from nlu.numbers import find_amounts, parse_int, parse_money_fen, parse_number
+from nlu.numbers import find_amounts, parse_int, parse_int_range, parse_money_fen, parse_number
 
 WEDNESDAY = date(2026, 5, 13)
 
@@ -630,3 +630,42 @@ def test_numeral_soup_never_raises(text: str) -> None:
     parse_money_fen(text)
     parse_date(text, WEDNESDAY)
     find_amounts(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("大约三百人", 300), ("大約三百人", 300), ("三百人左右", 300), ("about 300", 300), ("约120人", 120),
+     ("七十二岁", 72), ("七十二歲", 72), ("5分", 5), ("170k", 170_000), ("1.2M", 1_200_000)],
+)
+def test_parse_int_is_lenient_where_people_are(text: str, expected: int) -> None:
+    assert parse_int(text) == expected
+
+
+def test_thousands_abbreviated_in_numbers_and_money() -> None:
+    assert parse_number("170k") == 170_000 and parse_number("1.5k") == 1500
+    assert parse_money_fen("170k") == 17_000_000 and parse_money_fen("¥170k") == 17_000_000
+    assert parse_money_fen("大约35万元") == 35_000_000
+    assert parse_number("k") is None and parse_number("170kk") is None
+
+
+@pytest.mark.parametrize(
+    ("label", "span"),
+    [("18–59岁", (18, 59)), ("60–79歲", (60, 79)), ("80岁及以上", (80, None)), ("18岁以下", (None, 17)),
+     ("Under 18", (None, 17)), ("18–59", (18, 59)), ("80 and over", (80, None)), ("非常满意", None)],
+)
+def test_parse_int_range(label: str, span: tuple[int | None, int | None] | None) -> None:
+    assert parse_int_range(label) == span
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("明年3月1日到明年年底", (date(2027, 3, 1), date(2027, 12, 31))),
+        ("明年3月1日至明年底", (date(2027, 3, 1), date(2027, 12, 31))),
+        ("3月1日到年底", (date(2027, 3, 1), date(2027, 12, 31))),  # the end follows the start's year
+        ("2027年3月1日至2027年末", (date(2027, 3, 1), date(2027, 12, 31))),
+        ("March 1, 2027 to the end of next year", (date(2027, 3, 1), date(2027, 12, 31))),
+    ],
+)
+def test_parse_date_range_to_a_year_end(text: str, expected: tuple[date, date]) -> None:
+    assert parse_date_range(text, date(2026, 12, 7)) == expected
