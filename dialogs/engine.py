@@ -20,7 +20,8 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from copy import deepcopy
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakValueDictionary
@@ -41,6 +42,7 @@ GLOBAL_COMMANDS = ("start", "help", "menu", "cancel", "lang")
 MAX_TEXT = 4000  # anything longer is cut before it reaches a flow; fields have their own limits
 # typed inside any flow, these offer to leave it (an answer that is just this word is unlikely)
 LEAVE_WORDS = frozenset({"取消", "退出", "离开", "不填了", "cancel", "quit", "exit", "leave", "stop"})
+LABEL_MAX = 30  # longer text is an answer, never a button's label typed out
 LEAVE_OFFERED = "~leave_offered"  # a slot kept for one turn: the next answer may be to the offer
 _YES = frozenset({"是", "是的", "好", "确认", "离开", "yes", "y", "ok", "leave"})
 _NO = frozenset({"不", "否", "不是", "继续", "no", "n", "continue"})
@@ -192,6 +194,10 @@ class Engine:
             if key in LEAVE_WORDS:
                 self._offer_leave(ctx, active)
                 return
+            msg = await self._typed_button(ctx, active, msg)
+            if msg.button is not None:
+                await self._button(ctx, msg)
+                return
             await active.handle(ctx, msg)
             return
         if msg.text and msg.text.strip():
@@ -264,6 +270,30 @@ class Engine:
             return
         ctx.state.slots.pop(LEAVE_OFFERED, None)  # a button of the flow itself: the offer was passed by
         await active.handle(ctx, msg)
+
+    async def _typed_button(self, ctx: Context, flow: Flow, msg: Incoming) -> Incoming:
+        """A button's label typed instead of pressed is that button, on every step of every flow that
+        can show its step again: "提交" on a summary, "上一题", "跳过", "返回列表"…
+
+        The step's screen is built again, and not sent, to know its buttons.
+        """
+        text = (msg.text or "").strip()
+        if msg.media is not None or not text or len(text) > LABEL_MAX or type(flow).reprompt is Flow.reprompt:
+            return msg
+        key = label_key(text)
+        if not key:
+            return msg
+        shown, step, slots = len(ctx.replies), ctx.state.step, deepcopy(ctx.state.slots)
+        await flow.reprompt(ctx)
+        screen = ctx.replies[shown:]
+        del ctx.replies[shown:]
+        ctx.state.step, ctx.state.slots = step, slots
+        for reply in screen:
+            for row in reply.buttons:
+                for button in row:
+                    if button.data and label_key(button.label) == key:
+                        return replace(msg, text=None, button=button.data)
+        return msg
 
     def _offer_leave(self, ctx: Context, flow: Flow) -> None:
         ctx.state.slots[LEAVE_OFFERED] = True

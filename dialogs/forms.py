@@ -10,13 +10,12 @@ one edit button per field.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from copy import deepcopy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from dialogs.context import Context
-from dialogs.flow import Flow, button_data, label_key, split_button
+from dialogs.flow import Flow, button_data, split_button
 from dialogs.types import Button, Incoming
 from nlu.dates import parse_date, parse_date_range
 from nlu.normalize import TextTooLong, clean_text, fold
@@ -27,7 +26,6 @@ CHOICE, MULTI, RATING, YES_NO, MEDIA = "choice", "multi", "rating", "yes_no", "m
 
 SKIP, EXAMPLE, LEAVE, DONE = "~skip", "~example", "~leave", "~done"
 FAILS_BEFORE_HELP = 2
-LABEL_MAX = 30  # longer text is an answer, never a button's label typed out
 
 YES_WORDS = frozenset({"是", "是的", "对", "好", "好的", "可以", "要", "y", "yes", "yeah", "ok", "确认", "同意", "1"})
 NO_WORDS = frozenset({"否", "不", "不是", "不要", "没有", "n", "no", "nope", "不同意", "0"})
@@ -206,32 +204,7 @@ class Form(Flow):
             ]]
         return []
 
-    async def typed_button(self, ctx: Context, msg: Incoming) -> Incoming:
-        """A button's label typed instead of pressed is that button, on every step and the summary.
-
-        The current screen is built again (without being sent) to know its buttons, so whatever a
-        step shows can be typed: "提交", "上一题", "跳过", "保存并退出"…
-        """
-        text = (msg.text or "").strip()
-        if msg.button is not None or msg.media is not None or not text or len(text) > LABEL_MAX:
-            return msg
-        key = label_key(text)
-        if not key:
-            return msg
-        shown, step, slots = len(ctx.replies), ctx.state.step, deepcopy(ctx.state.slots)
-        await self.reprompt(ctx)
-        screen = ctx.replies[shown:]
-        del ctx.replies[shown:]
-        ctx.state.step, ctx.state.slots = step, slots
-        for reply in screen:
-            for row in reply.buttons:
-                for button in row:
-                    if button.data and label_key(button.label) == key:
-                        return replace(msg, text=None, button=button.data)
-        return msg
-
     async def handle(self, ctx: Context, msg: Incoming) -> None:
-        msg = await self.typed_button(ctx, msg)
         step = ctx.state.step
         if step == "summary":
             await self.on_summary(ctx, msg)

@@ -459,3 +459,20 @@ async def test_review_queue_paginates_oldest_first(bot, sessions, world) -> None
     assert "申报第08号" in staff.text and "第 2/2 页" in staff.text
     await staff.say("随便说点什么")
     assert "请使用下面的按钮" in staff.text and "第 2/2 页" in staff.text
+
+
+@pytest.mark.parametrize(("locale", "withdraw", "confirm", "done"), [
+    ("zh-Hans", "撤回申报", "确认撤回", "已撤回"),
+    ("zh-Hant", "撤回申報", "確認撤回", "已撤回"),
+    ("en", "withdraw", "yes, withdraw", "withdrawn"),
+])
+async def test_typed_button_labels_work_outside_forms_too(bot, sessions, world, locale, withdraw, confirm, done) -> None:  # type: ignore[no-untyped-def]
+    async with sessions() as s, s.begin():
+        app = await add_application(s, world, world.org, title="阳光长者探访", status="eligible")
+    p = Person(bot, "org1", locale=locale)
+    await p.say("/status")
+    await p.press("阳光长者探访")
+    await p.say(withdraw)
+    await p.say(confirm)
+    assert done in p.text
+    assert (await one(sessions, m.Application, app.id)).status == "withdrawn"

@@ -156,7 +156,6 @@ class SurveyForm(Form):
 
     # -- moving ------------------------------------------------------------------------------
     async def handle(self, ctx: Context, msg: Incoming) -> None:
-        msg = await self.typed_button(ctx, msg)
         if msg.button is not None and ctx.state.step != "summary":
             _, step, value = split_button(msg.button)
             if value == BACK and step == ctx.state.step:
