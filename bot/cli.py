@@ -145,7 +145,7 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             await load_demo(app)
         example = await demo_identity(app)
         print(
-            "civicbot demo — type a number to press a button, :as org:USCC | staff:MZ | resident to switch "
+            "civicbot demo — type a button's [key] or label to press it, :as org:USCC | staff:MZ | resident to switch "
             f"identity (e.g. :as {example}), :quit to leave",
             file=sys.stderr,
         )
