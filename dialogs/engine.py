@@ -186,7 +186,7 @@ class Engine:
             offered = ctx.state.slots.pop(LEAVE_OFFERED, False)
             key = label_key(msg.text or "")
             if offered and key in _YES | {label_key(ctx.t("common.leave_yes"))}:
-                await active.leave(ctx)
+                await active.quit(ctx)
                 return
             if offered and key in _NO | {label_key(ctx.t("common.leave_no"))}:
                 await active.reprompt(ctx)
@@ -307,7 +307,7 @@ class Engine:
         if active is None or not active.allowed(ctx):
             await self._stale(ctx)
         elif leave:
-            await active.leave(ctx)
+            await active.quit(ctx)
         else:
             await active.reprompt(ctx)
 
@@ -353,7 +353,7 @@ class Engine:
     async def cancel(self, ctx: Context) -> None:
         active = self.flows.get(ctx.state.flow or "")
         if active is not None:
-            await active.leave(ctx)  # the flow says what happens to what was entered (a draft is kept)
+            await active.quit(ctx)  # the flow says what happens to what was entered (a draft is kept)
         else:
             was_active = ctx.state.flow is not None
             ctx.state.clear()

@@ -42,8 +42,9 @@ class Flow:
         """Show the current question again (after a stale button or an interruption)."""
         await self.start(ctx, None)
 
-    async def leave(self, ctx: Context) -> None:
-        """End the flow at the person's wish (/cancel, "取消" confirmed, a leave button)."""
+    async def quit(self, ctx: Context) -> None:
+        """End the flow at the person's wish (/cancel, "取消" confirmed): say what became of what was
+        entered (a draft is kept where there are drafts)."""
         ctx.state.clear()
         ctx.tell("common.cancelled")
 

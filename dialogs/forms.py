@@ -271,8 +271,12 @@ class Form(Flow):
         await self.ask(ctx, f)
 
     async def leave(self, ctx: Context) -> None:
+        """The form's own leave button (a form may lead back somewhere else instead of ending)."""
         ctx.tell("form.saved" if self.can_save else "common.cancelled")
         ctx.state.clear()
+
+    async def quit(self, ctx: Context) -> None:
+        await (self.leave(ctx) if self.can_save else super().quit(ctx))
 
     # -- parsing -----------------------------------------------------------------------------
     async def parse(self, ctx: Context, f: Field, msg: Incoming, pressed: str | None) -> Any:

@@ -476,3 +476,13 @@ async def test_typed_button_labels_work_outside_forms_too(bot, sessions, world, 
     await p.say(confirm)
     assert done in p.text
     assert (await one(sessions, m.Application, app.id)).status == "withdrawn"
+
+
+def test_button_labels_are_cut_between_words_keeping_the_code() -> None:
+    from dialogs.listing import fill_label, shorten
+
+    assert shorten("Nanshan 24-Hour Psychological Support Hotline", 28) == "Nanshan 24-Hour…"
+    assert shorten("南山区二十四小时心理援助热线服务项目", 10) == "南山区二十四小时心…"
+    label = fill_label("LJ-2026-012 {title}", "Nanshan 24-Hour Psychological Support Hotline", 30)
+    assert label == "LJ-2026-012 Nanshan 24-Hour…" and len(label) <= 30
+    assert fill_label("LJ-2026-012 {title}", "Short", 30) == "LJ-2026-012 Short"

@@ -274,6 +274,6 @@ class SurveyFlow(Flow):
         if form is not None:
             await form.reprompt(ctx)
 
-    async def leave(self, ctx: Context) -> None:
+    async def quit(self, ctx: Context) -> None:
         form = self.form(ctx.state.slots.get("template", ""))
-        await (form.leave(ctx) if form is not None else super().leave(ctx))
+        await (form.leave(ctx) if form is not None else super().quit(ctx))
