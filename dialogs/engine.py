@@ -185,7 +185,7 @@ class Engine:
                 return
             offered = ctx.state.slots.pop(LEAVE_OFFERED, False)
             key = label_key(msg.text or "")
-            if offered and key in _YES | {label_key(ctx.t("common.leave_yes"))}:
+            if offered and key in _YES | LEAVE_WORDS | {label_key(ctx.t("common.leave_yes"))}:
                 await active.quit(ctx)
                 return
             if offered and key in _NO | {label_key(ctx.t("common.leave_no"))}:
