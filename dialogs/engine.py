@@ -33,6 +33,7 @@ from dialogs import i18n
 from dialogs.context import Context, DialogSettings, State, TurnSession, Understand
 from dialogs.flow import Flow, label_key, split_button
 from dialogs.types import Button, Incoming, Reply
+from nlu.numbers import parse_number
 from store.conversations import TurnConnection, turn_connection
 from store.models import Identity
 
@@ -281,7 +282,7 @@ class Engine:
         if msg.media is not None or not text or len(text) > LABEL_MAX or type(flow).reprompt is Flow.reprompt:
             return msg
         key = label_key(text)
-        if not key:
+        if not key or parse_number(text) is not None:  # a number is read as one (a rating's too) by the step itself
             return msg
         shown, step, slots = len(ctx.replies), ctx.state.step, deepcopy(ctx.state.slots)
         await flow.reprompt(ctx)
