@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dialogs import i18n
 from dialogs.context import DialogSettings
 from dialogs.flows.application import parse_outcomes
 from dialogs.registry import build_engine
@@ -331,19 +332,18 @@ async def test_leave_words_offer_to_leave_and_keep_the_draft(bot, sessions, worl
     assert typed["saved"] not in p.text and len(p.last) >= 2  # resumed where it was left
 
 
-@pytest.mark.parametrize(("locale", "expected", "wrong"), [
-    ("zh-Hans", "照片、文件或名片", "内容不能为空"), ("zh-Hant", "照片、文件或名片", "內容不能爲空"),
-    ("en", "photos, files and contact cards", "cannot be empty"),
-])
-async def test_a_photo_or_contact_on_a_text_step_asks_for_text(bot, world, tmp_path, locale, expected, wrong) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("locale", ["zh-Hans", "zh-Hant", "en"])
+async def test_a_photo_or_contact_on_a_text_step_asks_for_text(bot, world, tmp_path, locale) -> None:  # type: ignore[no-untyped-def]
+    expected, empty = i18n.t(locale, "form.error.text_not_media"), i18n.t(locale, "form.error.empty")
     p = Person(bot, "org1", locale=locale)
     await p.say("/apply")
     await p.press_data(p.buttons()[0].data or "")
     await p.press_data(p.buttons()[0].data or "")
     await p.send_photo(str(tmp_path / "x.jpg"))
-    assert expected in p.text and wrong not in p.text
+    assert expected in p.text and empty not in p.text
     await p.send_other("contact")
-    assert expected in p.text and wrong not in p.text
+    assert expected in p.text and empty not in p.text
+    assert "名片" in i18n.t("zh-Hans", "form.error.text_not_media") and "contact" in i18n.t("en", "form.error.text_not_media")
 
 
 async def test_help_offers_an_example_only_where_there_is_one(bot, world) -> None:  # type: ignore[no-untyped-def]
@@ -366,3 +366,11 @@ def test_targets_on_one_line() -> None:
         {"text": "社区活动", "target": 6.0, "unit": "场"},
     ]
     assert parse_outcomes("服务老人、儿童 1,000人") == [{"text": "服务老人、儿童", "target": 1000.0, "unit": "人"}]
+
+
+@pytest.mark.parametrize("locale", ["zh-Hans", "zh-Hant", "en"])
+async def test_apply_and_status_tell_a_resident_how_an_organization_binds(bot, world, locale) -> None:  # type: ignore[no-untyped-def]
+    resident = Person(bot, "someone", locale=locale)
+    for command in ("/apply", "/status"):
+        await resident.say(command)
+        assert "/start" in resident.text and resident.buttons()  # how to bind, then the menu
