@@ -84,6 +84,10 @@ class StatusFlow(Flow):
             await self.reprompt(ctx)
 
     async def reprompt(self, ctx: Context) -> None:
+        if ctx.organization_id is None:  # the binding changed since the list was shown
+            ctx.state.clear()
+            ctx.tell("common.not_allowed")
+            return
         step, item_id = ctx.state.step, ctx.state.slots.get("id")
         if step in ("application", "confirm") and isinstance(item_id, int):
             await (self.ask_withdraw(ctx, item_id) if step == "confirm" else self.show_application(ctx, item_id))
