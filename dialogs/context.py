@@ -138,7 +138,14 @@ class Context:
     def money(self, fen: int | None) -> str:
         return i18n.money(self.locale, fen)
 
+    def local_day(self, moment: datetime) -> date:
+        """The reader's local day of a moment (stored in UTC): the only day a person is ever shown."""
+        return moment.astimezone(self.settings.zone).date()
+
     def day(self, value: date | None) -> str:
+        """A day in the reader's language; a moment (a datetime) is shown as its local day, never the UTC one."""
+        if isinstance(value, datetime):
+            value = self.local_day(value)
         return i18n.day(self.locale, value)
 
     def moment(self, value: datetime | None) -> str:

@@ -188,3 +188,15 @@ async def test_a_turn_makes_an_orm_session_only_when_the_flow_needs_one(engine, 
     assert sessions.made == 1 and "What would you like to do?" in p.text  # the language that session wrote
     await p.say("/tickets")  # their reports, read from the database
     assert sessions.made == 2
+
+
+def test_a_moment_is_shown_as_its_local_day() -> None:
+    """Every date shown is the local one: a UTC moment late in the evening is already the next day there."""
+    from datetime import UTC, datetime
+
+    from dialogs.context import Context, DialogSettings, State
+    from dialogs.types import Incoming
+
+    ctx = Context(session=None, identity=None, state=State(), locale="zh-Hans", now=datetime(2027, 1, 6, 17, tzinfo=UTC),  # type: ignore[arg-type]
+                  settings=DialogSettings(), incoming=Incoming("test", "u", "1"))
+    assert ctx.day(datetime(2027, 1, 6, 17, tzinfo=UTC)) == "2027年1月7日" == ctx.day(ctx.today)

@@ -208,7 +208,7 @@ class NeedsReviewFlow(Flow):
         # anonymous needs keep only their day (see store.needs.create_need)
         if need.contact_consent:
             return ctx.moment(need.created_at)
-        return ctx.day(need.created_at.astimezone(ctx.settings.zone).date())
+        return ctx.day(need.created_at)
 
     async def show_need(self, ctx: Context, need_id: int) -> None:
         need = await ctx.get(Need, need_id)

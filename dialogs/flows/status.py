@@ -6,7 +6,7 @@ kept from an earlier binding or forged with another organization's id shows noth
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 from dialogs.context import Context
 from dialogs.flow import Flow, button_data, run_button, split_button
@@ -154,7 +154,7 @@ class StatusFlow(Flow):
         deadline = ctx.t("common.none")
         if upcoming:
             deadline = ctx.t("status.deadline_brief", kind=ctx.t(f"lifecycle.milestone.{upcoming[0].kind}"),
-                             day=ctx.day(self._local(ctx, upcoming[0].due_at)))
+                             day=ctx.day(upcoming[0].due_at))
         return ctx.t("status.row_project_more", paid=ctx.money(payments.total_fen), deadline=deadline)
 
     async def _own_application(self, ctx: Context, application_id: int) -> Application | None:
@@ -220,7 +220,7 @@ class StatusFlow(Flow):
             events.append((application.decided_at, final))
         # same-moment events keep the lifecycle's order, not the alphabet's
         events.sort(key=lambda event: (event[0], EVENT_ACTIONS.index(event[1])))
-        lines = [ctx.t("status.done_line", day=ctx.day(self._local(ctx, at)),
+        lines = [ctx.t("status.done_line", day=ctx.day(at),
                        event=ctx.t(f"status.event.{action}")) for at, action in events]
         lines.extend(ctx.t("status.todo_line", step=ctx.t(f"status.step.{step}"))
                      for step in STEPS_AHEAD.get(application.status, ()))
@@ -253,14 +253,14 @@ class StatusFlow(Flow):
         if done:
             lines.append(ctx.t("status.milestones_done"))
             lines.extend(
-                ctx.t("status.milestone_done", kind=ctx.t(f"lifecycle.milestone.{m.kind}"), day=ctx.day(self._local(ctx, m.done_at)))
+                ctx.t("status.milestone_done", kind=ctx.t(f"lifecycle.milestone.{m.kind}"), day=ctx.day(m.done_at))
                 for m in done if m.done_at is not None
             )
         deadlines = await prj.next_milestones(ctx.session, project.id, ctx.now, limit=10)
         if deadlines:
             lines.append(ctx.t("status.deadlines"))
             for d in deadlines:
-                due = self._local(ctx, d.due_at)
+                due = ctx.local_day(d.due_at)
                 days = (due - ctx.today).days
                 key = "status.milestone_overdue" if d.overdue else "status.milestone_open"
                 lines.append(ctx.t(key, kind=ctx.t(f"lifecycle.milestone.{d.kind}"), day=ctx.day(due), days=abs(days)))
@@ -270,9 +270,6 @@ class StatusFlow(Flow):
         rows.append([Button(ctx.t("status.back"), button_data(self.name, "list", "0"))])
         ctx.state.step, ctx.state.slots = "project", {"id": project.id}
         ctx.say("\n".join(lines), rows)
-
-    def _local(self, ctx: Context, moment: datetime) -> date:
-        return moment.astimezone(ctx.settings.zone).date()
 
     def _stages(self, ctx: Context, status: str) -> str:
         if status not in prj.LIFECYCLE:
