@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dialogs.context import Context, DialogSettings
+from dialogs.context import Context, DialogSettings, State
 from dialogs.engine import Engine
 from dialogs.flow import Flow
 from dialogs.registry import all_flows, build_engine
@@ -192,11 +192,6 @@ async def test_a_turn_makes_an_orm_session_only_when_the_flow_needs_one(engine, 
 
 def test_a_moment_is_shown_as_its_local_day() -> None:
     """Every date shown is the local one: a UTC moment late in the evening is already the next day there."""
-    from datetime import UTC, datetime
-
-    from dialogs.context import Context, DialogSettings, State
-    from dialogs.types import Incoming
-
     ctx = Context(session=None, identity=None, state=State(), locale="zh-Hans", now=datetime(2027, 1, 6, 17, tzinfo=UTC),  # type: ignore[arg-type]
                   settings=DialogSettings(), incoming=Incoming("test", "u", "1"))
     assert ctx.day(datetime(2027, 1, 6, 17, tzinfo=UTC)) == "2027年1月7日" == ctx.day(ctx.today)
