@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.channels import console
 from bot.channels.console import ConsoleChat, act_as, parse_role, render
 from bot.cli import main
 from dialogs.context import DialogSettings
@@ -98,7 +99,7 @@ def test_console_numbers_on_a_rating_are_its_values() -> None:
     assert chat.to_incoming("0").button == "survey:r:0"  # type: ignore[union-attr]
 
 
-async def test_console_survey_records_the_typed_value_and_shows_notices(sqlite_url: str) -> None:
+async def test_console_survey_records_the_typed_value_and_shows_notices(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from sqlalchemy import select
 
     from dialogs.notices import queue_notice
@@ -127,7 +128,30 @@ async def test_console_survey_records_the_typed_value_and_shows_notices(sqlite_u
     shown = await chat.send("4")
     assert "T-1" in shown and "已修好" in shown and "第 4/11 题" in shown
     assert "T-1" not in await chat.send("3")  # shown once
+    monkeypatch.setattr(console, "NOTICE_POLL_SECONDS", 0.01)
+    watcher = asyncio.create_task(chat._watch_notices())  # as while the chat waits for a line
+    try:
+        async with sessions() as s, s.begin():
+            await queue_notice(s, identity.id, "tickets.notice_state", "t2", NOW, reference="T-2",
+                               state={"t": "tickets.state.resolved"}, note="再次确认", buttons=[[("tickets.open", "g:run:tickets:t2")]])
+        for _ in range(500):
+            if "T-2" in out.getvalue():
+                break
+            await asyncio.sleep(0.01)
+        assert "🔔" in out.getvalue() and "T-2" in out.getvalue()
+        assert any(b.data == "g:run:tickets:t2" for b in chat.buttons.values())  # its button can be pressed
+    finally:
+        watcher.cancel()
     await engine.dispose()
+
+
+def test_console_keys_of_a_later_notice_do_not_clash() -> None:
+    _, on_screen = render([Reply("第 1/11 题", [[Button("5 非常满意", "survey:q:5")], [Button("⬅️ 上一题", "survey:q:~back")]])])
+    text, extra = render([Reply("您反映的问题有了新进展", [[Button("查看", "g:run:tickets:t1")]])], on_screen)
+    assert "[b] 查看" in text and extra == {"b": Button("查看", "g:run:tickets:t1")}
+    _, on_screen = render([Reply("菜单", [[Button("甲", "f:s:a")], [Button("乙", "f:s:b")]])])
+    text, extra = render([Reply("通知", [[Button("查看", "g:run:tickets:t1")]])], on_screen)
+    assert "[3] 查看" in text and set(extra) == {"3"}
 
 
 def test_parse_role() -> None:

@@ -18,7 +18,7 @@ import shutil
 import string
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
@@ -59,16 +59,18 @@ async def act_as(sessions: async_sessionmaker[AsyncSession], spec: str) -> str:
     return user_id
 
 
-def render(replies: list[Reply]) -> tuple[str, dict[str, Button]]:
+def render(replies: list[Reply], taken: Mapping[str, Button] | None = None) -> tuple[str, dict[str, Button]]:
     """Replies as terminal text, and the buttons by the key that presses them.
 
     Buttons are numbered in reading order; when some stand for numbers (a rating), those keep their
     number as key and the others are lettered, so a typed number always means the same thing.
+    Keys in ``taken`` (the buttons still on screen) are not given again.
     """
+    taken = taken or {}
     every = [button for reply in replies for row in reply.buttons for button in row if button.data]
     valued = {button.data: match[1] for button in every if (match := _VALUE_LABEL.match(button.label))}
-    letters = iter(string.ascii_lowercase)
-    numbers = itertools.count(1)
+    lettered = bool(valued) or any(key.isalpha() for key in taken)
+    fresh = (key for key in (string.ascii_lowercase if lettered else map(str, itertools.count(1))) if key not in taken)
     keyed: dict[str, Button] = {}
     lines: list[str] = []
     for reply in replies:
@@ -82,8 +84,8 @@ def render(replies: list[Reply]) -> tuple[str, dict[str, Button]]:
                 if valued and button.data in valued:
                     key, label = valued[button.data], button.label[len(valued[button.data]):].strip()
                 else:
-                    key, label = (next(letters, "") if valued else str(next(numbers))), button.label
-                if key and key not in keyed:
+                    key, label = next(fresh, ""), button.label
+                if key and key not in keyed and key not in taken:
                     keyed[key] = button
                     cells.append(f"[{key}] {label}".rstrip())
                 else:
@@ -198,8 +200,8 @@ class ConsoleChat:
         return received
 
     async def _watch_notices(self) -> None:
-        """While the chat waits for a line, print what the outbox sends here (the bare text: the
-        buttons on screen stay those of the conversation)."""
+        """While the chat waits for a line, print what the outbox sends here; its buttons get keys of
+        their own next to those on screen."""
         while True:
             await asyncio.sleep(NOTICE_POLL_SECONDS)
             try:
@@ -207,8 +209,10 @@ class ConsoleChat:
             except Exception:  # a database hiccup must not end the chat; the next poll tries again
                 log.exception("could not fetch the console's notices")
                 continue
-            for reply in arrived:
-                self.out.write(f"\n🔔 {reply.text}\n")
+            if arrived:
+                text, keyed = render(arrived, self.buttons)
+                self.buttons.update(keyed)  # a notice's buttons can be pressed as well as the screen's
+                self.out.write(f"\n🔔 {text}\n")
                 self.out.flush()
 
     async def run(self, first: str = "/start") -> None:
