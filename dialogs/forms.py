@@ -26,6 +26,7 @@ CHOICE, MULTI, RATING, YES_NO, MEDIA = "choice", "multi", "rating", "yes_no", "m
 
 SKIP, EXAMPLE, LEAVE, DONE = "~skip", "~example", "~leave", "~done"
 FAILS_BEFORE_HELP = 2
+OPTIONS_NAMED = 8  # an answer that is no option is told the options, up to this many
 
 YES_WORDS = frozenset({"是", "是的", "对", "好", "好的", "可以", "要", "y", "yes", "yeah", "ok", "确认", "同意", "1"})
 NO_WORDS = frozenset({"否", "不", "不是", "不要", "没有", "n", "no", "nope", "不同意", "0"})
@@ -371,7 +372,7 @@ class Form(Flow):
                 for part in _split_list(text):
                     match = _match_choice(options, part)
                     if match is None:
-                        return Problem.of("form.error.choice", answer=part)
+                        return _not_an_option(ctx, options, part)
                     picked.append(match.value)
             if not picked and f.required:
                 return Problem.of("form.error.pick_one")
@@ -382,7 +383,7 @@ class Form(Flow):
             return Problem.of("form.error.choice", answer="")
         match = _match_choice(options, text)
         if match is None:
-            return Problem.of("form.error.choice", answer=text[:40])
+            return _not_an_option(ctx, options, text)
         return match.value
 
     # -- summary -----------------------------------------------------------------------------
@@ -472,6 +473,16 @@ class Form(Flow):
             await self.submit(ctx, values)
             return
         await self.show_summary(ctx)
+
+
+def _not_an_option(ctx: Context, options: Sequence[Choice], typed: str) -> Problem:
+    """A typed answer that is none of the options: say so, and name them (the first few)."""
+    if not options:
+        return Problem.of("form.error.choice", answer=typed[:40])
+    names = ctx.t("form.option_separator").join(c.label for c in options[:OPTIONS_NAMED])
+    if len(options) > OPTIONS_NAMED:
+        names += "…"
+    return Problem.of("form.error.not_an_option", answer=typed[:40], options=names)
 
 
 def _scale(f: Field) -> tuple[int, int]:

@@ -352,6 +352,7 @@ async def test_help_offers_an_example_only_where_there_is_one(bot, world) -> Non
     await p.press_data(p.buttons()[0].data or "")
     for _ in range(2):
         await p.say("不存在的目录项目")
+        assert "“不存在的目录项目”不是这里的选项" in p.text and "居家养老服务" in p.text  # the options, named
     assert "查看示例" not in p.text and "离开" in p.text  # the catalog item has no example
     await p.press_data(p.buttons()[0].data or "")
     for _ in range(2):
