@@ -202,6 +202,10 @@ class Engine:
             await active.handle(ctx, msg)
             return
         if msg.text and msg.text.strip():
+            pressed = self._menu_button(ctx, msg.text)
+            if pressed is not None:  # a menu button's label typed: "反映问题", "🌐 语言"
+                await self._button(ctx, replace(msg, text=None, button=pressed))
+                return
             await self._free_text(ctx, msg.text)
             return
         await self.show_menu(ctx)
@@ -390,11 +394,17 @@ class Engine:
             buttons=[[Button(i18n.t(code, "common.language_name"), f"g:lang:{code}") for code in i18n.LOCALES]],
         )
 
+    def _menu_button(self, ctx: Context, text: str) -> str | None:
+        key = label_key(text)
+        if not key or len(text) > LABEL_MAX:
+            return None
+        return next((b.data for row in self._menu_rows(ctx) for b in row if b.data and label_key(b.label) == key), None)
+
     def menu_flows(self, ctx: Context) -> list[Flow]:
         flows = [f for f in self.flows.values() if f.menu_key and f.allowed(ctx)]
         return sorted(flows, key=lambda f: f.menu_order)
 
-    async def show_menu(self, ctx: Context) -> None:
+    def _menu_rows(self, ctx: Context) -> list[list[Button]]:
         # what a menu shows depends on the role, administrator or not, and the language: built once each
         key = (ctx.identity.role, ctx.is_admin, ctx.locale)
         rows = self._menus.get(key)
@@ -402,8 +412,11 @@ class Engine:
             rows = [[Button(ctx.t(f.menu_key or ""), f"g:run:{f.name}")] for f in self.menu_flows(ctx)]
             rows.append([Button(ctx.t("common.menu_language"), "g:lang")])
             self._menus[key] = rows
+        return rows
+
+    async def show_menu(self, ctx: Context) -> None:
         role_key = "staff" if ctx.is_staff else ctx.identity.role
-        ctx.tell(f"common.menu_title_{role_key}", buttons=rows)
+        ctx.tell(f"common.menu_title_{role_key}", buttons=self._menu_rows(ctx))
 
     def help_text(self, ctx: Context) -> str:
         lines = [ctx.t("common.help_intro")]

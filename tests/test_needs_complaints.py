@@ -746,3 +746,11 @@ async def test_a_complaint_filed_before_binding_stays_reachable(bot, sessions, v
         await p.press_data(p.buttons()[0].data or "")
         assert f"{who} 反映" in p.text
         assert not any("tickets:move:" in (b.data or "") for b in p.buttons())  # seeing is not handling
+
+
+@pytest.mark.parametrize(("locale", "typed"), [("zh-Hans", "问题反映进度"), ("zh-Hant", "問題反映進度"), ("en", "problem reports")])
+async def test_a_menu_label_typed_opens_it(bot, voice, locale, typed) -> None:  # type: ignore[no-untyped-def]
+    p = Person(bot, "res-menu", locale=locale)
+    await p.say("/menu")
+    await p.say(typed)  # no intent is named like that: the menu's button, typed
+    assert i18n.t(locale, "tickets.empty_mine") in p.text
