@@ -56,7 +56,7 @@ _MONEY = re.compile(
 _COUNTER = re.compile(r"(.*?)\s*(?:人次|人|个|個|次|名|位|场|場|户|戶|项|項|家|岁|歲|周岁|週歲|分|星)", re.DOTALL)
 # "大约三百人", "三百人左右", "about 300": the hedge is dropped, the number is the answer.
 _HEDGE = re.compile(
-    r"^(?:大约|大概|约莫|约|約|大約|大概|差不多|将近|將近|接近|估计|估計|预计|預計|about|around|approximately|approx\.?|roughly|~)\s*"
+    r"^(?:大约|大約|大概|约莫|约|約|差不多|将近|將近|接近|估计|估計|预计|預計|about|around|approximately|approx\.?|roughly|~)\s*"
     r"|\s*(?:左右|上下|前后|前後)$",
     re.IGNORECASE,
 )
