@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dialogs import i18n
 from dialogs.context import Context, DialogSettings, State, TurnSession, Understand
 from dialogs.flow import Flow, label_key, split_button
+from dialogs.forms import NO_WORDS, YES_WORDS
 from dialogs.types import Button, Incoming, Reply
 from nlu.numbers import parse_number
 from store.conversations import TurnConnection, turn_connection
@@ -45,8 +46,9 @@ MAX_TEXT = 4000  # anything longer is cut before it reaches a flow; fields have 
 LEAVE_WORDS = frozenset({"取消", "退出", "离开", "不填了", "cancel", "quit", "exit", "leave", "stop"})
 LABEL_MAX = 30  # longer text is an answer, never a button's label typed out
 LEAVE_OFFERED = "~leave_offered"  # a slot kept for one turn: the next answer may be to the offer
-_YES = frozenset({"是", "是的", "好", "确认", "离开", "yes", "y", "ok", "leave"})
-_NO = frozenset({"不", "否", "不是", "继续", "no", "n", "continue"})
+# answers to that offer, besides its buttons' labels
+_LEAVE_YES = YES_WORDS | LEAVE_WORDS
+_LEAVE_NO = NO_WORDS | {"继续", "continue"}
 
 
 def utcnow() -> datetime:
@@ -186,10 +188,10 @@ class Engine:
                 return
             offered = ctx.state.slots.pop(LEAVE_OFFERED, False)
             key = label_key(msg.text or "")
-            if offered and key in _YES | LEAVE_WORDS | {label_key(ctx.t("common.leave_yes"))}:
+            if offered and key in _LEAVE_YES | {label_key(ctx.t("common.leave_yes"))}:
                 await active.quit(ctx)
                 return
-            if offered and key in _NO | {label_key(ctx.t("common.leave_no"))}:
+            if offered and key in _LEAVE_NO | {label_key(ctx.t("common.leave_no"))}:
                 await active.reprompt(ctx)
                 return
             if key in LEAVE_WORDS:
