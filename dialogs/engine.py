@@ -205,7 +205,7 @@ class Engine:
             return
         if msg.text and msg.text.strip():
             pressed = self._menu_button(ctx, msg.text)
-            if pressed is not None:  # a menu button's label typed: "反映问题", "🌐 语言"
+            if pressed is not None:  # a menu button's label typed: "反映问题", "问题反映进度"
                 await self._button(ctx, replace(msg, text=None, button=pressed))
                 return
             await self._free_text(ctx, msg.text)
