@@ -38,6 +38,7 @@ def dialog_settings(settings: Settings, bot_username: str | None = None) -> Dial
         review_weight=settings.review_weight,
         notice_days=settings.notice_days,
         holidays_file=str(settings.holidays_file) if settings.holidays_file else None,
+        web_url=settings.web_url,
     )
 
 

@@ -143,6 +143,9 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         if await is_empty(app):
             print("loading the demo data (a fictional city, dates relative to today)…", file=sys.stderr)
             await load_demo(app)
+        if args.web:
+            await _demo_web(app, settings, args.port)
+            return 0
         example = await demo_identity(app)
         print(
             "civicbot demo — type a button's [key] or label to press it, :as org:USCC | staff:MZ | resident to switch "
@@ -158,6 +161,34 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await app.close()
     return 0
+
+
+async def _demo_web(app: App, settings: Settings, port: int) -> None:
+    """The demo in a browser on this machine, with a link that makes that browser an organization member."""
+    import signal
+
+    from bot.channels.web.server import start_channel
+    from store.invites import create_invite
+
+    channel = await start_channel(app, settings.model_copy(update={"web_url": None}), f"127.0.0.1:{port}")
+    assert channel.url is not None
+    example = await demo_identity(app)
+    role, _, ref = example.partition(":")
+    async with app.sessions() as session, session.begin():
+        code, _ = await create_invite(session, role, ref, _now(), settings.invite_ttl_days)
+    print(f"civicbot demo — open {channel.url}/ in a browser (Ctrl+C stops)", file=sys.stderr)
+    print(f"to try it as the organization {ref}: {channel.url}/b/{code}", file=sys.stderr)
+    print(channel.url + "/")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await channel.stop()
 
 
 async def _start_telegram(app: App, settings: Settings) -> Any:
@@ -222,26 +253,27 @@ async def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await app.close()
     link = await _deep_link(settings, code)
+    web_link = f"{settings.web_url}/b/{code}" if settings.web_url else None
     if args.json:
-        _print_json({"code": code, "link": link, "expires_at": invite.expires_at.isoformat()})
+        _print_json({"code": code, "link": link, "web_link": web_link, "expires_at": invite.expires_at.isoformat()})
     else:
         print(code)
-        if link:
-            print(link)
+        for shown in (link, web_link):
+            if shown:
+                print(shown)
     return 0
 
 
 # --- the service ---------------------------------------------------------------------------
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.telegram_token:
-        raise CliError("no channel is configured: set CIVICBOT_TELEGRAM_TOKEN (or use `civicbot chat`)")
+    if not settings.telegram_token and not settings.web_listen:
+        raise CliError("no channel is configured: set CIVICBOT_TELEGRAM_TOKEN and/or CIVICBOT_WEB_LISTEN "
+                       "(or use `civicbot chat`)")
     import logging
     import signal
 
     from aiogram.exceptions import AiogramError
-
-    from bot.channels.telegram import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = await open_app(settings)
@@ -249,15 +281,39 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    web = None
     try:
-        await serve(app, settings, stop)
+        if settings.web_listen:
+            from bot.channels.web.server import start_channel
+
+            web = await start_channel(app, settings, settings.web_listen, settings.telegram_username)
+            logging.getLogger("civicbot").info("web chat on %s (links: %s)", web.url, settings.web_url or web.url)
+        if settings.telegram_token:
+            from bot.channels.telegram import serve
+
+            await serve(app, settings, stop)
+        else:
+            await _scheduler_until(app, stop)
     except AiogramError as exc:
         raise CliError(f"Telegram ({settings.telegram_api_url}): {exc}") from None
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        if web is not None:
+            await web.stop()
         await app.close()
     return 0
+
+
+async def _scheduler_until(app: App, stop: asyncio.Event) -> None:
+    """Without Telegram: the rules still run (web notices are pushed by the web channel itself)."""
+    from bot.scheduler import start_scheduler
+
+    ticking = start_scheduler(app, None)
+    try:
+        await stop.wait()
+    finally:
+        ticking.shutdown(wait=False)
 
 
 # --- parser --------------------------------------------------------------------------------
@@ -277,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="local SQLite database with demo data, then a chat in this terminal")
     chat_options(p)
+    p.add_argument("--web", action="store_true", help="serve the chat in a browser on 127.0.0.1 instead")
+    p.add_argument("--port", type=int, default=8080, help="port of --web (default 8080; 0: any free port)")
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("chat", help="a terminal chat against the configured database")

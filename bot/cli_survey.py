@@ -49,9 +49,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
     inv = survey_sub.add_parser(
         "invite", help="make N single-use invitations (opens a survey if none is open)",
-        description="Prints one Telegram deep link per line (the bot's username comes from getMe when "
-                    "CIVICBOT_TELEGRAM_TOKEN is set, else CIVICBOT_TELEGRAM_USERNAME; without either, the "
-                    "tokens, to be sent as /start TOKEN).",
+        description="Prints one link per line: the web chat's (CIVICBOT_WEB_URL), then the Telegram deep link "
+                    "when both are known (the bot's username comes from getMe when CIVICBOT_TELEGRAM_TOKEN is "
+                    "set, else CIVICBOT_TELEGRAM_USERNAME; without either and without a web URL, the tokens, to "
+                    "be sent as /start TOKEN).",
     )
     inv.add_argument("project", metavar="PROJECT_CODE")
     inv.add_argument("--count", type=int, required=True, metavar="N")
@@ -144,8 +145,8 @@ async def cmd_survey_invite(args: argparse.Namespace, settings: Settings) -> int
     if not 1 <= args.count <= surveys.MAX_INVITATIONS:
         return _fail(f"--count must be between 1 and {surveys.MAX_INVITATIONS}")
     username = await _bot_username(settings)
-    if (args.qr or args.sheet) and not username:
-        return _fail(f"--qr and --sheet need links: {NO_USERNAME}")
+    if (args.qr or args.sheet) and not username and not settings.web_url:
+        return _fail(f"--qr and --sheet need links: set CIVICBOT_WEB_URL (the web chat), or {NO_USERNAME}")
     sheet = Path(args.sheet) if args.sheet else None
     if sheet is not None and sheet.suffix.lower() not in (".pdf", ".png"):
         return _fail(f"{sheet}: the sheet is written as .pdf or .png")
@@ -169,13 +170,16 @@ async def cmd_survey_invite(args: argparse.Namespace, settings: Settings) -> int
     finally:
         await app.close()
 
-    links = [cards.deep_link(username, i.token) for i in issued]
+    # the web link (it opens in any browser) is the one printed first and put in QR codes and on cards
+    links = [cards.invitation_link(settings.web_url, username, i.token) for i in issued]
+    telegram = [cards.deep_link(username, i.token) if settings.web_url else None for i in issued]
     if args.json:
-        print(json.dumps([{"token": i.token, "link": link} for i, link in zip(issued, links, strict=True)]))
+        print(json.dumps([{"token": i.token, "link": link, **({"telegram_link": tg} if tg else {})}
+                          for i, link, tg in zip(issued, links, telegram, strict=True)]))
     else:
-        for i, link in zip(issued, links, strict=True):
-            print(link or i.token)
-    if not username:
+        for i, link, tg in zip(issued, links, telegram, strict=True):
+            print("\t".join(filter(None, (link or i.token, tg))))
+    if not username and not settings.web_url:
         print(f"warning: {NO_USERNAME}, so these are tokens, not links: each recipient sends /start TOKEN "
               "to the bot", file=sys.stderr)
     if args.qr:

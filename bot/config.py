@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     review_rubrics: Path | None = None
     survey_templates: Path | None = None
     nlu_cache: Path | None = None
+    web_listen: str | None = None
+    web_url: str | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -99,6 +101,26 @@ class Settings(BaseSettings):
         if any(d < 0 for d in days):
             raise ValueError("CIVICBOT_REMINDER_DAYS cannot be negative")
         return value
+
+    @field_validator("web_url")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError(f"CIVICBOT_WEB_URL must be an http(s) base URL like https://bot.example.gov.cn, got {value!r}")
+        return value
+
+    @field_validator("web_listen")
+    @classmethod
+    def _web_listen(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        port = value.strip().rpartition(":")[2]
+        if not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError(f"CIVICBOT_WEB_LISTEN must look like 0.0.0.0:8080, got {value!r}")
+        return value.strip()
 
     @field_validator("admins")
     @classmethod

@@ -37,6 +37,7 @@ class DialogSettings:
     review_weight: float = 0.8
     notice_days: int = 5
     holidays_file: str | None = None
+    web_url: str | None = None  # the web chat's public base URL: survey links that open in any browser
 
     def work_calendar(self) -> WorkCalendar:
         """Working days for the public notice: the official calendar and the operator's holidays file."""

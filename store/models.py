@@ -408,6 +408,17 @@ class Conversation(Base):
     updated_at: Mapped[datetime]
 
 
+class WebSession(Base):
+    """A browser's session of the web chat: only the SHA-256 of its cookie key is stored."""
+
+    __tablename__ = "web_sessions"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class HandledIncoming(Base):
     """Ids of incoming messages already handled, so a re-delivered one is skipped."""
 

@@ -243,12 +243,12 @@ class SurveyStaffFlow(Flow):
         closes = closing_text(ctx, survey.closes_at)
         ctx.tell("survey.staff.invitations_made", count=count, closes=closes)
         username = ctx.settings.bot_username
-        if not username:
+        if not username and not ctx.settings.web_url:
             ctx.tell("survey.staff.no_username")
             self._say_lines(ctx, [f"/start {i.token}" for i in issued])
             ctx.say(ctx.t("survey.staff.use_buttons"), [self._back(ctx)])
             return
-        links = [cards.deep_link(username, i.token) or "" for i in issued]
+        links = [cards.invitation_link(ctx.settings.web_url, username, i.token) or "" for i in issued]
         self._say_lines(ctx, links)
         if count <= QR_IMAGES_MAX:
             for n, link in enumerate(links, start=1):

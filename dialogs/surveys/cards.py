@@ -28,6 +28,16 @@ def deep_link(username: str | None, token: str) -> str | None:
     return f"https://t.me/{username.lstrip('@')}?start={token}" if username else None
 
 
+def web_link(web_url: str | None, token: str) -> str | None:
+    """The web chat's link that opens the survey in any browser, when the web chat's address is known."""
+    return f"{web_url.rstrip('/')}/s/{token}" if web_url else None
+
+
+def invitation_link(web_url: str | None, username: str | None, token: str) -> str | None:
+    """The link to print and put in QR codes: the web one opens everywhere, Telegram's only with Telegram."""
+    return web_link(web_url, token) or deep_link(username, token)
+
+
 def _qr_image(data: str) -> qrcode.image.pil.PilImage:
     code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=10, border=2)
     code.add_data(data)

@@ -1,0 +1,287 @@
+"""The conversation over WebSockets: a page's messages become turns of the engine, replies go back to
+every open page of the identity (or wait in memory for its next connection), and outbox notices to web
+identities are pushed to their open pages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import WSMsgType, web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.channels.web.limits import Limits, RateLimit
+from bot.channels.web.render import Files, render
+from dialogs import i18n
+from dialogs.engine import Engine
+from dialogs.notices import render_notice
+from dialogs.reminders import complete_notices
+from dialogs.types import Incoming, Media, Reply
+from store import outbox
+from store.db import transaction
+from store.web_sessions import CHANNEL, claim_waiting, identity_locale
+
+log = logging.getLogger(__name__)
+
+CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+START_PAYLOAD = re.compile(r"[sb][A-Za-z0-9_-]{1,63}")
+PENDING_MAX = 50  # replies kept for an identity with no page open (the newest win)
+UPLOADS_KEPT = 10_000
+NOTICE_LEASE = timedelta(minutes=5)
+STALE = "stale: the milestone was done or re-dated before this could be sent"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(eq=False)
+class Page:
+    """One open page: its socket and who and where it is."""
+
+    socket: web.WebSocketResponse
+    identity_id: int
+    external_id: str
+    locale: str
+    address: str
+
+
+class Hub:
+    def __init__(
+        self,
+        engine: Engine,
+        sessions: async_sessionmaker[AsyncSession],
+        files: Files,
+        *,
+        media_dir: Path,
+        zone: ZoneInfo,
+        gate: asyncio.Semaphore,
+        limits: Limits | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.sessions = sessions
+        self.files = files
+        self.media_dir = media_dir
+        self.zone = zone
+        self.gate = gate
+        self.limits = limits or Limits()
+        self.per_session = RateLimit(self.limits.per_session_minute, self.limits.session_burst)
+        self.per_address = RateLimit(self.limits.per_address_minute, self.limits.address_burst)
+        self.clock = clock
+        self.pages: dict[int, set[Page]] = {}
+        self.pending: dict[int, list[dict[str, Any]]] = {}
+        self.uploads: dict[str, int] = {}  # upload ref → identity that made it
+        self._wake = asyncio.Event()
+
+    # -- pages ----------------------------------------------------------------------------------------
+
+    async def serve(self, page: Page, fresh_identity: bool) -> None:
+        """Read the page's messages until it goes; a turn in progress completes even if it goes."""
+        self.pages.setdefault(page.identity_id, set()).add(page)
+        try:
+            async for frame in page.socket:
+                if frame.type != WSMsgType.TEXT:
+                    if frame.type == WSMsgType.BINARY:
+                        await self._send(page, {"type": "error", "text": i18n.t(page.locale, "web.bad_message")})
+                    continue
+                await self._on_frame(page, frame.data, fresh_identity)
+        finally:
+            pages = self.pages.get(page.identity_id)
+            if pages is not None:
+                pages.discard(page)
+                if not pages:
+                    del self.pages[page.identity_id]
+
+    async def _on_frame(self, page: Page, data: str, fresh_identity: bool) -> None:
+        try:
+            message = json.loads(data)
+            kind = message["type"]
+        except (ValueError, KeyError, TypeError):
+            await self._send(page, {"type": "error", "text": i18n.t(page.locale, "web.bad_message")})
+            return
+        if kind == "hello":
+            await self._hello(page, message, fresh_identity)
+            return
+        cid = message.get("id")
+        if not isinstance(cid, str) or not CLIENT_ID.fullmatch(cid) or kind not in ("text", "button", "photo"):
+            await self._send(page, {"type": "error", "text": i18n.t(page.locale, "web.bad_message")})
+            return
+        wait = max(self.per_session.take(str(page.identity_id)), self.per_address.take(page.address))
+        if wait > 0:
+            await self._send(page, {"type": "limit", "id": cid, "retry": round(wait + 0.5, 1),
+                                    "text": i18n.t(page.locale, "web.slow_down")})
+            return
+        incoming = self._incoming(page, kind, cid, message)
+        if incoming is None:
+            return
+        await self._send(page, {"type": "ack", "id": cid})
+        # shielded: a page that goes away mid-turn does not stop the turn; its replies wait for it
+        await asyncio.shield(self._turn(page.identity_id, incoming, cid))
+
+    def _incoming(self, page: Page, kind: str, cid: str, message: dict[str, Any]) -> Incoming | None:
+        common: dict[str, Any] = {"locale": page.locale}
+        incoming_id = f"{page.identity_id}-{cid}"
+        if kind == "text":
+            text = message.get("text")
+            if not isinstance(text, str) or not text.strip():
+                return None
+            if len(text) > self.limits.text_chars:
+                self._schedule_send(page, {"type": "refused", "id": cid, "text": i18n.t(
+                    page.locale, "web.too_long", max=self.limits.text_chars)})
+                return None
+            return Incoming.from_text(CHANNEL, page.external_id, incoming_id, text, **common)
+        if kind == "button":
+            data = message.get("data")
+            if not isinstance(data, str) or not data or len(data) > 512:
+                return None
+            return Incoming(CHANNEL, page.external_id, incoming_id, button=data, **common)
+        ref = message.get("ref")
+        if not isinstance(ref, str) or self.uploads.get(ref) != page.identity_id:
+            self._schedule_send(page, {"type": "refused", "id": cid, "text": i18n.t(page.locale, "web.upload_lost")})
+            return None
+        caption = message.get("text")
+        caption = caption[: self.limits.text_chars] if isinstance(caption, str) and caption.strip() else None
+        media = Media("photo", str(self.media_dir / ref), None)
+        return Incoming(CHANNEL, page.external_id, incoming_id, text=caption, media=media, **common)
+
+    async def _hello(self, page: Page, message: dict[str, Any], fresh_identity: bool) -> None:
+        await self._flush_pending(page)
+        start = message.get("start")
+        cid = message.get("id")
+        if isinstance(start, str) and START_PAYLOAD.fullmatch(start) and isinstance(cid, str) \
+                and CLIENT_ID.fullmatch(cid):
+            incoming = Incoming(CHANNEL, page.external_id, f"{page.identity_id}-{cid}", locale=page.locale,
+                                command="start", payload=start)
+            await asyncio.shield(self._turn(page.identity_id, incoming, cid))
+        elif message.get("fresh") is True and isinstance(cid, str) and CLIENT_ID.fullmatch(cid):
+            command = "start" if fresh_identity else "menu"
+            incoming = Incoming(CHANNEL, page.external_id, f"{page.identity_id}-{cid}", locale=page.locale,
+                                command=command)
+            await asyncio.shield(self._turn(page.identity_id, incoming, cid))
+        self._wake.set()  # notices waiting for this person
+
+    async def _flush_pending(self, page: Page) -> None:
+        frames = self.pending.pop(page.identity_id, [])
+        for frame in frames:
+            await self._send(page, frame)
+
+    def remember_upload(self, ref: str, identity_id: int) -> None:
+        self.uploads[ref] = identity_id
+        while len(self.uploads) > UPLOADS_KEPT:
+            del self.uploads[next(iter(self.uploads))]
+
+    async def close_pages(self, identity_id: int) -> None:
+        """The device was forgotten: its pages close (and open afresh, as a new visitor)."""
+        self.pending.pop(identity_id, None)
+        for page in list(self.pages.get(identity_id, ())):
+            await self._send(page, {"type": "session"})
+            await page.socket.close(code=4401, message=b"forgotten")
+
+    # -- turns ----------------------------------------------------------------------------------------
+
+    async def _turn(self, identity_id: int, incoming: Incoming, cid: str) -> None:
+        await self._to_identity(identity_id, {"type": "typing"}, keep=False)
+        async with self.gate:
+            replies = await self.engine.handle(incoming)
+            locale = await self._locale(identity_id, incoming.locale) if replies else None
+        frame = {"type": "reply", "id": cid, "lang": locale,
+                 "messages": [render(r, identity_id, self.files) for r in replies]}
+        await self._to_identity(identity_id, frame)
+
+    async def _locale(self, identity_id: int, asked: str | None) -> str:
+        async with self.sessions() as session:
+            chosen = await identity_locale(session, identity_id)
+        return chosen or i18n.normalize_locale(asked) or self.engine.settings.default_locale
+
+    async def _to_identity(self, identity_id: int, frame: dict[str, Any], *, keep: bool = True) -> int:
+        """Send ``frame`` to the identity's open pages; with none (or all failing) keep it for the next."""
+        delivered = 0
+        for page in list(self.pages.get(identity_id, ())):
+            if await self._send(page, frame):
+                delivered += 1
+                if frame.get("lang"):
+                    page.locale = frame["lang"]
+        if not delivered and keep:
+            queue = self.pending.setdefault(identity_id, [])
+            queue.append(frame)
+            del queue[:-PENDING_MAX]
+        return delivered
+
+    async def _send(self, page: Page, frame: dict[str, Any]) -> bool:
+        if page.socket.closed:
+            return False
+        try:
+            await page.socket.send_str(json.dumps(frame, ensure_ascii=False))
+            return True
+        except (ConnectionError, RuntimeError) as exc:
+            log.info("page of identity %s went away: %s", page.identity_id, exc)
+            return False
+
+    def _schedule_send(self, page: Page, frame: dict[str, Any]) -> None:
+        task = asyncio.ensure_future(self._send(page, frame))
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    # -- outbox notices -------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def pump(self, interval: float = 1.0) -> None:
+        """Push outbox notices to open pages: at once when a page opens, else every ``interval``."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)
+            self._wake.clear()
+            if not self.pages:
+                continue
+            try:
+                await self.push_notices()
+            except Exception:
+                log.exception("pushing notices to web pages failed: trying again")
+
+    async def push_notices(self) -> int:
+        """Deliver what waits for the identities with a page open; returns how many were shown."""
+        shown = 0
+        while self.pages:
+            now = self.clock()
+            async with self.gate, transaction(self.sessions) as session:
+                batch = await claim_waiting(session, list(self.pages), now + NOTICE_LEASE)
+                payloads = await complete_notices(session, [m.payload for m in batch], self.zone, now) \
+                    if batch else []
+            if not batch:
+                return shown
+            for message, payload in zip(batch, payloads, strict=True):
+                shown += await self._notice(message, payload)
+        return shown
+
+    async def _notice(self, message: outbox.Claimed, payload: dict[str, Any] | None) -> int:
+        if payload is None:
+            await self._settle(outbox.mark_cancelled, message.id, STALE)
+            return 0
+        locale = message.locale or self.engine.settings.default_locale
+        try:
+            reply: Reply = render_notice(payload, locale, self.zone)
+        except (KeyError, ValueError, IndexError, TypeError) as exc:
+            await self._settle(outbox.mark_dead, message.id, f"cannot be rendered: {exc!r}")
+            return 0
+        frame = {"type": "notice", "lang": locale, "messages": [render(reply, message.identity_id, self.files)]}
+        if await self._to_identity(message.identity_id, frame, keep=False):
+            await self._settle(outbox.mark_sent, message.id, self.clock())
+            return 1
+        async with self.gate, transaction(self.sessions) as session:  # the page closed: it waits for the next
+            await outbox.release(session, [message.id], self.clock())
+        return 0
+
+    async def _settle(self, fn: Any, *args: object) -> None:
+        async with self.gate, transaction(self.sessions) as session:
+            await fn(session, *args)
