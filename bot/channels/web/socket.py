@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 START_PAYLOAD = re.compile(r"[sb][A-Za-z0-9_-]{1,63}")
-PENDING_MAX = 50  # replies kept for an identity with no page open (the newest win)
+UNCONFIRMED_MAX = 50  # frames kept for an identity whose pages have not confirmed them (the newest win)
 UPLOADS_KEPT = 10_000
 NOTICE_LEASE = timedelta(minutes=5)
 STALE = "stale: the milestone was done or re-dated before this could be sent"
@@ -79,7 +80,8 @@ class Hub:
         self.per_address = RateLimit(self.limits.per_address_minute, self.limits.address_burst)
         self.clock = clock
         self.pages: dict[int, set[Page]] = {}
-        self.pending: dict[int, list[dict[str, Any]]] = {}
+        # replies and notices not yet confirmed by a page: sent again when a page of the identity connects
+        self.unconfirmed: dict[int, list[dict[str, Any]]] = {}
         self.uploads: dict[str, int] = {}  # upload ref → identity that made it
         self._wake = asyncio.Event()
 
@@ -111,6 +113,10 @@ class Hub:
             return
         if kind == "hello":
             await self._hello(page, message, fresh_identity)
+            return
+        if kind == "seen":
+            frames = self.unconfirmed.get(page.identity_id, [])
+            frames[:] = [f for f in frames if f["n"] != message.get("n")]
             return
         cid = message.get("id")
         if not isinstance(cid, str) or not CLIENT_ID.fullmatch(cid) or kind not in ("text", "button", "photo"):
@@ -155,7 +161,8 @@ class Hub:
         return Incoming(CHANNEL, page.external_id, incoming_id, text=caption, media=media, **common)
 
     async def _hello(self, page: Page, message: dict[str, Any], fresh_identity: bool) -> None:
-        await self._flush_pending(page)
+        for frame in list(self.unconfirmed.get(page.identity_id, ())):
+            await self._send(page, frame)
         start = message.get("start")
         cid = message.get("id")
         if isinstance(start, str) and START_PAYLOAD.fullmatch(start) and isinstance(cid, str) \
@@ -170,11 +177,6 @@ class Hub:
             await asyncio.shield(self._turn(page.identity_id, incoming, cid))
         self._wake.set()  # notices waiting for this person
 
-    async def _flush_pending(self, page: Page) -> None:
-        frames = self.pending.pop(page.identity_id, [])
-        for frame in frames:
-            await self._send(page, frame)
-
     def remember_upload(self, ref: str, identity_id: int) -> None:
         self.uploads[ref] = identity_id
         while len(self.uploads) > UPLOADS_KEPT:
@@ -182,7 +184,7 @@ class Hub:
 
     async def close_pages(self, identity_id: int) -> None:
         """The device was forgotten: its pages close (and open afresh, as a new visitor)."""
-        self.pending.pop(identity_id, None)
+        self.unconfirmed.pop(identity_id, None)
         for page in list(self.pages.get(identity_id, ())):
             await self._send(page, {"type": "session"})
             await page.socket.close(code=4401, message=b"forgotten")
@@ -204,17 +206,19 @@ class Hub:
         return chosen or i18n.normalize_locale(asked) or self.engine.settings.default_locale
 
     async def _to_identity(self, identity_id: int, frame: dict[str, Any], *, keep: bool = True) -> int:
-        """Send ``frame`` to the identity's open pages; with none (or all failing) keep it for the next."""
+        """Send ``frame`` to the identity's open pages; kept (``keep``) until a page confirms it has shown
+        it — a socket that is closing still takes a frame the page never sees."""
+        if keep:
+            frame["n"] = secrets.token_hex(8)
+            queue = self.unconfirmed.setdefault(identity_id, [])
+            queue.append(frame)
+            del queue[:-UNCONFIRMED_MAX]
         delivered = 0
         for page in list(self.pages.get(identity_id, ())):
             if await self._send(page, frame):
                 delivered += 1
                 if frame.get("lang"):
                     page.locale = frame["lang"]
-        if not delivered and keep:
-            queue = self.pending.setdefault(identity_id, [])
-            queue.append(frame)
-            del queue[:-PENDING_MAX]
         return delivered
 
     async def _send(self, page: Page, frame: dict[str, Any]) -> bool:
@@ -275,9 +279,12 @@ class Hub:
             await self._settle(outbox.mark_dead, message.id, f"cannot be rendered: {exc!r}")
             return 0
         frame = {"type": "notice", "lang": locale, "messages": [render(reply, message.identity_id, self.files)]}
-        if await self._to_identity(message.identity_id, frame, keep=False):
-            await self._settle(outbox.mark_sent, message.id, self.clock())
-            return 1
+        if self.pages.get(message.identity_id):
+            if await self._to_identity(message.identity_id, frame):
+                await self._settle(outbox.mark_sent, message.id, self.clock())
+                return 1
+            kept = self.unconfirmed.get(message.identity_id, [])
+            kept[:] = [f for f in kept if f is not frame]  # the row itself waits: not twice
         async with self.gate, transaction(self.sessions) as session:  # the page closed: it waits for the next
             await outbox.release(session, [message.id], self.clock())
         return 0

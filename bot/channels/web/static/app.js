@@ -9,11 +9,12 @@
   var typing = document.getElementById("typing");
   var status = document.getElementById("status");
   var photo = document.getElementById("photo");
-  var LOG = "civicbot.log", SIZE = "civicbot.size", QUEUE = "civicbot.queue";
+  var LOG = "civicbot.log", SIZE = "civicbot.size", QUEUE = "civicbot.queue", SEEN = "civicbot.seen";
   var URL_RE = /\bhttps?:\/\/[^\s<>"']+/g;
   var ws = null, attempts = 0, frame = 0, reloads = 0;
   var queue = load(QUEUE, []);
   var transcript = load(LOG, []);
+  var seen = load(SEEN, []);
   var start = null;
 
   function load(key, fallback) {
@@ -163,6 +164,13 @@
       return;
     }
     if (f.type === "reply" || f.type === "notice") {
+      if (f.n) {
+        ws.send(JSON.stringify({ type: "seen", n: f.n }));
+        if (seen.indexOf(f.n) >= 0) return;
+        seen.push(f.n);
+        if (seen.length > 100) seen.shift();
+        save(SEEN, seen);
+      }
       if (f.type === "reply") {
         typing.hidden = true;
         if (f.id) settle(f.id);
