@@ -255,7 +255,8 @@ async def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
     link = await _deep_link(settings, code)
     web_link = f"{settings.web_url}/b/{code}" if settings.web_url else None
     if args.json:
-        _print_json({"code": code, "link": link, "web_link": web_link, "expires_at": invite.expires_at.isoformat()})
+        _print_json({"code": code, "link": link, "expires_at": invite.expires_at.isoformat(),
+                     **({"web_link": web_link} if web_link else {})})
     else:
         print(code)
         for shown in (link, web_link):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,11 +23,13 @@ from yarl import URL
 
 from bot.channels.web.limits import Limits, RateLimit
 from bot.channels.web.server import WebChannel, WebOptions
+from bot.cli import main
 from dialogs import i18n
 from dialogs.context import DialogSettings
 from dialogs.notices import queue_notice
 from dialogs.registry import build_engine
 from store import surveys
+from store.db import create_engine, sessionmaker
 from store.models import OutboxMessage, Project, SurveyResponse, WebSession
 from store.web_sessions import key_hash
 from tests.factories import build_world
@@ -382,3 +385,36 @@ async def test_forget_this_device(web: Web) -> None:
         assert await _identity_of(web.sessions, browser) != identity_id
     finally:
         await browser.close()
+
+
+# --- links on the command line ---------------------------------------------------------------------
+
+def test_cli_prints_web_links_for_surveys_and_bindings(sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    monkeypatch.setenv("CIVICBOT_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("CIVICBOT_WEB_URL", "https://bot.example.gov.cn/")
+    monkeypatch.setenv("CIVICBOT_TELEGRAM_USERNAME", "linjiang_bot")
+
+    async def seed() -> None:
+        engine = create_engine(sqlite_url)
+        async with sessionmaker(engine)() as s, s.begin():
+            await build_world(s, now())
+        await engine.dispose()
+
+    asyncio.run(seed())
+    assert main(["survey", "invite", "LJ-2026-001", "--count", "2", "--qr", str(tmp_path / "qr")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        web_link, telegram = line.split("\t")
+        token = web_link.rsplit("/", 1)[1]
+        assert web_link == f"https://bot.example.gov.cn/s/{token}" and token.startswith("s")
+        assert telegram == f"https://t.me/linjiang_bot?start={token}"
+    assert len(list((tmp_path / "qr").glob("*.png"))) == 2
+    assert main(["survey", "invite", "LJ-2026-001", "--count", "1", "--json"]) == 0
+    (issued,) = json.loads(capsys.readouterr().out)
+    assert issued["link"] == f"https://bot.example.gov.cn/s/{issued['token']}"  # what QR codes and cards carry
+    assert issued["telegram_link"] == f"https://t.me/linjiang_bot?start={issued['token']}"
+    assert main(["invite", "staff", "MZ"]) == 0
+    code, telegram, web_link = capsys.readouterr().out.strip().splitlines()
+    assert telegram == f"https://t.me/linjiang_bot?start={code}" and web_link == f"https://bot.example.gov.cn/b/{code}"
