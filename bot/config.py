@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     nlu_cache: Path | None = None
     web_listen: str | None = None
     web_url: str | None = None
+    web_session_per_minute: int = Field(default=60, ge=1)
+    web_address_per_minute: int = Field(default=600, ge=1)
 
     @field_validator("timezone")
     @classmethod

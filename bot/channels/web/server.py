@@ -172,9 +172,9 @@ class WebChannel:
 
     async def page(self, request: web.Request) -> web.Response:
         now = self.clock()
-        async with transaction(self.sessions) as session:
+        async with self.gate, transaction(self.sessions) as session:
             seen = await visitor(session, request.cookies.get(cookies.COOKIE), now)
-            chosen = None if seen.new_key else await _chosen_locale(session, seen.identity_id)
+            chosen = None if seen.new_key else await identity_locale(session, seen.identity_id)
         locale = chosen or self._locale(request)
         response = web.Response(text=self._render_page(locale), content_type="text/html", charset="utf-8")
         response.headers["Cache-Control"] = "no-store"
@@ -214,21 +214,24 @@ class WebChannel:
             raise web.HTTPForbidden(text="cross-site WebSocket refused")
         now = self.clock()
         key = request.cookies.get(cookies.COOKIE)
-        async with transaction(self.sessions) as session:
-            seen = await visitor(session, key, now) if key else None
-            known = seen is not None and seen.new_key is None
-            if seen is not None and not known:
-                await session.rollback()  # no cookie of ours: the page is reloaded to get one
-            chosen = await _chosen_locale(session, seen.identity_id) if known and seen else None
+        seen, chosen, fresh_identity = None, None, False
+        if key:
+            async with self.gate, transaction(self.sessions) as session:
+                seen = await visitor(session, key, now)
+                if seen.new_key is not None:
+                    seen = None
+                    await session.rollback()  # no cookie of ours: the page is reloaded to get one
+                else:
+                    chosen = await identity_locale(session, seen.identity_id)
+                    fresh_identity = not await has_conversation(session, seen.identity_id)
         socket = web.WebSocketResponse(heartbeat=30.0, max_msg_size=self.options.limits.frame_bytes)
         await socket.prepare(request)
-        if not known or seen is None:
+        if seen is None:
             await socket.send_json({"type": "session"})
             await socket.close(code=4401, message=b"no session")
             return socket
         locale = chosen or self._locale(request)
         page = Page(socket, seen.identity_id, seen.external_id, locale, request.remote or "?")
-        fresh_identity = await _is_new(self.sessions, seen.identity_id)
         await self.hub.serve(page, fresh_identity)
         return socket
 
@@ -236,7 +239,7 @@ class WebChannel:
         key = request.cookies.get(cookies.COOKIE)
         if not key:
             return None
-        async with transaction(self.sessions) as session:
+        async with self.gate, transaction(self.sessions) as session:
             seen = await visitor(session, key, self.clock())
             if seen.new_key is not None:
                 await session.rollback()
@@ -272,7 +275,7 @@ class WebChannel:
             raise web.HTTPForbidden(text="cross-site request refused")
         who = await self._session_of(request)
         if who is not None:
-            async with transaction(self.sessions) as session:
+            async with self.gate, transaction(self.sessions) as session:
                 await forget(session, who[0])
             await self.hub.close_pages(who[0])
         response = web.json_response({"ok": True})
@@ -323,19 +326,12 @@ def _write_file(path: Path, content: bytes) -> None:
     partial.replace(path)
 
 
-async def _chosen_locale(session: AsyncSession, identity_id: int) -> str | None:
-    return await identity_locale(session, identity_id)
-
-
-async def _is_new(sessions: async_sessionmaker[AsyncSession], identity_id: int) -> bool:
-    """Whether the identity has never had a turn (its first page opens with the welcome)."""
-    async with sessions() as session:
-        return not await has_conversation(session, identity_id)
-
-
 def options_from(settings: Settings) -> WebOptions:
+    limits = Limits(per_session_minute=settings.web_session_per_minute,
+                    per_address_minute=settings.web_address_per_minute,
+                    address_burst=max(Limits.address_burst, settings.web_address_per_minute // 6))
     return WebOptions(url=settings.web_url, media_dir=settings.media_dir, default_locale=settings.default_locale,
-                      zone=settings.zone)
+                      zone=settings.zone, limits=limits)
 
 
 async def start_channel(app: App, settings: Settings, listen: str, bot_username: str | None = None) -> WebChannel:

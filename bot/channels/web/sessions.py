@@ -3,14 +3,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs import i18n
-from store.db import transaction
-from store.web_sessions import SESSION_DAYS, Visitor, visitor
+from store.web_sessions import SESSION_DAYS
 
 COOKIE = "civicbot_session"
 
@@ -30,11 +26,6 @@ def accept_language(header: str | None, default: str) -> str:
         if locale is not None and quality > 0:
             ranked.append((-quality, position, locale))
     return min(ranked)[2] if ranked else default
-
-
-async def who(request: web.Request, sessions: async_sessionmaker[AsyncSession], now: datetime) -> Visitor:
-    async with transaction(sessions) as session:
-        return await visitor(session, request.cookies.get(COOKIE), now)
 
 
 def set_cookie(response: web.StreamResponse, key: str, secure: bool) -> None:

@@ -45,6 +45,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _may_change_language(incoming: Incoming) -> bool:
+    return incoming.command in ("lang", "start", "menu") or (incoming.button or "").startswith("g:lang")
+
+
 @dataclass(eq=False)
 class Page:
     """One open page: its socket and who and where it is."""
@@ -193,10 +197,12 @@ class Hub:
 
     async def _turn(self, identity_id: int, incoming: Incoming, cid: str) -> None:
         await self._to_identity(identity_id, {"type": "typing"}, keep=False)
-        async with self.gate:
+        async with self.gate:  # on SQLite every transaction takes the write lock: queue here, not in its busy wait
             replies = await self.engine.handle(incoming)
-            locale = await self._locale(identity_id, incoming.locale) if replies else None
-        frame = {"type": "reply", "id": cid, "lang": locale,
+            # the language changes only by choice (or with a new identity): read it again only then
+            changed = bool(replies) and _may_change_language(incoming)
+            locale = await self._locale(identity_id, incoming.locale) if changed else None
+        frame = {"type": "reply", "id": cid, "lang": locale or incoming.locale,
                  "messages": [render(r, identity_id, self.files) for r in replies]}
         await self._to_identity(identity_id, frame)
 
