@@ -22,17 +22,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from yarl import URL
 
 from bot.channels.web.limits import Limits, RateLimit
+from bot.channels.web.render import render
 from bot.channels.web.server import WebChannel, WebOptions
 from bot.cli import main
 from dialogs import i18n
 from dialogs.context import DialogSettings
 from dialogs.notices import queue_notice
 from dialogs.registry import build_engine
+from dialogs.types import Attachment, Reply
 from store import surveys
 from store.db import create_engine, sessionmaker
 from store.models import OutboxMessage, Project, SurveyResponse, WebSession
 from store.web_sessions import key_hash
 from tests.factories import build_world
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def now() -> datetime:
@@ -418,3 +422,23 @@ def test_cli_prints_web_links_for_surveys_and_bindings(sqlite_url: str, monkeypa
     assert main(["invite", "staff", "MZ"]) == 0
     code, telegram, web_link = capsys.readouterr().out.strip().splitlines()
     assert telegram == f"https://t.me/linjiang_bot?start={code}" and web_link == f"https://bot.example.gov.cn/b/{code}"
+
+
+async def test_reply_files_only_for_their_recipient(web: Web) -> None:
+    owner, other = web.browser(), web.browser()
+    try:
+        await owner.open("/")
+        await other.open("/")
+        identity_id = await _identity_of(web.sessions, owner)
+        url = render(Reply("QR", image=Attachment("qr.png", png(), "image/png"),
+                           document=Attachment("results.xlsx", b"PK\x03\x04", XLSX)), identity_id,
+                     web.channel.files)
+        image = await owner.http.get(web.origin + url["image"]["url"])
+        assert image.status == 200 and image.headers["Content-Type"] == "image/png"
+        document = await owner.http.get(web.origin + url["document"]["url"])
+        assert document.status == 200 and document.headers["Content-Disposition"].startswith("attachment")
+        assert document.headers["X-Content-Type-Options"] == "nosniff"
+        assert (await other.http.get(web.origin + url["image"]["url"])).status == 404
+    finally:
+        await owner.close()
+        await other.close()

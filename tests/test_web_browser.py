@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -187,8 +188,22 @@ def test_greeting_menu_page_weight_and_first_render(page: Any, server: Server) -
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390
     press(page, "语言")
+    assert page.locator("#messages .msg.bot button", has_text="语言").first.is_disabled()  # pressed: disabled
     press(page, "English")
     assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("#messages .msg.bot button:not([disabled])", has_text="简体").count() == 0  # superseded
+
+
+def test_photo_from_the_picker(page: Any, server: Server, tmp_path: Path) -> None:
+    picture = tmp_path / "photo.png"
+    Image.new("RGB", (64, 48), (20, 120, 60)).save(picture)
+    page.goto(server.url + "/")
+    page.locator("#messages .msg.bot button").first.wait_for()
+    before = page.locator("#messages .msg.bot").count()
+    page.set_input_files("#photo", str(picture))
+    page.locator("#messages .msg.bot").nth(before).wait_for(timeout=10_000)
+    assert page.locator("#messages .msg.note").count() == 0  # no upload error
+    assert len(list((server.media).glob("web-*.jpg"))) >= 1
 
 
 def test_public_question_answered(page: Any, server: Server) -> None:
