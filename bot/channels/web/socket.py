@@ -46,7 +46,7 @@ def utcnow() -> datetime:
 
 
 def _may_change_language(incoming: Incoming) -> bool:
-    return incoming.command in ("lang", "start", "menu") or (incoming.button or "").startswith("g:lang")
+    return incoming.command == "lang" or (incoming.button or "").startswith("g:lang")
 
 
 @dataclass(eq=False)
