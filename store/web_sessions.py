@@ -81,6 +81,17 @@ async def prune(session: AsyncSession, now: datetime) -> int:
     return result.rowcount or 0
 
 
+async def waiting_recipients(session: AsyncSession) -> set[int]:
+    """Web identities with messages waiting: a cheap look (the waiting rows are few, by their state's
+    index) before claiming anything for the pages that are open."""
+    rows = await session.execute(
+        select(OutboxMessage.identity_id).distinct()
+        .join(Identity, Identity.id == OutboxMessage.identity_id)
+        .where(OutboxMessage.state.in_(WAITING), Identity.channel == CHANNEL)
+    )
+    return set(rows.scalars())
+
+
 async def claim_waiting(
     session: AsyncSession, identity_ids: Iterable[int], lease_until: datetime, limit: int = 50
 ) -> list[Claimed]:

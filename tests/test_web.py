@@ -30,7 +30,7 @@ from dialogs.context import DialogSettings
 from dialogs.notices import queue_notice
 from dialogs.registry import build_engine
 from dialogs.types import Attachment, Reply
-from store import surveys
+from store import outbox, surveys
 from store.db import create_engine, sessionmaker
 from store.models import OutboxMessage, Project, SurveyResponse, WebSession
 from store.web_sessions import key_hash
@@ -362,7 +362,9 @@ async def test_notices_reach_an_open_page_or_wait_for_the_next_visit(web: Web) -
         async with web.sessions() as session:
             states = dict((await session.execute(select(OutboxMessage.dedup_key, OutboxMessage.state))).all())
         assert states == {"web-test-1": "sent", "web-test-2": "pending"}  # no page: it waits
-        await browser.connect(fresh=False)
+        async with web.sessions() as session, session.begin():  # quiet hours came: the dispatcher deferred it
+            assert await outbox.defer_due(session, now(), now() + timedelta(hours=10)) == 1
+        await browser.connect(fresh=False)  # shown when the page opens, quiet hours or not: it wakes nobody
         assert texts(await browser.frame("notice")) == i18n.t("zh-Hans", "common.intent_thanks")
         await asyncio.sleep(0.3)
         async with web.sessions() as session:

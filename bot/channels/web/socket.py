@@ -29,14 +29,16 @@ from dialogs.reminders import complete_notices
 from dialogs.types import Incoming, Media, Reply
 from store import outbox
 from store.db import transaction
-from store.web_sessions import CHANNEL, claim_waiting, identity_locale
+from store.web_sessions import CHANNEL, claim_waiting, identity_locale, waiting_recipients
 
 log = logging.getLogger(__name__)
 
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 START_PAYLOAD = re.compile(r"[sb][A-Za-z0-9_-]{1,63}")
 UNCONFIRMED_MAX = 50  # frames kept for an identity whose pages have not confirmed them (the newest win)
+UNCONFIRMED_IDENTITIES = 10_000
 UPLOADS_KEPT = 10_000
+BUTTON_DATA_MAX = 512
 NOTICE_LEASE = timedelta(minutes=5)
 STALE = "stale: the milestone was done or re-dated before this could be sent"
 
@@ -126,58 +128,66 @@ class Hub:
         if not isinstance(cid, str) or not CLIENT_ID.fullmatch(cid) or kind not in ("text", "button", "photo"):
             await self._send(page, {"type": "error", "text": i18n.t(page.locale, "web.bad_message")})
             return
-        wait = max(self.per_session.take(str(page.identity_id)), self.per_address.take(page.address))
-        if wait > 0:
-            await self._send(page, {"type": "limit", "id": cid, "retry": round(wait + 0.5, 1),
-                                    "text": i18n.t(page.locale, "web.slow_down")})
+        if not await self._within_limits(page, cid):
             return
         incoming = self._incoming(page, kind, cid, message)
         if incoming is None:
+            await self._send(page, {"type": "refused", "id": cid, "text": self._why_refused(page, kind, message)})
             return
         await self._send(page, {"type": "ack", "id": cid})
         # shielded: a page that goes away mid-turn does not stop the turn; its replies wait for it
         await asyncio.shield(self._turn(page.identity_id, incoming, cid))
 
+    async def _within_limits(self, page: Page, cid: str) -> bool:
+        wait = max(self.per_session.take(str(page.identity_id)), self.per_address.take(page.address))
+        if wait > 0:
+            await self._send(page, {"type": "limit", "id": cid, "retry": round(wait + 0.5, 1),
+                                    "text": i18n.t(page.locale, "web.slow_down")})
+        return wait <= 0
+
     def _incoming(self, page: Page, kind: str, cid: str, message: dict[str, Any]) -> Incoming | None:
+        """The engine's Incoming for a well-formed message within the limits, else None."""
         common: dict[str, Any] = {"locale": page.locale}
         incoming_id = f"{page.identity_id}-{cid}"
         if kind == "text":
             text = message.get("text")
-            if not isinstance(text, str) or not text.strip():
-                return None
-            if len(text) > self.limits.text_chars:
-                self._schedule_send(page, {"type": "refused", "id": cid, "text": i18n.t(
-                    page.locale, "web.too_long", max=self.limits.text_chars)})
+            if not isinstance(text, str) or not text.strip() or len(text) > self.limits.text_chars:
                 return None
             return Incoming.from_text(CHANNEL, page.external_id, incoming_id, text, **common)
         if kind == "button":
             data = message.get("data")
-            if not isinstance(data, str) or not data or len(data) > 512:
+            if not isinstance(data, str) or not data or len(data) > BUTTON_DATA_MAX:
                 return None
             return Incoming(CHANNEL, page.external_id, incoming_id, button=data, **common)
         ref = message.get("ref")
         if not isinstance(ref, str) or self.uploads.get(ref) != page.identity_id:
-            self._schedule_send(page, {"type": "refused", "id": cid, "text": i18n.t(page.locale, "web.upload_lost")})
             return None
         caption = message.get("text")
         caption = caption[: self.limits.text_chars] if isinstance(caption, str) and caption.strip() else None
         media = Media("photo", str(self.media_dir / ref), None)
         return Incoming(CHANNEL, page.external_id, incoming_id, text=caption, media=media, **common)
 
+    def _why_refused(self, page: Page, kind: str, message: dict[str, Any]) -> str:
+        text = message.get("text")
+        if kind == "text" and isinstance(text, str) and len(text) > self.limits.text_chars:
+            return i18n.t(page.locale, "web.too_long", max=self.limits.text_chars)
+        if kind == "photo":
+            return i18n.t(page.locale, "web.upload_lost")
+        return i18n.t(page.locale, "web.bad_message")
+
     async def _hello(self, page: Page, message: dict[str, Any], fresh_identity: bool) -> None:
         for frame in list(self.unconfirmed.get(page.identity_id, ())):
             await self._send(page, frame)
         start = message.get("start")
         cid = message.get("id")
-        if isinstance(start, str) and START_PAYLOAD.fullmatch(start) and isinstance(cid, str) \
-                and CLIENT_ID.fullmatch(cid):
+        command, payload = None, None
+        if isinstance(start, str) and START_PAYLOAD.fullmatch(start):
+            command, payload = "start", start  # a survey or binding link, as /start <payload>
+        elif message.get("fresh") is True:
+            command = "start" if fresh_identity else "menu"  # a page with nothing on it yet
+        if command and isinstance(cid, str) and CLIENT_ID.fullmatch(cid) and await self._within_limits(page, cid):
             incoming = Incoming(CHANNEL, page.external_id, f"{page.identity_id}-{cid}", locale=page.locale,
-                                command="start", payload=start)
-            await asyncio.shield(self._turn(page.identity_id, incoming, cid))
-        elif message.get("fresh") is True and isinstance(cid, str) and CLIENT_ID.fullmatch(cid):
-            command = "start" if fresh_identity else "menu"
-            incoming = Incoming(CHANNEL, page.external_id, f"{page.identity_id}-{cid}", locale=page.locale,
-                                command=command)
+                                command=command, payload=payload)
             await asyncio.shield(self._turn(page.identity_id, incoming, cid))
         self._wake.set()  # notices waiting for this person
 
@@ -216,9 +226,12 @@ class Hub:
         it — a socket that is closing still takes a frame the page never sees."""
         if keep:
             frame["n"] = secrets.token_hex(8)
-            queue = self.unconfirmed.setdefault(identity_id, [])
+            queue = self.unconfirmed.pop(identity_id, [])  # re-inserted: the dict stays oldest first
+            self.unconfirmed[identity_id] = queue
             queue.append(frame)
             del queue[:-UNCONFIRMED_MAX]
+            while len(self.unconfirmed) > UNCONFIRMED_IDENTITIES:  # those away longest lose theirs first
+                del self.unconfirmed[next(iter(self.unconfirmed))]
         delivered = 0
         for page in list(self.pages.get(identity_id, ())):
             if await self._send(page, frame):
@@ -236,10 +249,6 @@ class Hub:
         except (ConnectionError, RuntimeError) as exc:
             log.info("page of identity %s went away: %s", page.identity_id, exc)
             return False
-
-    def _schedule_send(self, page: Page, frame: dict[str, Any]) -> None:
-        task = asyncio.ensure_future(self._send(page, frame))
-        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
     # -- outbox notices -------------------------------------------------------------------------------
 
@@ -265,7 +274,8 @@ class Hub:
         while self.pages:
             now = self.clock()
             async with self.gate, transaction(self.sessions) as session:
-                batch = await claim_waiting(session, list(self.pages), now + NOTICE_LEASE)
+                wanted = await waiting_recipients(session) & self.pages.keys()
+                batch = await claim_waiting(session, wanted, now + NOTICE_LEASE) if wanted else []
                 payloads = await complete_notices(session, [m.payload for m in batch], self.zone, now) \
                     if batch else []
             if not batch:
