@@ -7,7 +7,14 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import AsyncIterator
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -97,6 +104,13 @@ class Browser:
 
 def texts(frame: dict[str, Any]) -> str:
     return "\n".join(m["text"] for m in frame["messages"])
+
+
+@pytest.fixture(autouse=True)
+def no_traceback(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Bad input gets an answer; the server never logs a traceback for it."""
+    yield
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
 @pytest.fixture
@@ -215,7 +229,7 @@ async def test_oversized_message_gets_a_polite_answer(web: Web) -> None:
         await browser.close()
 
 
-async def test_a_hundred_messages_a_second_are_slowed_not_dropped(web: Web, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_hundred_messages_a_second_are_slowed_not_dropped(web: Web) -> None:
     browser = web.browser()
     try:
         await browser.open("/")
@@ -235,7 +249,6 @@ async def test_a_hundred_messages_a_second_are_slowed_not_dropped(web: Web, capl
         assert 50 <= len(limited) <= 95  # a burst of 10 (and a refill) went through; the rest wait
         assert seen["ack"] == seen["reply"] == 100 - len(limited)
         assert not browser.ws.closed  # type: ignore[union-attr]
-        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     finally:
         await browser.close()
 
@@ -444,3 +457,28 @@ async def test_reply_files_only_for_their_recipient(web: Web) -> None:
     finally:
         await owner.close()
         await other.close()
+
+
+def test_civicbot_run_serves_the_web_chat_and_stops_cleanly(sqlite_url: str, tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "CIVICBOT_DATABASE_URL": sqlite_url, "CIVICBOT_WEB_LISTEN": f"127.0.0.1:{port}",
+           "CIVICBOT_MEDIA_DIR": str(tmp_path)}
+    env.pop("CIVICBOT_TELEGRAM_TOKEN", None)
+    server = subprocess.Popen([sys.executable, "-m", "bot", "run"], env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    assert json.loads(response.read())["ok"] is True
+                    break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=30)
+    assert server.returncode == 0, err.decode()
+    assert b"Traceback" not in err
