@@ -355,3 +355,18 @@ def test_accessibility_no_serious_violations(browser: Any, server: Server, width
         assert small == 0
     finally:
         context.close()
+
+
+def test_forget_this_device_from_the_menu(page: Any, server: Server) -> None:
+    page.goto(server.url + "/")
+    page.locator("#messages .msg.bot button").first.wait_for()
+    before = identity_of(page, server)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("details.more summary")
+    page.click("#forget")
+    page.locator("#messages .msg.note", has_text=i18n.t("zh-Hans", "web.page.forgotten")).wait_for()
+    wait_bot(page, i18n.t("zh-Hans", "common.welcome")[:6])  # a new visitor, greeted afresh
+    assert identity_of(page, server) != before
+    gone = server.db_call(lambda s: s.scalar(select(func.count()).select_from(WebSession)
+                                             .where(WebSession.identity_id == before)))
+    assert gone == 0

@@ -47,7 +47,7 @@ SECURITY_HEADERS = {
 }
 PAGE_STRINGS = (
     "title", "placeholder", "send", "photo", "text_size", "reconnecting", "offline_queued", "typing", "forget",
-    "forget_confirm", "forgotten", "menu", "not_sent", "uploading", "messages",
+    "forget_confirm", "forgotten", "menu", "not_sent", "uploading", "messages", "cookies_needed",
 )
 
 

@@ -11,7 +11,7 @@
   var photo = document.getElementById("photo");
   var LOG = "civicbot.log", SIZE = "civicbot.size", QUEUE = "civicbot.queue", SEEN = "civicbot.seen";
   var URL_RE = /\bhttps?:\/\/[^\s<>"']+/g;
-  var ws = null, attempts = 0, frame = 0, reloads = 0;
+  var ws = null, attempts = 0, frame = 0, leaving = false;
   var queue = load(QUEUE, []);
   var transcript = load(LOG, []);
   var seen = load(SEEN, []);
@@ -129,6 +129,7 @@
     ws.onmessage = function (event) { receive(JSON.parse(event.data)); };
     ws.onclose = function (event) {
       ws = null;
+      if (leaving) return;
       if (event.code === 4401) { fresh(); return; }
       status.textContent = S.reconnecting || "";
       var delay = Math.min(15000, 400 * Math.pow(2, attempts++));
@@ -136,9 +137,14 @@
     };
   }
   function fresh() {
-    if (reloads++ > 2) return;
+    if (leaving) return;
+    // the server does not know this browser (cookie gone or refused): reload once to get a session,
+    // back to the survey or binding link if one was not used yet
+    var last = Number(load("civicbot.reloaded", 0));
+    if (Date.now() - last < 15000) { note(S.cookies_needed || ""); return; }
     sessionStorage.clear();
-    location.replace("/");
+    save("civicbot.reloaded", Date.now());
+    location.replace(start ? start.path : "/");
   }
   function settle(id) {
     queue = queue.filter(function (m) { return m.id !== id; });
@@ -237,8 +243,10 @@
   });
   document.getElementById("forget").addEventListener("click", function () {
     if (!confirm(S.forget_confirm)) return;
+    leaving = true;
     fetch("/forget", { method: "POST", credentials: "same-origin" }).then(function () {
       sessionStorage.clear();
+      save("civicbot.forgotten", 1);
       location.replace("/");
     });
   });
@@ -260,12 +268,13 @@
     else if (entry.user) user(entry.user);
     else if (entry.note) note(entry.note);
   });
+  if (load("civicbot.forgotten", 0)) { sessionStorage.removeItem("civicbot.forgotten"); note(S.forgotten || ""); }
   var lastBot = box.querySelectorAll(".msg.bot");
   if (lastBot.length) lastBot[lastBot.length - 1].querySelectorAll("button").forEach(function (b) { b.disabled = !b.dataset.data; });
   queue.forEach(function (m) { if (m.type === "text") user(m.text, m.id); });
   var link = /^\/(s|b)\/([A-Za-z0-9_-]{1,64})\/?$/.exec(location.pathname);
   if (link) {
-    start = { payload: link[2], id: newId() };
+    start = { payload: link[2], id: newId(), path: location.pathname };
     history.replaceState(null, "", "/");
   }
   scroll();
