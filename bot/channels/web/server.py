@@ -103,8 +103,7 @@ class WebChannel:
         self.hub = Hub(engine, sessions, self.files, media_dir=self.options.media_dir, zone=self.options.zone,
                        gate=self.gate, limits=self.options.limits, clock=clock)
         self.assets = _assets()
-        by_hashed = {hashed: (name, content) for name, (hashed, content) in self.assets.items()}
-        self._static = by_hashed
+        self._static = {hashed: (name, content) for name, (hashed, content) in self.assets.items()}
         self._template = (STATIC / "index.html").read_text("utf-8")
         self._runner: web.AppRunner | None = None
         self._pump: asyncio.Task[None] | None = None
@@ -125,11 +124,16 @@ class WebChannel:
         app.router.add_get("/static/{name}", self.static)
         app.on_response_prepare.append(security_headers)
         app.on_startup.append(self._start_pump)
+        app.on_shutdown.append(self._close_pages)
         app.on_cleanup.append(self._stop_pump)
         return app
 
     async def _start_pump(self, app: web.Application) -> None:
         self._pump = asyncio.create_task(self.hub.pump(self.options.notice_interval), name="web-notices")
+
+    async def _close_pages(self, app: web.Application) -> None:
+        """Pages are told the server is going away (they reconnect, to this one restarted or another)."""
+        await self.hub.close_all()
 
     async def _stop_pump(self, app: web.Application) -> None:
         if self._pump is not None:
@@ -144,8 +148,7 @@ class WebChannel:
         host, _, port = listen.rpartition(":")
         site = web.TCPSite(self._runner, host or "127.0.0.1", int(port))
         await site.start()
-        server = site._server
-        bound = server.sockets[0].getsockname() if server is not None and server.sockets else (host, int(port))
+        bound = self._runner.addresses[0]
         self.url = f"http://{bound[0]}:{bound[1]}"
         return self.url
 

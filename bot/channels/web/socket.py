@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.web.limits import Limits, RateLimit
@@ -202,6 +202,11 @@ class Hub:
         for page in list(self.pages.get(identity_id, ())):
             await self._send(page, {"type": "session"})
             await page.socket.close(code=4401, message=b"forgotten")
+
+    async def close_all(self) -> None:
+        pages = [page for pages in self.pages.values() for page in pages]
+        await asyncio.gather(*(page.socket.close(code=WSCloseCode.GOING_AWAY, message=b"restarting")
+                               for page in pages), return_exceptions=True)
 
     # -- turns ----------------------------------------------------------------------------------------
 
