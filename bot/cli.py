@@ -308,13 +308,14 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _scheduler_until(app: App, stop: asyncio.Event) -> None:
     """Without Telegram: the rules still run (web notices are pushed by the web channel itself)."""
-    from bot.scheduler import start_scheduler
+    from bot.scheduler import Ticker, start_scheduler, stop_scheduler
 
-    ticking = start_scheduler(app, None)
+    ticker = Ticker(app)
+    ticking = start_scheduler(ticker)
     try:
         await stop.wait()
     finally:
-        ticking.shutdown(wait=False)
+        await stop_scheduler(ticking, ticker)
 
 
 # --- parser --------------------------------------------------------------------------------

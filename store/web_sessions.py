@@ -93,10 +93,11 @@ async def waiting_recipients(session: AsyncSession) -> set[int]:
 
 
 async def claim_waiting(
-    session: AsyncSession, identity_ids: Iterable[int], lease_until: datetime, limit: int = 50
+    session: AsyncSession, identity_ids: Iterable[int], now: datetime, lease_until: datetime, by: str, limit: int = 50
 ) -> list[Claimed]:
-    """Claim every waiting message to these (web) identities, due or not: a message shown on a page the
-    person has open, or opens, wakes nobody, so neither quiet hours nor back-off apply."""
+    """Claim (for ``by``, until ``lease_until``) every waiting message to these (web) identities, due or not:
+    a message shown on a page the person has open, or opens, wakes nobody, so neither quiet hours nor
+    back-off apply."""
     wanted = sorted(set(identity_ids))
     if not wanted:
         return []
@@ -111,7 +112,7 @@ async def claim_waiting(
         await session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(due.scalar_subquery()), OutboxMessage.state.in_(WAITING))
-            .values(state="sending", next_attempt_at=lease_until)
+            .values(state="sending", claimed_by=by, claimed_at=now, lease_until=lease_until)
             .returning(OutboxMessage.id, OutboxMessage.identity_id, OutboxMessage.kind, OutboxMessage.payload,
                        OutboxMessage.attempts)
             .execution_options(synchronize_session=False)

@@ -8,8 +8,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import re
 import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -90,6 +92,8 @@ class Hub:
         self.unconfirmed: dict[int, list[dict[str, Any]]] = {}
         self.uploads: dict[str, int] = {}  # upload ref → identity that made it
         self._wake = asyncio.Event()
+        # who holds the outbox rows this process claims (a lease: rows of a process gone are recovered)
+        self.claimer = f"web:{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
     # -- pages ----------------------------------------------------------------------------------------
 
@@ -280,7 +284,7 @@ class Hub:
             now = self.clock()
             async with self.gate, transaction(self.sessions) as session:
                 wanted = await waiting_recipients(session) & self.pages.keys()
-                batch = await claim_waiting(session, wanted, now + NOTICE_LEASE) if wanted else []
+                batch = await claim_waiting(session, wanted, now, now + NOTICE_LEASE, self.claimer) if wanted else []
                 payloads = await complete_notices(session, [m.payload for m in batch], self.zone, now) \
                     if batch else []
             if not batch:
@@ -291,25 +295,25 @@ class Hub:
 
     async def _notice(self, message: outbox.Claimed, payload: dict[str, Any] | None) -> int:
         if payload is None:
-            await self._settle(outbox.mark_cancelled, message.id, STALE)
+            await self._settle(outbox.mark_cancelled, message.id, STALE, by=self.claimer)
             return 0
         locale = message.locale or self.engine.settings.default_locale
         try:
             reply: Reply = render_notice(payload, locale, self.zone)
         except (KeyError, ValueError, IndexError, TypeError) as exc:
-            await self._settle(outbox.mark_dead, message.id, f"cannot be rendered: {exc!r}")
+            await self._settle(outbox.mark_dead, message.id, f"cannot be rendered: {exc!r}", by=self.claimer)
             return 0
         frame = {"type": "notice", "lang": locale, "messages": [render(reply, message.identity_id, self.files)]}
         if self.pages.get(message.identity_id):
             if await self._to_identity(message.identity_id, frame):
-                await self._settle(outbox.mark_sent, message.id, self.clock())
+                await self._settle(outbox.mark_sent, message.id, self.clock(), by=self.claimer)
                 return 1
             kept = self.unconfirmed.get(message.identity_id, [])
             kept[:] = [f for f in kept if f is not frame]  # the row itself waits: not twice
         async with self.gate, transaction(self.sessions) as session:  # the page closed: it waits for the next
-            await outbox.release(session, [message.id], self.clock())
+            await outbox.release(session, [message.id], self.clock(), by=self.claimer)
         return 0
 
-    async def _settle(self, fn: Any, *args: object) -> None:
+    async def _settle(self, fn: Any, *args: object, by: str) -> None:
         async with self.gate, transaction(self.sessions) as session:
-            await fn(session, *args)
+            await fn(session, *args, by=by)
