@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -37,6 +37,7 @@ class DialogSettings:
     review_weight: float = 0.8
     notice_days: int = 5
     holidays_file: str | None = None
+    project_code_prefix: str | None = None  # None: the prefix most of the existing project codes have
 
     def work_calendar(self) -> WorkCalendar:
         """Working days for the public notice: the official calendar and the operator's holidays file."""
@@ -136,6 +137,10 @@ class Context:
 
     def money(self, fen: int | None) -> str:
         return i18n.money(self.locale, fen)
+
+    def amounts(self, fens: Iterable[int | None]) -> Callable[[int | None], str]:
+        """The money formatter of a screen that shows ``fens`` (one unit for all of them)."""
+        return i18n.amounts(self.locale, list(fens))
 
     def day(self, value: date | None) -> str:
         return i18n.day(self.locale, value)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from dialogs import i18n
 from dialogs.context import Context
 from dialogs.flow import button_data
 from dialogs.types import Button
@@ -75,7 +76,6 @@ def shorten(text: str, limit: int) -> str:
 
 
 def localized(ctx: Context, zh: str | None, en: str | None) -> str:
-    """The English name for English readers when there is one, the Chinese one otherwise."""
-    if ctx.locale == "en" and en:
-        return en
-    return zh or en or ""
+    """The English name for English readers when there is one, the Chinese one otherwise (in Traditional
+    characters for zh-Hant readers)."""
+    return i18n.name(ctx.locale, zh, en)

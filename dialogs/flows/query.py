@@ -9,6 +9,7 @@ Only disclosable data is read (store/public.py, surveys.public_satisfaction).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -24,7 +25,6 @@ from dialogs.questions import (
     PROJECT_INTENTS,
     QUERY_INTENTS,
     Question,
-    answer_locale,
     decode,
     encode,
     knowledge,
@@ -63,7 +63,6 @@ class QueryFlow(Flow):
             with_names = getattr(ctx.understand, "with_names", None)
             if with_names is not None:
                 parse = await with_names(parse, ctx.session)
-            ctx.locale = answer_locale(ctx.locale, str(parse.get("text") or ""))
             question = await reading.read(ctx, parse)
             if question is None:  # replied otherwise: "did you mean…", a place not in the data…
                 ctx.state.clear()
@@ -203,9 +202,10 @@ class QueryFlow(Flow):
 
     async def project_list(
         self, ctx: Context, q: Question, intro: list[str] | None = None, *, by_score: bool = False,
-        fetched: public.ProjectPage | None = None,
+        fetched: public.ProjectPage | None = None, intro_amounts: Sequence[int] = (),
     ) -> None:
-        """A page of the projects matching ``q``; each row opens the same answer for that project."""
+        """A page of the projects matching ``q``; each row opens the same answer for that project
+        (``intro_amounts``: the amounts ``intro`` shows, which take the page's money unit)."""
         if fetched is None:
             q, page = await self.fetch_page(ctx, q, by_score=by_score)
         else:
@@ -218,7 +218,8 @@ class QueryFlow(Flow):
                                                     Button(ctx.t("query.browse.category"), run(Question(MENU_CATEGORY)))],
                      [self._back(ctx)]])
             return
-        lines = [*(intro or []), ctx.t("query.projects.title", scope=scope, count=page.total, amount=ctx.money(page.amount_fen))]
+        money = ctx.amounts([page.amount_fen, *intro_amounts, *(row.amount_fen for row in page.rows)])
+        lines = [*(intro or []), ctx.t("query.projects.title", scope=scope, count=page.total, amount=money(page.amount_fen))]
         buttons: list[list[Button]] = []
         for n, row in enumerate(page.rows, start=number * PAGE_SIZE + 1):
             title = localized(ctx, row.title_zh, row.title_en)
@@ -230,7 +231,7 @@ class QueryFlow(Flow):
                                    else ctx.t("query.none"), org=org))
             else:
                 lines.append(ctx.t("query.projects.row_detail", year=row.year, status=ctx.t(f"lifecycle.project.{row.status}"),
-                                   amount=ctx.money(row.amount_fen), org=org))
+                                   amount=money(row.amount_fen), org=org))
                 notice = await approval.notice_of(ctx.session, row.id) if row.status == "publicized" else None
                 if notice is not None and notice.ends_on >= ctx.today:
                     lines.append(ctx.t("committee.notice_until", ends=ctx.day(notice.ends_on)))
@@ -314,25 +315,28 @@ class QueryFlow(Flow):
             intro = []
             if page.total:
                 paid = await public.paid_total(ctx.session, q.filter())
+                money = ctx.amounts([page.amount_fen, paid, *(row.amount_fen for row in page.rows)])
                 intro = [ctx.t("query.funding.summary", scope=await self.scope(ctx, q), count=page.total,
-                               amount=ctx.money(page.amount_fen), paid=ctx.money(paid),
+                               amount=money(page.amount_fen), paid=money(paid),
                                share=_percent(ctx, paid, page.amount_fen)),
                          ctx.t("query.funding.pick")]
-            await self.project_list(ctx, q, intro, fetched=page)
+            await self.project_list(ctx, q, intro, fetched=page, intro_amounts=(paid,) if page.total else ())
             return
         record = await self._record(ctx, q)
         if record is None:
             return
         paid = await public.tranches(ctx.session, record.id)
         total = sum(t.amount_fen for t in paid)
+        remaining = max(record.amount_fen - total, 0)
+        money = ctx.amounts([record.amount_fen, total, remaining, *(t.amount_fen for t in paid)])
         lines = [
             ctx.t("query.funding.title", title=localized(ctx, record.title_zh, record.title_en), code=record.code),
-            ctx.t("query.funding.amount", amount=ctx.money(record.amount_fen)),
-            ctx.t("query.funding.paid", paid=ctx.money(total), share=_percent(ctx, total, record.amount_fen)),
+            ctx.t("query.funding.amount", amount=money(record.amount_fen)),
+            ctx.t("query.funding.paid", paid=money(total), share=_percent(ctx, total, record.amount_fen)),
         ]
-        lines += [ctx.t("query.funding.tranche", n=t.installment, amount=ctx.money(t.amount_fen), day=ctx.day(t.paid_on))
+        lines += [ctx.t("query.funding.tranche", n=t.installment, amount=money(t.amount_fen), day=ctx.day(t.paid_on))
                   for t in paid] or [ctx.t("query.funding.no_tranches")]
-        lines.append(ctx.t("query.funding.remaining", remaining=ctx.money(max(record.amount_fen - total, 0))))
+        lines.append(ctx.t("query.funding.remaining", remaining=money(remaining)))
         ctx.say("\n".join(lines), self._project_buttons(ctx, record, "query_funding"))
 
     async def progress(self, ctx: Context, q: Question) -> None:
@@ -506,8 +510,10 @@ class QueryFlow(Flow):
         q = replace(q, page=number)
         lines = [ctx.t("query.catalog.title", year=year, scope=category, count=len(rows))]
         buttons: list[list[Button]] = []
-        for n, row in enumerate(rows[number * PAGE_SIZE:(number + 1) * PAGE_SIZE], start=number * PAGE_SIZE + 1):
-            ceiling = ctx.money(row.ceiling_fen) if row.ceiling_fen is not None else ctx.t("query.catalog.no_ceiling")
+        shown = rows[number * PAGE_SIZE:(number + 1) * PAGE_SIZE]
+        money = ctx.amounts(row.ceiling_fen for row in shown)
+        for n, row in enumerate(shown, start=number * PAGE_SIZE + 1):
+            ceiling = money(row.ceiling_fen) if row.ceiling_fen is not None else ctx.t("query.catalog.no_ceiling")
             lines.append(ctx.t("query.catalog.row", n=n, code=row.code, name=localized(ctx, row.name_zh, row.name_en)))
             lines.append(ctx.t("query.catalog.row_detail", level1=localized(ctx, row.level1_zh, row.level1_en),
                                ceiling=ceiling, department=localized(ctx, row.department_zh, row.department_en)))
@@ -608,13 +614,14 @@ class QueryFlow(Flow):
             return
         total = sum(r.amount_fen for r in rows)
         approved = sum(r.approved_fen for r in rows)
-        lines = [ctx.t("query.budget.title", year=year, total=ctx.money(total), approved=ctx.money(approved),
+        money = ctx.amounts([total, approved, *(r.amount_fen for r in rows), *(r.approved_fen for r in rows)])
+        lines = [ctx.t("query.budget.title", year=year, total=money(total), approved=money(approved),
                        share=_percent(ctx, approved, total))]
         buttons = []
         for row in rows:
             department = localized(ctx, row.department_zh, row.department_en)
-            lines.append(ctx.t("query.budget.row", department=department, amount=ctx.money(row.amount_fen),
-                               projects=row.projects, approved=ctx.money(row.approved_fen)))
+            lines.append(ctx.t("query.budget.row", department=department, amount=money(row.amount_fen),
+                               projects=row.projects, approved=money(row.approved_fen)))
             note = localized(ctx, row.note_zh, row.note_en)
             if note:
                 lines.append(ctx.t("query.budget.note", note=note))
