@@ -29,6 +29,7 @@ from dialogs.questions import (
     encode,
     knowledge,
 )
+from dialogs.surveys import report
 from dialogs.types import Button, Incoming
 from store import approval, public, review, surveys
 from store.models import GRADES, ORG_KINDS
@@ -386,9 +387,11 @@ class QueryFlow(Flow):
             return
         lines = [ctx.t("query.satisfaction.title", title=title, code=record.code)]
         rate = results.satisfaction_rate or 0.0
-        if results.margin_of_error is not None:
-            lines.append(ctx.t("query.satisfaction.rate", rate=_percent(ctx, rate, 1),
-                               margin=f"{round(results.margin_of_error * 100, 1):g}"))
+        margin = report.shown_margin(results)
+        if margin is not None:
+            lines.append(ctx.t("query.satisfaction.rate", rate=_percent(ctx, rate, 1), margin=f"{round(margin * 100, 1):g}"))
+        elif results.margin_of_error is not None:
+            lines.append(ctx.t("query.satisfaction.rate_small", rate=_percent(ctx, rate, 1), valid=results.valid_responses))
         else:
             lines.append(ctx.t("query.satisfaction.rate_plain", rate=_percent(ctx, rate, 1)))
         if results.mean_score is not None:

@@ -278,6 +278,7 @@ class ReviewFlow(Form):
                 project = await decisions.approve(
                     ctx.session, application, values["granted"], actor(ctx), ctx.now, ctx.settings.zone,
                     ctx.settings.work_calendar(), ctx.settings.notice_days,
+                    ctx.settings.project_code_prefix,
                 )
                 await notify.application_approved(ctx.session, application, project, ctx.now)
                 ctx.tell("review.done_approve", reference=application.reference or "",
