@@ -17,6 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import yaml
+from pypinyin import lazy_pinyin
 
 from dialogs import hant
 from nlu.normalize import to_simplified
@@ -109,6 +110,33 @@ def name(locale: str, zh: str | None, en: str | None) -> str:
     if locale == "zh-Hant" and zh:
         return hant.name(zh, _hant_region)
     return zh or en or ""
+
+
+# the kind of a district, longest first: its English word follows the pinyin of the name
+_DISTRICT_KINDS = (("自治县", "Autonomous County"), ("新区", "New Area"), ("街道", "Subdistrict"), ("区", "District"),
+                   ("县", "County"), ("市", "City"), ("镇", "Town"), ("乡", "Township"))
+
+
+def district_pinyin(zh: str) -> str:
+    """A district's English name when the package gives none: 东城区 → "Dongcheng District"."""
+    for suffix, kind in _DISTRICT_KINDS:
+        base = zh.removesuffix(suffix)
+        if base != zh and base:
+            return f"{_pinyin(base)} {kind}"
+    return _pinyin(zh)
+
+
+def _pinyin(zh: str) -> str:
+    return "".join(lazy_pinyin(zh)).capitalize() if _CJK.search(zh) else zh
+
+
+def district(locale: str, zh: str | None, english: dict[str, str]) -> str:
+    """A district as a reader of ``locale`` sees it; ``english`` holds the names the package gives."""
+    if not zh:
+        return ""
+    if locale == "en":
+        return english.get(zh) or district_pinyin(zh)
+    return name(locale, zh, None)
 
 
 def _round_wan(fen: int) -> bool:

@@ -16,7 +16,7 @@ from datetime import datetime
 from dialogs.context import Context
 from dialogs.flow import Flow
 from dialogs.flows import query_reading as reading
-from dialogs.listing import PAGE_SIZE, clamp_page, localized, page_count, shorten
+from dialogs.listing import PAGE_SIZE, clamp_page, district, localized, page_count, shorten
 from dialogs.questions import (
     MENU,
     MENU_CATEGORY,
@@ -119,7 +119,8 @@ class QueryFlow(Flow):
 
     async def pick_district(self, ctx: Context, q: Question) -> None:
         names = await public.districts(ctx.session)
-        await self._pick(ctx, "query.pick_district", [(d, Question("query_projects", district=d)) for d in names])
+        await self._pick(ctx, "query.pick_district",
+                         [(await district(ctx, d), Question("query_projects", district=d)) for d in names])
 
     async def pick_category(self, ctx: Context, q: Question) -> None:
         categories = await public.level1_categories(ctx.session)
@@ -137,7 +138,7 @@ class QueryFlow(Flow):
         if q.year is not None:
             parts.append(ctx.t("query.scope.year", year=q.year))
         if q.district:
-            parts.append(ctx.t("query.scope.district", district=q.district))
+            parts.append(ctx.t("query.scope.district", district=await district(ctx, q.district)))
         if q.item:
             names = await public.catalog_item_names(ctx.session, q.item)
             parts.append(ctx.t("query.scope.category", category=localized(ctx, *names) if names else q.item))
@@ -279,7 +280,7 @@ class QueryFlow(Flow):
             ctx.t("query.record.item", item=localized(ctx, record.item_zh, record.item_en), code=record.item_code),
         ]
         if record.district:
-            lines.append(ctx.t("query.record.district", district=record.district))
+            lines.append(ctx.t("query.record.district", district=await district(ctx, record.district)))
         lines += [
             ctx.t("query.record.amount", amount=ctx.money(record.amount_fen)),
             ctx.t("query.record.status", status=ctx.t(f"lifecycle.project.{record.status}")),
@@ -538,7 +539,7 @@ class QueryFlow(Flow):
         ratings: tuple[str, ...] = ()
         if q.rating:
             ratings = public.ratings_from(q.rating[:-1]) if q.rating.endswith("+") else (q.rating,)
-        filters = [q.district] if q.district else []
+        filters = [await district(ctx, q.district)] if q.district else []
         if q.rating:
             filters.append(ctx.t("query.organizations.rating_at_least", rating=q.rating[:-1])
                            if q.rating.endswith("+") else q.rating)
@@ -564,7 +565,7 @@ class QueryFlow(Flow):
         for n, row in enumerate(rows, start=q.page * PAGE_SIZE + 1):
             name = localized(ctx, row.name_zh, row.name_en)
             lines.append(ctx.t("query.organizations.row", n=n, name=name))
-            lines.append(ctx.t("query.organizations.row_detail", district=row.district or ctx.t("query.none"),
+            lines.append(ctx.t("query.organizations.row_detail", district=await district(ctx, row.district) or ctx.t("query.none"),
                                rating=row.rating or ctx.t("query.organizations.no_rating")))
             buttons.append([Button(f"{n}. {shorten(name, LABEL_LIMIT)}", run(Question("query_organizations", organization=row.uscc)))])
         if page_count(total) > 1:
@@ -586,7 +587,7 @@ class QueryFlow(Flow):
             ctx.t("query.organizations.uscc", uscc=record.uscc),
             ctx.t("query.organizations.kind", kind=ctx.t(f"query.organizations.kinds.{record.kind}")
                   if record.kind in ORG_KINDS else record.kind),
-            ctx.t("query.organizations.district", district=record.district or ctx.t("query.none")),
+            ctx.t("query.organizations.district", district=await district(ctx, record.district) or ctx.t("query.none")),
             ctx.t("query.organizations.rating", rating=record.rating or ctx.t("query.organizations.no_rating")),
             ctx.t("query.organizations.listed" if year in record.qualified_years else "query.organizations.not_listed",
                   year=year),
