@@ -145,7 +145,8 @@ async def _check_lines_sum(ctx: Context, value: int, values: Values) -> Problem 
     lines = {**{k: values.get(k) or 0 for k in apps.BUDGET_LINES}, "other": value}
     total = values.get("total") or 0
     if sum(lines.values()) != total:
-        return Problem.of("apply.error.lines_sum", sum=ctx.money(sum(lines.values())), total=ctx.money(total))
+        money = ctx.amounts([sum(lines.values()), total])
+        return Problem.of("apply.error.lines_sum", sum=money(sum(lines.values())), total=money(total))
     return None
 
 
