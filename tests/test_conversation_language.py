@@ -300,6 +300,9 @@ def test_no_margin_of_error_from_a_single_response(locale: str) -> None:
     assert i18n.t(locale, "survey.points_small", valid=1) in lines
     big = "\n".join(report.figure_lines(_results(100, 0.9, 0.05), TEMPLATE, locale, "LJ-2026-001"))
     assert "±5.0" in big
+    sheet = report.workbook(_results(1, 1.0, 0.0), TEMPLATE, locale, "LJ-2026-001", [])["Summary"]
+    margin_row = next(row for row in sheet.iter_rows(values_only=True) if row[0] == i18n.t(locale, "survey.xlsx.margin_of_error"))
+    assert margin_row[1] == i18n.t(locale, "survey.points_small", valid=1)
     census = _results(3, 1.0, 0.0, recipients=3)  # everyone answered: the margin is truly 0
     assert report.shown_margin(census) == 0.0
 

@@ -203,6 +203,13 @@ def _append(sheet: Worksheet, values: Sequence[object]) -> None:
             cell.data_type = "s"
 
 
+def _margin_cell(results: Results, locale: str) -> float | str | None:
+    margin = shown_margin(results)
+    if margin is None and results.margin_of_error is not None:
+        return i18n.t(locale, "survey.points_small", valid=results.valid_responses)
+    return margin
+
+
 def workbook(
     results: Results, template: Template, locale: str, project: str, answers: Sequence[tuple[str, str]]
 ) -> Workbook:
@@ -221,7 +228,7 @@ def workbook(
         ("recipients", results.recipients, None),
         ("response_rate", results.response_rate, "0.0%"),
         ("satisfaction_rate", results.satisfaction_rate, "0.0%"),
-        ("margin_of_error", results.margin_of_error, "0.0%"),
+        ("margin_of_error", _margin_cell(results, locale), "0.0%"),
         ("mean_score", results.mean_score, "0.0"),
         ("nps", results.nps, "0.0"),
     ]
