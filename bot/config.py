@@ -83,9 +83,11 @@ class Settings(BaseSettings):
     @field_validator("project_code_prefix")
     @classmethod
     def _code_prefix(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[A-Z][A-Z0-9]{0,9}", value):
+        if not value:
+            return None
+        if not re.fullmatch(r"[A-Z][A-Z0-9]{0,9}", value):
             raise ValueError(f"CIVICBOT_PROJECT_CODE_PREFIX must be 1-10 capital letters or digits (e.g. LJ), got {value!r}")
-        return value or None
+        return value
 
     @field_validator("send_hour")
     @classmethod

@@ -182,6 +182,17 @@ def test_zh_hant_catalogs_have_no_wrong_conversions(folder: str) -> None:
     assert "核定金額" in messages["review.detail_granted"] or "核定" in messages["review.detail_granted"]
 
 
+def test_the_bundled_font_draws_the_hong_kong_survey_texts(hong_kong: None) -> None:
+    from fontTools.ttLib import TTFont
+
+    from dialogs.surveys.drawing import FONT_FILE
+
+    cmap = TTFont(FONT_FILE).getBestCmap()
+    texts = "".join(report.chart_texts(TEMPLATE, "zh-Hant"))
+    texts += "".join(i18n.t("zh-Hant", f"survey.card.{key}", day="") for key in ("title", "scan", "closes", "once"))
+    assert sorted({c for c in texts if not c.isspace() and ord(c) not in cmap}) == []
+
+
 def test_hant_conversion_keeps_names_and_fixes_words() -> None:
     assert hant.message("进展已提交并公开，请核对核定金额。为了社区的服务对象", "tw") == "進展已提交並公開，請核對核定金額。為了社區的服務對象"
     assert hant.message("合并", "tw") == "合併"
@@ -350,6 +361,8 @@ def test_settings_for_the_region_and_the_code_prefix(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("CIVICBOT_PROJECT_CODE_PREFIX", "LJ")
     settings = Settings(_env_file=None)
     assert (settings.hant_region, dialog_settings(settings).project_code_prefix) == ("hk", "LJ")
+    monkeypatch.setenv("CIVICBOT_PROJECT_CODE_PREFIX", "")
+    assert dialog_settings(Settings(_env_file=None)).project_code_prefix is None  # from the data
     monkeypatch.setenv("CIVICBOT_HANT_REGION", "cn")
     with pytest.raises(ValueError, match="tw or hk"):
         Settings(_env_file=None)
