@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from dialogs.surveys import report
 from dialogs.surveys.templates import STANDARD, get_template
 from nlu.normalize import clean_text
 from store import models as m
+from store import surveys
 from store.importer import import_package
 from store.projects import new_project_code
 from store.surveys import Results
@@ -258,6 +259,45 @@ async def test_needs_complaints_progress_and_notes_are_stored_as_typed(
     assert ticket.description == "ＡＢＣ　工作人员態度，不太好！"
     assert progress.text_zh == "本月探訪３２人次，「健康講座」２場。"
     assert notes == ["已聯繫機構，下週回訪。"]
+
+
+@pytest.mark.parametrize("locale", i18n.LOCALES)
+async def test_a_need_is_stored_as_typed_in_every_language(
+    sessions: async_sessionmaker[AsyncSession], world_bot: object, locale: str,
+) -> None:
+    bot = build_engine(sessions, DialogSettings(), clock=lambda: NOW)
+    p = Person(bot, f"need-{locale}", locale=locale)
+    await p.say("/need")
+    await p.press({"en": "Elderly care", "zh-Hant": "養老服務"}.get(locale, "养老服务"))
+    await p.press({"en": "Nanshan District", "zh-Hant": "南山區"}.get(locale, "南山区"))
+    await p.press(i18n.t(locale, "need.group.elderly"))
+    await p.say(TYPED)
+    await p.press(i18n.t(locale, "form.skip"))
+    await p.press(i18n.t(locale, "form.answer_no"))
+    assert TYPED in p.text  # the summary shows it as typed too
+    await p.press(i18n.t(locale, "form.submit"))
+    async with sessions() as s:
+        need = (await s.execute(select(m.Need))).scalar_one()
+    assert need.description == TYPED and need.district == "南山区"
+
+
+async def test_a_survey_comment_is_stored_as_typed(sessions: async_sessionmaker[AsyncSession], world_bot: object) -> None:
+    async with sessions() as s, s.begin():
+        project = (await s.execute(select(m.Project).where(m.Project.code == "LJ-2026-001"))).scalar_one()
+        survey = await surveys.open_survey(s, project.id, NOW, NOW + timedelta(days=14))
+        token, = [i.token for i in await surveys.create_invitations(s, survey, 1, NOW)]
+    p = Person(build_engine(sessions, DialogSettings(), clock=lambda: NOW), "respondent")
+    await p.say(f"/start {token}")
+    for _ in range(7):
+        await p.press("5 非常满意")
+    await p.press("9")
+    await p.say(TYPED)
+    await p.press("60–79岁")
+    await p.say("十二")
+    await p.press("提交")
+    async with sessions() as s:
+        comment = await s.scalar(select(m.SurveyAnswer.value_text).where(m.SurveyAnswer.item == "suggestion"))
+    assert comment == TYPED
 
 
 def test_clean_text_keeps_what_was_typed_but_drops_control_characters() -> None:
