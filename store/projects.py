@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.leases import advisory_key, is_sqlite
 from store.models import (
     Application,
     Call,
@@ -202,6 +203,10 @@ async def new_project_code(session: AsyncSession, year: int, prefix: str | None 
     """The next code in the city's pattern ``PREFIX-YEAR-NNN``: ``prefix`` when given, else the prefix most
     existing codes of that form have (``XM`` when none has); numbered after the highest one of that
     prefix and year, with as many digits as the existing codes use."""
+    if not is_sqlite(session):
+        # two approvals at once would count the same codes: the second waits for the first to commit
+        # (SQLite turns are serialized by BEGIN IMMEDIATE already)
+        await session.execute(select(func.pg_advisory_xact_lock(advisory_key("project_codes"))))
     found = [m for code in (await session.scalars(select(Project.code))).all() if (m := PROJECT_CODE.fullmatch(code))]
     if prefix is None:
         counts = Counter(m.group(1) for m in found)

@@ -4,13 +4,14 @@ figures shown one way (money, small samples, project codes)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs import hant, i18n
@@ -391,6 +392,46 @@ async def test_new_project_codes_follow_the_citys_pattern(sessions: async_sessio
         await s.flush()
         assert await new_project_code(s, 2027) == "LJ-2027-001"  # most codes still look like LJ-…
         assert await new_project_code(s, 2027, "XM") == "XM-2027-000010"
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+async def test_approvals_at_the_same_time_get_different_codes(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as s, s.begin():
+        world = await build_world(s)
+
+    def project(code: str) -> m.Project:
+        return m.Project(code=code, year=2027, title_zh=code, catalog_item_id=world.item.id, organization_id=world.org.id,
+                         department_id=world.dept.id, amount_fen=1, status="publicized", start_on=date(2027, 1, 1),
+                         end_on=date(2027, 12, 31))
+
+    first_has_a_code = asyncio.Event()
+
+    async def waiting_for_the_codes() -> bool:
+        async with sessions() as s:
+            for _ in range(500):
+                stmt = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+                if await s.scalar(stmt):
+                    return True
+                await asyncio.sleep(0.01)  # polling for the other transaction to queue, not waiting out a clock
+        return False
+
+    async def first() -> tuple[str, bool]:
+        async with sessions() as s, s.begin():
+            code = await new_project_code(s, 2027)
+            s.add(project(code))
+            await s.flush()
+            first_has_a_code.set()
+            return code, await waiting_for_the_codes()  # commits only once the second approval waits
+
+    async def second() -> str:
+        await first_has_a_code.wait()
+        async with sessions() as s, s.begin():
+            code = await new_project_code(s, 2027)
+            s.add(project(code))
+            return code
+
+    (code_a, waited), code_b = await asyncio.gather(first(), second())
+    assert waited and (code_a, code_b) == ("LJ-2027-001", "LJ-2027-002")
 
 
 def test_settings_for_the_region_and_the_code_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
