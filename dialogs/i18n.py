@@ -26,6 +26,8 @@ LOCALES = ("zh-Hans", "zh-Hant", "en")
 DEFAULT_LOCALE = "zh-Hans"
 LOCALE_DIR = Path(__file__).with_name("locales")
 HANT_DIRS = {"tw": "zh-Hant", "hk": "zh-Hant-HK"}  # written by scripts/derive_hant.py
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 _hant_region = hant.DEFAULT_REGION
 
@@ -36,10 +38,6 @@ def set_hant_region(region: str) -> None:
     if region not in hant.REGIONS:
         raise ValueError(f"unknown zh-Hant region {region!r}; use one of {', '.join(hant.REGIONS)}")
     _hant_region = region
-
-
-def hant_region() -> str:
-    return _hant_region
 
 
 def _flatten(prefix: str, node: object, out: dict[str, str], source: Path) -> None:
@@ -168,10 +166,6 @@ def amounts(locale: str, fens: Iterable[int | None]) -> Callable[[int | None], s
 def money(locale: str, fen: int | None) -> str:
     """One amount of fen as people read it: ¥350,000.00 in English, 35万元 / 350,000.00元 in Chinese."""
     return amounts(locale, (fen,))(fen)
-
-
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
 def language_of(text: str, current: str) -> str:

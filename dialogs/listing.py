@@ -14,8 +14,8 @@ from dialogs.types import Button
 from store import public
 
 PAGE_SIZE = 8
-MAX_ID_DIGITS = 9
-DISTRICT_NAMES = "district_names"  # the turn's memo of the districts' English names  # ids and page numbers from button data stay far from integer overflow
+MAX_ID_DIGITS = 9  # ids and page numbers from button data stay far from integer overflow
+DISTRICT_NAMES = "district_names"  # the turn's memo of the districts' English names
 
 T = TypeVar("T")
 
