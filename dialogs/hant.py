@@ -61,32 +61,37 @@ _WORDS = {
 }
 
 
+# words that read differently in a sentence than in a name: "3 天后" is "in 3 days" (天後) in a message,
+# 天后 is the sea goddess in the name of a temple or a street
+_IN_MESSAGES = {"天后": "天後"}
+
+
 @cache
 def _converter(profile: str) -> opencc.OpenCC:
     return opencc.OpenCC(profile)
 
 
 @cache
-def _pattern(region: str) -> re.Pattern[str]:
-    words = sorted(_WORDS[region], key=len, reverse=True)
-    return re.compile("(" + "|".join(map(re.escape, words)) + ")")
+def _table(region: str, in_message: bool) -> tuple[dict[str, str], re.Pattern[str]]:
+    words = {**_WORDS[region], **(_IN_MESSAGES if in_message else {})}
+    longest_first = sorted(words, key=len, reverse=True)
+    return words, re.compile("(" + "|".join(map(re.escape, longest_first)) + ")")
 
 
-def _convert(text: str, region: str, profile: str) -> str:
+def _convert(text: str, region: str, in_message: bool) -> str:
     if not text:
         return text
-    words = _WORDS[region]
-    converter = _converter(profile)
-    pieces = _pattern(region).split(text)
+    words, pattern = _table(region, in_message)
+    converter = _converter(_PROFILES[region][0 if in_message else 1])
     # split() with one group alternates text that OpenCC converts and words from the table
-    return "".join(words[piece] if i % 2 else converter.convert(piece) for i, piece in enumerate(pieces))
+    return "".join(words[piece] if i % 2 else converter.convert(piece) for i, piece in enumerate(pattern.split(text)))
 
 
 def message(text: str, region: str = DEFAULT_REGION) -> str:
     """A catalog message in the region's Traditional Chinese, with its phrasing."""
-    return _convert(text, region, _PROFILES[region][0])
+    return _convert(text, region, True)
 
 
 def name(text: str, region: str = DEFAULT_REGION) -> str:
     """A proper name (project, organization, district) in the region's Traditional characters."""
-    return _convert(text, region, _PROFILES[region][1])
+    return _convert(text, region, False)

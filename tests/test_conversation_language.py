@@ -177,7 +177,7 @@ async def test_hong_kong_phrasing_is_a_setting(demo: Rig, hong_kong: None) -> No
 def test_zh_hant_catalogs_have_no_wrong_conversions(folder: str) -> None:
     messages = i18n._load(folder)
     text = "\n".join(messages.values())
-    for wrong in ("爲", "覈", "提交併", "併公開", "程式碼", "微訊", "服務物件", "許可權", "社群"):
+    for wrong in ("爲", "覈", "提交併", "併公開", "程式碼", "微訊", "服務物件", "許可權", "社群", "天后"):
         assert wrong not in text, wrong
     assert messages["progress.saved_public"].startswith("進展已提交並公開")
     assert "請核對" in messages["form.summary_title"]
@@ -201,6 +201,7 @@ def test_hant_conversion_keeps_names_and_fixes_words() -> None:
     assert hant.message("公开信息菜单", "tw") == "公開資訊選單"
     assert hant.message("公开信息菜单", "hk") == "公開信息菜單"
     assert hant.name("临江市社区信息服务中心", "tw") == "臨江市社區信息服務中心"  # a name keeps its words
+    assert (hant.message("3 天后截止", "hk"), hant.name("天后宫", "hk")) == ("3 天後截止", "天后宮")
 
 
 # --- §3 what people type is kept as typed -------------------------------------------------------
