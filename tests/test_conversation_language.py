@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs import hant, i18n
 from dialogs.context import DialogSettings
+from dialogs.notices import notice_payload, render_notice
 from dialogs.registry import build_engine
 from dialogs.surveys import report
 from dialogs.surveys.templates import STANDARD, get_template
@@ -171,6 +172,14 @@ async def test_hong_kong_phrasing_is_a_setting(demo: Rig, hong_kong: None) -> No
     assert "公開信息查詢" in p.text and "公開資訊" not in p.text
     await p.press("按區域看項目")
     assert "南山區" in button_labels(p)
+
+
+def test_notices_name_projects_in_the_readers_script() -> None:
+    title = {"zh-Hans": "临江市阳光社区养老服务项目", "en": "Sunshine elderly care"}
+    payload = notice_payload("notify.publicized", {"code": "LJ-2026-001", "title": title}, [])
+    assert "臨江市陽光社區養老服務項目" in render_notice(payload, "zh-Hant", ZONE).text
+    assert "Sunshine elderly care" in render_notice(payload, "en", ZONE).text
+    assert "临江市阳光社区养老服务项目" in render_notice(payload, "zh-Hans", ZONE).text
 
 
 @pytest.mark.parametrize("folder", list(i18n.HANT_DIRS.values()))
