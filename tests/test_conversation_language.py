@@ -6,33 +6,94 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import delete, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dialogs import hant, i18n
 from dialogs.context import DialogSettings
 from dialogs.notices import notice_payload, render_notice
+from dialogs.questions import Question, encode
 from dialogs.registry import build_engine
 from dialogs.surveys import report
 from dialogs.surveys.templates import STANDARD, get_template
+from dialogs.understanding import Understanding
 from nlu.normalize import clean_text
+from nlu.parser import NluParser, load_default_parser
 from store import models as m
 from store import surveys
+from store.db import create_engine, sessionmaker
+from store.demo import write_demo_package
 from store.importer import import_package
 from store.projects import new_project_code
 from store.surveys import Results
-from tests import test_public_answers as public_answers
 from tests.chat import Person
+from tests.conftest import run_blocking
 from tests.factories import NOW, bind_identity, build_world
-from tests.test_public_answers import ZONE, Rig, q
 
-# the demo city of the public-answers tests, loaded once per session
-demo_db, parser, demo = public_answers.demo_db, public_answers.parser, public_answers.demo
+ZONE = ZoneInfo("Asia/Shanghai")
+NLU_CACHE = Path(tempfile.gettempdir()) / "civicbot-test-nlu"  # shared with the other tests: trained once
+
+
+@dataclass
+class Rig:
+    db: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    understanding: Understanding
+
+    def person(self, user: str, locale: str = "zh-Hans", **settings: Any) -> Person:
+        bot = build_engine(self.sessions, DialogSettings(**settings), understand=self.understanding, clock=lambda: NOW)
+        return Person(bot, user, locale=locale)
+
+
+@pytest.fixture(scope="session")
+def parser() -> NluParser:
+    return load_default_parser(cache_dir=NLU_CACHE)
+
+
+@pytest.fixture(scope="session")
+def demo_db(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file with the demo city loaded as of NOW, copied by each test."""
+    folder = tmp_path_factory.mktemp("demo-language")
+    path = folder / "demo.db"
+    shutil.copyfile(sqlite_template, path)
+
+    async def load() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        write_demo_package(folder / "pkg", NOW.astimezone(ZONE).date())
+        await import_package(engine, folder / "pkg", zone=ZONE, now=NOW)
+        await engine.dispose()
+
+    run_blocking(load)
+    return path
+
+
+@pytest.fixture
+async def demo(demo_db: Path, tmp_path: Path, parser: NluParser) -> AsyncIterator[Rig]:
+    path = tmp_path / "demo.db"
+    shutil.copyfile(demo_db, path)
+    db = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        sessions = sessionmaker(db)
+        understanding = Understanding(sessions, parser=parser, clock=lambda: NOW)
+        await understanding.refresh()
+        yield Rig(db, sessions, understanding)
+    finally:
+        await db.dispose()
+
+
+def q(intent: str, **values: object) -> str:
+    return "g:run:query:" + encode(Question(intent, **values))  # type: ignore[arg-type]
+
 
 TEMPLATE = get_template(STANDARD)
 assert TEMPLATE is not None
@@ -373,8 +434,6 @@ def test_no_margin_of_error_from_a_single_response(locale: str) -> None:
 async def test_public_satisfaction_from_one_response_says_the_sample_is_too_small(
     demo: Rig, locale: str,
 ) -> None:
-    bot = build_engine(demo.sessions, DialogSettings(disclosure_min_responses=1), understand=demo.understanding,
-                       clock=lambda: NOW)
     async with demo.sessions() as s, s.begin():
         project = (await s.execute(select(m.Project).where(m.Project.status == "closed").limit(1))).scalar_one()
         kept = (await s.execute(select(m.SurveyResponse.id).where(m.SurveyResponse.project_id == project.id)
@@ -382,7 +441,7 @@ async def test_public_satisfaction_from_one_response_says_the_sample_is_too_smal
         doomed = select(m.SurveyResponse.id).where(m.SurveyResponse.project_id == project.id, m.SurveyResponse.id != kept)
         await s.execute(delete(m.SurveyAnswer).where(m.SurveyAnswer.response_id.in_(doomed)))
         await s.execute(delete(m.SurveyResponse).where(m.SurveyResponse.id.in_(doomed)))
-    p = Person(bot, f"sat-{locale}", locale=locale)
+    p = demo.person(f"sat-{locale}", locale=locale, disclosure_min_responses=1)
     await p.say("/lang")
     await p.press_data(f"g:lang:{locale}")
     await p.press_data(q("query_satisfaction", project=project.code))
