@@ -247,7 +247,7 @@ def test_notices_name_projects_in_the_readers_script() -> None:
 def test_zh_hant_catalogs_have_no_wrong_conversions(folder: str) -> None:
     messages = i18n._load(folder)
     text = "\n".join(messages.values())
-    for wrong in ("爲", "覈", "提交併", "併公開", "程式碼", "微訊", "服務物件", "許可權", "社群", "天后", "型別"):
+    for wrong in ("爲", "覈", "提交併", "併公開", "程式碼", "微訊", "服務物件", "許可權", "社群", "天后", "型別", "宣告"):
         assert wrong not in text, wrong
     assert messages["progress.saved_public"].startswith("進展已提交並公開")
     assert "請核對" in messages["form.summary_title"]
