@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from dialogs import notify
+from dialogs import i18n, notify
 from dialogs.committee import invite_drawn, ranking_chart_png
 from dialogs.context import Context
 from dialogs.flow import button_data, split_button
@@ -367,7 +367,9 @@ class CommitteeFlow(Form):
         ctx.tell("committee.contracted" if contract else "committee.withdrawn", code=project.code)
 
     def summary_title(self, ctx: Context, values: Values) -> str:
-        return ctx.t(f"committee.confirm_{values.get('action')}", reference=values.get("ref", ""))
+        key = f"committee.confirm_{values.get('action')}"
+        # a summary reached without a decision (a stale button in the middle of one) has no action yet
+        return ctx.t(key, reference=values.get("ref", "")) if i18n.has(key) else ctx.t("form.summary_title")
 
     async def submit(self, ctx: Context, values: Values) -> None:
         call_id = ctx.state.slots.get("call")
