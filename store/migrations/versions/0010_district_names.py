@@ -4,7 +4,7 @@ Districts are written in Chinese on projects, organizations and needs; English s
 their own for each (loaded from the package's ``districts`` sheet; without one, chat shows the pinyin).
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-07
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
