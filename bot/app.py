@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from dialogs import rubrics
+from dialogs import i18n, rubrics
 from dialogs.context import DialogSettings
 from dialogs.engine import Engine
 from dialogs.registry import build_engine
@@ -39,6 +39,7 @@ def dialog_settings(settings: Settings, bot_username: str | None = None) -> Dial
         notice_days=settings.notice_days,
         holidays_file=str(settings.holidays_file) if settings.holidays_file else None,
         web_url=settings.web_url,
+        project_code_prefix=settings.project_code_prefix,
     )
 
 
@@ -72,6 +73,7 @@ def use_data_folders(settings: Settings) -> None:
 
 async def open_app(settings: Settings, *, migrate: bool = True) -> App:
     use_data_folders(settings)
+    i18n.set_hant_region(settings.hant_region)
     db = create_engine(settings.database_url)
     if migrate:
         await upgrade(db)

@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.app import open_app
 from bot.config import Settings
 from dialogs.needs_export import UNSPECIFIED, Labels, report_data, workbook
-from store import needs
+from store import needs, public
 
 LATEST = 10
 
@@ -49,11 +49,12 @@ async def cmd_needs_report(args: argparse.Namespace, settings: Settings) -> int:
             report = await needs.needs_report(session, period, zone, compare=args.since is not None)
             latest, _ = await needs.latest_needs(session, 0, LATEST)
             classes = await needs.catalog_classes(session)
+            districts = await public.district_english_names(session)
             rows = await needs.needs_in_period(session, period, zone) if args.xlsx else []
     finally:
         await app.close()
     if args.xlsx:
-        Path(args.xlsx).write_bytes(workbook(report, rows, Labels(settings.default_locale, classes), zone))
+        Path(args.xlsx).write_bytes(workbook(report, rows, Labels(settings.default_locale, classes, districts), zone))
     data = report_data(report, zone, latest)
     if args.json:
         print(json.dumps(data, ensure_ascii=False))

@@ -164,7 +164,7 @@ async def cmd_survey_invite(args: argparse.Namespace, settings: Settings) -> int
             issued = await surveys.create_invitations(session, survey, args.count, now)
             await record(session, now, "cli", "survey.invite", "survey", str(survey.id), project=project.code,
                          count=args.count)
-            name = project.title_en if locale == "en" and project.title_en else project.title_zh
+            name = i18n.name(locale, project.title_zh, project.title_en)
             last_open = surveys.last_open_day(survey.closes_at, zone)
             survey_id, code = survey.id, project.code
     finally:
@@ -258,7 +258,7 @@ async def cmd_survey_results(args: argparse.Namespace, settings: Settings) -> in
             assert template is not None
             results = await surveys.survey_results(session, ref, now, template.kinds)
             answers = await surveys.free_text(session, ref, template.free_text_items) if args.xlsx else []
-            name = project.title_en if locale == "en" and project.title_en else project.title_zh
+            name = i18n.name(locale, project.title_zh, project.title_en)
             code = project.code
     finally:
         await app.close()

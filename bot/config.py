@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     telegram_username: str | None = None
     timezone: str = "Asia/Shanghai"
     default_locale: str = "zh-Hans"
+    hant_region: str = "tw"
+    project_code_prefix: str | None = None
     admins: str = ""
     media_dir: Path = Path("./media")
     send_hour: str = "09:00"
@@ -73,6 +75,22 @@ class Settings(BaseSettings):
     def _known_locale(cls, value: str) -> str:
         if value not in LOCALES:
             raise ValueError(f"unknown locale {value!r}; use one of {', '.join(LOCALES)}")
+        return value
+
+    @field_validator("hant_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value not in ("tw", "hk"):
+            raise ValueError(f"CIVICBOT_HANT_REGION must be tw or hk, got {value!r}")
+        return value
+
+    @field_validator("project_code_prefix")
+    @classmethod
+    def _code_prefix(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.fullmatch(r"[A-Z][A-Z0-9]{0,9}", value):
+            raise ValueError(f"CIVICBOT_PROJECT_CODE_PREFIX must be 1-10 capital letters or digits (e.g. LJ), got {value!r}")
         return value
 
     @field_validator("send_hour")

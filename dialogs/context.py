@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -38,6 +38,7 @@ class DialogSettings:
     notice_days: int = 5
     holidays_file: str | None = None
     web_url: str | None = None  # the web chat's public base URL: survey links that open in any browser
+    project_code_prefix: str | None = None  # None: the prefix most of the existing project codes have
 
     def work_calendar(self) -> WorkCalendar:
         """Working days for the public notice: the official calendar and the operator's holidays file."""
@@ -142,6 +143,10 @@ class Context:
     def local_day(self, moment: datetime) -> date:
         """The reader's local day of a moment (stored in UTC): the only day a person is ever shown."""
         return moment.astimezone(self.settings.zone).date()
+
+    def amounts(self, fens: Iterable[int | None]) -> Callable[[int | None], str]:
+        """The money formatter of a screen that shows ``fens`` (one unit for all of them)."""
+        return i18n.amounts(self.locale, list(fens))
 
     def day(self, value: date | None) -> str:
         """A day in the reader's language; a moment (a datetime) is shown as its local day, never the UTC one."""

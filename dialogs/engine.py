@@ -319,6 +319,7 @@ class Engine:
             await active.reprompt(ctx)
 
     async def _free_text(self, ctx: Context, text: str) -> None:
+        self._follow_language(ctx, text)
         if self.understand is None:
             ctx.tell("common.not_understood")
             await self.show_menu(ctx)
@@ -381,6 +382,14 @@ class Engine:
         else:
             ctx.state.clear()
             await self.show_menu(ctx)
+
+    def _follow_language(self, ctx: Context, text: str) -> None:
+        """A conversation has one language, the saved one: /lang changes it, and so does a message
+        clearly written in another language (outside a form, where typed names would mislead)."""
+        written = i18n.language_of(text, ctx.locale)
+        if written != ctx.locale:
+            ctx.identity.locale = written
+            ctx.locale = written
 
     async def _language(self, ctx: Context, choice: str | None) -> None:
         if choice in i18n.LOCALES:

@@ -27,6 +27,7 @@ CHOICE, MULTI, RATING, YES_NO, MEDIA = "choice", "multi", "rating", "yes_no", "m
 SKIP, EXAMPLE, LEAVE, DONE = "~skip", "~example", "~leave", "~done"
 FAILS_BEFORE_HELP = 2
 OPTIONS_NAMED = 8  # an answer that is no option is told the options, up to this many
+SUMMARY_MONEY = "forms.summary_money"  # the memo key of the money formatter of the summary being shown
 
 YES_WORDS = frozenset({"是", "是的", "对", "好", "好的", "可以", "要", "y", "yes", "yeah", "ok", "确认", "同意", "1"})
 NO_WORDS = frozenset({"否", "不", "不是", "不要", "没有", "n", "no", "nope", "不同意", "0"})
@@ -322,12 +323,12 @@ class Form(Flow):
                 if f.minimum is not None and f.maximum is not None:
                     return Problem.of("form.error.integer_between", minimum=f.minimum, maximum=f.maximum)
                 return Problem.of("form.error.integer")
-            return self._bounded(ctx, f, number, str(number))
+            return self._bounded(ctx, f, number)
         if f.kind == MONEY:
             fen = parse_money_fen(text)
             if fen is None:
                 return Problem.of("form.error.money")
-            return self._bounded(ctx, f, fen, ctx.money(fen))
+            return self._bounded(ctx, f, fen)
         if f.kind == DATE:
             day = parse_date(text, ctx.today, prefer=f.prefer)  # type: ignore[arg-type]
             if day is None:
@@ -352,14 +353,13 @@ class Form(Flow):
             return Problem.of("form.error.text_not_media")
         return Problem.of("form.error.text_photo_step", step=ctx.t(photo_step.label))
 
-    def _bounded(self, ctx: Context, f: Field, value: int, shown: str) -> int | Problem:
-        money = f.kind == MONEY
+    def _bounded(self, ctx: Context, f: Field, value: int) -> int | Problem:
+        # an amount and its bound are read side by side: one money unit for both
+        show = ctx.amounts([value, f.minimum, f.maximum]) if f.kind == MONEY else str
         if f.minimum is not None and value < f.minimum:
-            low = ctx.money(f.minimum) if money else str(f.minimum)
-            return Problem.of("form.error.too_small", value=shown, minimum=low)
+            return Problem.of("form.error.too_small", value=show(value), minimum=show(f.minimum))
         if f.maximum is not None and value > f.maximum:
-            high = ctx.money(f.maximum) if money else str(f.maximum)
-            return Problem.of("form.error.too_large", value=shown, maximum=high)
+            return Problem.of("form.error.too_large", value=show(value), maximum=show(f.maximum))
         return value
 
     async def _parse_choice(self, ctx: Context, f: Field, text: str, pressed: str | None) -> Any:
@@ -391,7 +391,7 @@ class Form(Flow):
         if value is None:
             return ctx.t("common.none")
         if f.kind == MONEY:
-            return ctx.money(value)
+            return ctx.memo.get(SUMMARY_MONEY, ctx.money)(value)
         if f.kind == DATE:
             return ctx.day(date.fromisoformat(value))
         if f.kind == DATE_RANGE:
@@ -411,6 +411,8 @@ class Form(Flow):
         ctx.state.step = "summary"
         values = self.values(ctx)
         lines = [self.summary_title(ctx, values)]
+        # the summary is one screen: its amounts share one unit
+        ctx.memo[SUMMARY_MONEY] = ctx.amounts(values.get(f.name) for f in self.fields if f.kind == MONEY)
         edit_rows: list[list[Button]] = []
         row: list[Button] = []
         for f in self.fields:

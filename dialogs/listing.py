@@ -7,12 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from dialogs import i18n
 from dialogs.context import Context
 from dialogs.flow import button_data
 from dialogs.types import Button
+from store import public
 
 PAGE_SIZE = 8
 MAX_ID_DIGITS = 9  # ids and page numbers from button data stay far from integer overflow
+DISTRICT_NAMES = "district_names"  # the turn's memo of the districts' English names
 
 T = TypeVar("T")
 
@@ -91,7 +94,17 @@ def fill_label(template: str, title: str, limit: int) -> str:
 
 
 def localized(ctx: Context, zh: str | None, en: str | None) -> str:
-    """The English name for English readers when there is one, the Chinese one otherwise."""
-    if ctx.locale == "en" and en:
-        return en
-    return zh or en or ""
+    """The English name for English readers when there is one, the Chinese one otherwise (in Traditional
+    characters for zh-Hant readers)."""
+    return i18n.name(ctx.locale, zh, en)
+
+
+async def district(ctx: Context, zh: str | None) -> str:
+    """A district (stored by its Chinese name) in the reader's language: the package's English name, else
+    pinyin, for English readers."""
+    english: dict[str, str] = {}
+    if ctx.locale == "en":
+        if DISTRICT_NAMES not in ctx.memo:
+            ctx.memo[DISTRICT_NAMES] = await public.district_english_names(ctx.session)
+        english = ctx.memo[DISTRICT_NAMES]
+    return i18n.district(ctx.locale, zh, english)

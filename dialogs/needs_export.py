@@ -20,9 +20,10 @@ UNSPECIFIED = "unspecified"  # the JSON key of needs filed without a district
 class Labels:
     """Names of a report's keys in one language (catalog classes come from the database)."""
 
-    def __init__(self, locale: str, classes: list[tuple[str, str | None]]) -> None:
+    def __init__(self, locale: str, classes: list[tuple[str, str | None]], districts: dict[str, str] | None = None) -> None:
         self.locale = locale
         self.english = dict(classes)
+        self.districts = districts or {}  # the English names the package gives districts
 
     def t(self, key: str, /, **values: object) -> str:
         return i18n.t(self.locale, key, **values)
@@ -30,10 +31,10 @@ class Labels:
     def category(self, category: str) -> str:
         if category == OTHER_CATEGORY:
             return self.t("need.category_other")
-        return (self.english.get(category) if self.locale == "en" else None) or category
+        return i18n.name(self.locale, category, self.english.get(category))
 
     def district(self, district: str | None) -> str:
-        return district or self.t("need.district_other")
+        return i18n.district(self.locale, district, self.districts) or self.t("need.district_other")
 
     def group(self, group: str) -> str:
         return self.t(f"need.group.{group}") if i18n.has(f"need.group.{group}") else group

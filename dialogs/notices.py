@@ -86,9 +86,7 @@ def _value(locale: str, zone: ZoneInfo, value: Any) -> Any:
             return i18n.t(locale, value["t"])
         if locale in value:  # {"zh-Hans": …, "en": …}: data that exists in several languages
             return value[locale]
-        if locale == "zh-Hant" and "zh-Hans" in value:
-            return value["zh-Hans"]
-        return value.get("zh-Hans") or value.get("en") or ""
+        return i18n.name(locale, value.get("zh-Hans"), value.get("en"))
     return value
 
 

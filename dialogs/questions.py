@@ -18,7 +18,7 @@ from urllib.parse import unquote
 import yaml
 
 from dialogs.listing import parse_id
-from nlu.normalize import fold, to_simplified
+from nlu.normalize import fold
 from store import public
 from store.models import GRADES, PROJECT_STATUSES, RATINGS
 from store.projects import ACTIVE_STATUSES
@@ -54,7 +54,6 @@ WORDS_MAX = 16  # title words in button data (Telegram allows 64 bytes)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # Particles and punctuation that end a name inside a Chinese question.
 _PARTICLES = re.compile(r"[的了吗呢吧啊呀么是在有和与及给、，。？！?!,.;；:：\s]+")
-_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
 # Words that narrow a list, matched on folded text (Latin ones as whole words).
 STATUS_CUES: dict[tuple[str, ...], tuple[str, ...]] = {
@@ -219,17 +218,6 @@ def rating_cue(folded: str) -> str | None:
     if match is None:
         return None
     return f"{match.group(1)}A" + ("+" if match.group(3) else "")
-
-
-def answer_locale(current: str, text: str) -> str:
-    """The language to answer a typed question in: the one it was written in, else the person's."""
-    if _CJK.search(text):
-        if to_simplified(text) != text:
-            return "zh-Hant"
-        return "zh-Hans" if current == "en" else current
-    if len(_LATIN_WORD.findall(text)) >= 2:
-        return "en"
-    return current
 
 
 def is_follow_up(folded: str, named: bool, intent: str) -> bool:

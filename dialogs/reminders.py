@@ -310,7 +310,7 @@ def _digest_lines(items: list[DigestItem], total: int, zone: ZoneInfo) -> dict[s
     for locale in i18n.LOCALES:
         rows = [
             i18n.t(locale, "digest.line", code=item.project_code,
-                   title=item.title_en if locale == "en" and item.title_en else item.title_zh,
+                   title=i18n.name(locale, item.title_zh, item.title_en),
                    milestone=i18n.t(locale, f"lifecycle.milestone.{item.milestone_kind}"),
                    due=i18n.day(locale, item.due_at.astimezone(zone).date()))
             for item in items

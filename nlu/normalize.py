@@ -22,9 +22,9 @@ __all__ = [
 ]
 
 _WHITESPACE = re.compile(r"\s+")
-_HORIZONTAL_WS = re.compile(r"[^\S\n]+")
+_NEWLINES = re.compile(r" *\n[ \n]*")
 _LINE_BREAKS = re.compile(r"\r\n|[\r\v\f\x85\u2028\u2029]")
-_SPACES_AROUND_NEWLINE = re.compile(r" ?\n ?")
+_SPACES_BEFORE_NEWLINE = re.compile(r" *\n")
 _BLANK_LINES = re.compile(r"\n{3,}")
 # C0/C1 controls (tab and newline are whitespace, handled above) and the invisible format characters
 # that are used to spoof or hide text. ZWJ/ZWNJ and emoji tag characters stay: they shape real text.
@@ -130,19 +130,19 @@ def fold_preserving(text: str) -> str:
 
 
 def clean_text(text: str, max_len: int, *, multiline: bool = True) -> str:
-    """Normalize free text before it is stored: NFKC, no control or invisible characters, tidy whitespace.
+    """Free text as it is stored: what the person typed, without control or invisible characters.
 
-    With `multiline` line breaks are kept (at most one blank line in a row); otherwise they become
-    spaces. Raises `TextTooLong` if the cleaned text has more than `max_len` characters.
+    Nothing is normalized (full-width punctuation, Traditional characters and compatibility forms stay
+    as typed: `fold` is for understanding only). Line breaks become ``\n`` (at most one blank line in a
+    row) with `multiline`, spaces otherwise; a tab is a space; spaces at the ends of lines go. Raises
+    `TextTooLong` if the cleaned text has more than `max_len` characters.
     """
-    cleaned = _LINE_BREAKS.sub("\n", unicodedata.normalize("NFKC", text))
-    cleaned = _INVISIBLE.sub("", cleaned)
+    cleaned = _INVISIBLE.sub("", _LINE_BREAKS.sub("\n", text).replace("\t", " "))
     if multiline:
-        cleaned = _HORIZONTAL_WS.sub(" ", cleaned)
-        cleaned = _SPACES_AROUND_NEWLINE.sub("\n", cleaned)
+        cleaned = _SPACES_BEFORE_NEWLINE.sub("\n", cleaned)
         cleaned = _BLANK_LINES.sub("\n\n", cleaned).strip()
     else:
-        cleaned = _WHITESPACE.sub(" ", cleaned).strip()
+        cleaned = _NEWLINES.sub(" ", cleaned).strip()
     if len(cleaned) > max_len:
         raise TextTooLong(len(cleaned), max_len)
     return cleaned

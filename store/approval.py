@@ -59,8 +59,10 @@ class Approved:
 async def approve(
     session: AsyncSession, committee: ReviewCommittee, application: Application, granted_fen: int, actor: str,
     now: datetime, zone: ZoneInfo, calendar: WorkCalendar, notice_days: int, weight: float,
+    code_prefix: str | None = None,
 ) -> Approved:
-    """Approve the next application of the ranking with at most what it asked and what the budget has left."""
+    """Approve the next application of the ranking with at most what it asked and what the budget has left
+    (the project's code: ``projects.new_project_code`` with ``code_prefix``)."""
     if committee.stage != "approval" or committee.state not in ("active", "published"):
         raise ReviewError("not_active", f"committee {committee.code} cannot approve ({committee.stage}, {committee.state})",
                           state=committee.state)
@@ -78,7 +80,8 @@ async def approve(
         raise ReviewError("over_budget", f"only {remaining} fen of the department's budget for {call.year} remain",
                           remaining=remaining)
     try:
-        project = await decisions.approve(session, application, granted_fen, actor, now, zone, calendar, notice_days)
+        project = await decisions.approve(session, application, granted_fen, actor, now, zone, calendar, notice_days,
+                                          code_prefix)
     except decisions.GrantNotAllowed as exc:  # the catalog item's ceiling
         raise ReviewError("over_limit", str(exc), limit=exc.limit_fen) from None
     notice = await session.get(PublicNotice, project.id)

@@ -154,10 +154,10 @@ async def grant_limit(session: AsyncSession, application: Application) -> int | 
 
 async def approve(
     session: AsyncSession, application: Application, granted_fen: int, actor: str, now: datetime, zone: ZoneInfo,
-    calendar: WorkCalendar, notice_days: int,
+    calendar: WorkCalendar, notice_days: int, code_prefix: str | None = None,
 ) -> Project:
     """Approve with ``granted_fen`` and open the project (``publicized``) with its public notice of
-    ``notice_days`` working days and its milestones."""
+    ``notice_days`` working days and its milestones; its code follows ``new_project_code``."""
     if application.catalog_item_id is None or application.start_on is None or application.end_on is None:
         raise ValueError(f"application {application.id} has no catalog item or term: no project can be opened")
     limit = await grant_limit(session, application)
@@ -166,7 +166,7 @@ async def approve(
     previous = _change(application, "approved", now, None, True)
     application.granted_fen = granted_fen
     notice = notice_period(now.astimezone(zone).date(), notice_days, calendar)
-    project = await create_approved_project(session, application, granted_fen, now, zone, notice)
+    project = await create_approved_project(session, application, granted_fen, now, zone, notice, code_prefix)
     await record(session, now, actor, "approve", ENTITY, audit_key(application),
                  **{"from": previous, "granted_fen": granted_fen, "project": project.code})
     await record(session, now, actor, "notice.open", "project", project.code, starts_on=notice[0].isoformat(),

@@ -16,6 +16,7 @@ CHINA_TZ = timezone(timedelta(hours=8))
 
 PACKAGE_HEADERS: dict[str, tuple[str, ...]] = {
     "departments.csv": ("code", "name_zh", "name_en"),
+    "districts.csv": ("name_zh", "name_en"),
     "catalog.csv": (
         "year", "code", "level1_zh", "level1_en", "name_zh", "name_en",
         "description_zh", "description_en", "department_code", "ceiling_cny",
@@ -719,6 +720,7 @@ def write_demo_package(out_dir: Path, today: date, seed: int = 2026) -> None:
         _write_csv(out_dir / name, PACKAGE_HEADERS[name], rows)
 
     write("departments.csv", ({"code": c, "name_zh": zh, "name_en": en} for c, zh, en in DEPARTMENTS))
+    write("districts.csv", ({"name_zh": zh, "name_en": f"{en} District"} for zh, (en, _) in DISTRICTS.items()))
 
     catalog = [
         (year, item) for year in years for item in CATALOG if year >= today.year + item.first_year_offset

@@ -74,6 +74,16 @@ class Department(Base):
     name_en: Mapped[str | None] = mapped_column(String(200))
 
 
+class District(Base):
+    """A district's English name; ``name_zh`` is how projects, organizations and needs name it."""
+
+    __tablename__ = "districts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(50), unique=True)
+    name_en: Mapped[str | None] = mapped_column(String(100))
+
+
 class CatalogItem(Base):
     __tablename__ = "catalog_items"
     __table_args__ = (

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -11,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.leases import advisory_key, is_sqlite
 from store.models import (
     Application,
     Call,
@@ -191,17 +194,33 @@ def milestone_dates(start: date, end: date, notice_ends_on: date) -> dict[str, d
     return dates
 
 
-def project_code(year: int, application: Application) -> str:
-    """``XM-<call year>-<the reference's serial>``: unique because the serial is the application's."""
-    serial = (application.reference or "").rsplit("-", 1)[-1]
-    if not serial.isdigit():
-        serial = f"{application.id:06d}"
-    return f"XM-{year}-{serial}"
+PROJECT_CODE = re.compile(r"([A-Z][A-Z0-9]*)-(\d{4})-(\d+)")
+DEFAULT_CODE_PREFIX = "XM"
+CODE_DIGITS = 3
+
+
+async def new_project_code(session: AsyncSession, year: int, prefix: str | None = None) -> str:
+    """The next code in the city's pattern ``PREFIX-YEAR-NNN``: ``prefix`` when given, else the prefix most
+    existing codes of that form have (``XM`` when none has); numbered after the highest one of that
+    prefix and year, with as many digits as the existing codes use."""
+    if not is_sqlite(session):
+        # two approvals at once would count the same codes: the second waits for the first to commit
+        # (SQLite turns are serialized by BEGIN IMMEDIATE already)
+        await session.execute(select(func.pg_advisory_xact_lock(advisory_key("project_codes"))))
+    found = [m for code in (await session.scalars(select(Project.code))).all() if (m := PROJECT_CODE.fullmatch(code))]
+    if prefix is None:
+        counts = Counter(m.group(1) for m in found)
+        prefix = counts.most_common(1)[0][0] if counts else DEFAULT_CODE_PREFIX
+    same = [m for m in found if m.group(1) == prefix]
+    digits = max((len(m.group(3)) for m in same), default=CODE_DIGITS)
+    serial = max((int(m.group(3)) for m in same if int(m.group(2)) == year), default=0) + 1
+    return f"{prefix}-{year}-{serial:0{digits}d}"
 
 
 async def create_approved_project(
     session: AsyncSession, application: Application, granted_fen: int, now: datetime, zone: ZoneInfo,
     notice: tuple[date, date],
+    code_prefix: str | None = None,
 ) -> Project:
     """The project an approval opens: in ``publicized`` under its public ``notice`` (first and last day),
     with the standard milestones over its term."""
@@ -214,7 +233,7 @@ async def create_approved_project(
     content = application.content or {}
     beneficiaries = content.get("beneficiaries")
     project = Project(
-        code=project_code(call.year, application),
+        code=await new_project_code(session, call.year, code_prefix),
         year=call.year,
         title_zh=application.title or content.get("title") or application.reference or "",
         catalog_item_id=item.id,

@@ -28,6 +28,7 @@ from store.models import (
     CatalogItem,
     Department,
     Disbursement,
+    District,
     Inspection,
     Milestone,
     Organization,
@@ -122,6 +123,12 @@ async def districts(session: AsyncSession, *, with_organizations: bool = False) 
                        .where(Organization.district.is_not(None)).distinct())
         found |= {d for (d,) in (await _run(session, stmt)).all() if d}
     return sorted(found)
+
+
+async def district_english_names(session: AsyncSession) -> dict[str, str]:
+    """The English names the package gives districts: Chinese name -> English name."""
+    stmt = _cached("district_names", lambda: select(District.name_zh, District.name_en).where(District.name_en.is_not(None)))
+    return {zh: en for zh, en in (await _run(session, stmt)).all() if en}
 
 
 async def project_years(session: AsyncSession) -> list[int]:

@@ -17,6 +17,7 @@ from store.uscc import validate_uscc
 # Transcribed from import-format.md: file -> (required columns, optional columns, natural key).
 SPEC: dict[str, tuple[set[str], set[str], tuple[str, ...]]] = {
     "departments.csv": ({"code", "name_zh"}, {"name_en"}, ("code",)),
+    "districts.csv": ({"name_zh"}, {"name_en"}, ("name_zh",)),
     "catalog.csv": (
         {"year", "code", "level1_zh", "name_zh", "department_code"},
         {"level1_en", "name_en", "description_zh", "description_en", "ceiling_cny"},
@@ -224,7 +225,9 @@ def test_demo_has_every_file_with_enough_rows(demo: dict[str, list[dict[str, str
 
 
 def test_demo_is_bilingual(demo: dict[str, list[dict[str, str]]]) -> None:
-    for name in ("departments.csv", "catalog.csv", "organizations.csv", "projects.csv", "calls.csv"):
+    named = {row["district"] for name in ("organizations.csv", "projects.csv") for row in demo[name]} - {""}
+    assert named == {row["name_zh"] for row in demo["districts.csv"]}  # every district has its English name
+    for name in ("departments.csv", "districts.csv", "catalog.csv", "organizations.csv", "projects.csv", "calls.csv"):
         for row in demo[name]:
             for column, value in row.items():
                 if column.endswith("_en"):

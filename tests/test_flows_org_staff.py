@@ -305,12 +305,12 @@ async def test_full_decision_path_opens_the_project(bot, sessions, world) -> Non
     await staff.say("30万")
     assert "请确认：批准" in staff.text
     await staff.press("提交")
-    assert "项目编号 XM-" in staff.text
+    assert f"项目编号 LJ-{YEAR}-001" in staff.text  # the city's codes look like LJ-2026-001
     async with sessions() as s:
         decided = await s.get(m.Application, app.id)
         assert (decided.status, decided.granted_fen, decided.decided_at) == ("approved", 30_000_000, NOW)
         project = (await s.execute(select(m.Project).where(m.Project.application_id == app.id))).scalar_one()
-        assert project.code == f"XM-{YEAR}-{app.id:06d}" and project.status == "publicized"
+        assert project.code == f"LJ-{YEAR}-001" and project.status == "publicized"
         assert (project.amount_fen, project.organization_id, project.department_id, project.catalog_item_id) == (
             30_000_000, world.org.id, world.dept.id, world.item.id)
         assert (project.start_on, project.end_on, project.title_zh) == (date(YEAR, 1, 1), date(YEAR, 12, 31), "阳光长者探访")

@@ -21,6 +21,14 @@ def test_all_locales_have_the_same_keys() -> None:
         assert base - found == set(), f"{locale} lacks: {sorted(base - found)[:10]}"
 
 
+@pytest.mark.parametrize("folder", list(i18n.HANT_DIRS.values()))
+def test_every_zh_hant_region_has_every_key_and_placeholder(folder: str) -> None:
+    base, regional = i18n.catalog("zh-Hans"), i18n._load(folder)
+    assert set(regional) == set(base)
+    for key, template in base.items():
+        assert i18n.placeholders(regional[key]) == i18n.placeholders(template), (folder, key)
+
+
 @pytest.mark.parametrize("locale", ["zh-Hant", "en"])
 def test_placeholders_agree(locale: str) -> None:
     for key, template in i18n.catalog("zh-Hans").items():

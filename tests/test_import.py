@@ -26,7 +26,7 @@ NOW = datetime(2026, 11, 29, 23, 0, tzinfo=ZONE)
 USCC = "53100000500019795A"
 # package table -> the database table its rows become
 TABLE_OF = {
-    "departments": "departments", "organizations": "organizations", "experts": "experts", "catalog": "catalog_items",
+    "departments": "departments", "districts": "districts", "organizations": "organizations", "experts": "experts", "catalog": "catalog_items",
     "budgets": "budgets", "calls": "calls", "projects": "projects", "milestones": "milestones",
     "disbursements": "disbursements", "progress": "progress_updates", "inspections": "inspections",
     "members": "identities", "survey_responses": "survey_answers",
@@ -277,7 +277,7 @@ async def test_xlsx_errors_name_the_sheet(sqlite_engine: AsyncEngine, tmp_path: 
     book.save(tmp_path / "pkg.xlsx")
 
     assert await errors_of(sqlite_engine, tmp_path / "pkg.xlsx") == [
-        "pkg.xlsx[Sheet2]:1: : : unknown sheet (expected one of: departments, organizations, experts, catalog,"
+        "pkg.xlsx[Sheet2]:1: : : unknown sheet (expected one of: departments, districts, organizations, experts, catalog,"
         " budgets, calls, projects, milestones, disbursements, progress, inspections, members, survey_responses)",
         "pkg.xlsx[departments]:2: name_zh: : required",
     ]
@@ -325,10 +325,14 @@ ERRORS: dict[str, tuple[dict[str, str | None], list[str]]] = {
         {"projects.csv": project(colour="red")},
         ["projects.csv:1: colour: : unknown column"],
     ),
+    "district without its Chinese name, and twice": (
+        {"districts.csv": "name_zh,name_en\n东城区,Dongcheng District\n,Xicheng District\n东城区,Dongcheng\n"},
+        ["districts.csv:3: name_zh: : required", "districts.csv:4: name_zh: 东城区: duplicate key (first on line 2)"],
+    ),
     "unknown file": (
         {"notes.csv": "text\nhello\n"},
-        ["notes.csv:1: : : unknown file (expected one of: departments.csv, organizations.csv, experts.csv,"
-         " catalog.csv, budgets.csv, calls.csv, projects.csv, milestones.csv, disbursements.csv, progress.csv,"
+        ["notes.csv:1: : : unknown file (expected one of: departments.csv, districts.csv, organizations.csv,"
+         " experts.csv, catalog.csv, budgets.csv, calls.csv, projects.csv, milestones.csv, disbursements.csv, progress.csv,"
          " inspections.csv, members.csv, survey_responses.csv)"],
     ),
     "reference to a project the package does not have": (

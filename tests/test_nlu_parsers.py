@@ -90,10 +90,12 @@ def test_fold_preserving_keeps_length(text: str) -> None:
         ("  hello  ", "hello"),
         ("a\u200bb\u202ec\x00d\ufeff", "abcd"),  # invisible and control characters
         ("第一行\r\n第二行", "第一行\n第二行"),
-        ("a  \t b", "a b"),
+        ("a  \t b", "a    b"),  # a tab is a space; spaces stay as typed
         ("p1\n\n\n\n\np2", "p1\n\np2"),  # at most one blank line
-        ("line  \n  next", "line\nnext"),
-        ("ＡＢＣ　１", "ABC 1"),
+        ("line  \n  next", "line\n  next"),
+        ("ＡＢＣ　１", "ＡＢＣ　１"),  # full-width stays full-width: stored as typed
+        ("希望週末也開放，菜品少放鹽。", "希望週末也開放，菜品少放鹽。"),
+        ("“长者饭堂”（幸福食堂）！", "“长者饭堂”（幸福食堂）！"),
         ("👨\u200d👩\u200d👧", "👨\u200d👩\u200d👧"),  # ZWJ keeps emoji sequences whole
     ],
 )
@@ -103,6 +105,7 @@ def test_clean_text(text: str, expected: str) -> None:
 
 def test_clean_text_single_line_joins_lines() -> None:
     assert clean_text("a\n\nb\r\nc", 100, multiline=False) == "a b c"
+    assert clean_text("第一，\n第二。", 100, multiline=False) == "第一， 第二。"
 
 
 def test_clean_text_counts_length_after_cleaning() -> None:

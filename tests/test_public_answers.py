@@ -308,11 +308,12 @@ async def test_funding_tranches_and_totals(both: Rig) -> None:
                           .where(m.Disbursement.project_id == project_id).order_by(m.Disbursement.installment))
     paid = sum(t[1] for t in tranches)
     await p.press_data(q("query_funding", project=code))
-    assert f"立项金额：{money(amount)}" in p.text
-    assert f"已拨付：{money(paid)}（占 {percent(paid, amount)}）" in p.text
+    shown = i18n.amounts("zh-Hans", [amount, paid, amount - paid, *(t[1] for t in tranches)])  # one unit per screen
+    assert f"立项金额：{shown(amount)}" in p.text
+    assert f"已拨付：{shown(paid)}（占 {percent(paid, amount)}）" in p.text
     for n, fen, day in tranches:
-        assert f"第 {n} 期：{money(fen)}（{i18n.day('zh-Hans', day)}）" in p.text
-    assert f"尚未拨付：{money(amount - paid)}" in p.text
+        assert f"第 {n} 期：{shown(fen)}（{i18n.day('zh-Hans', day)}）" in p.text
+    assert f"尚未拨付：{shown(amount - paid)}" in p.text
 
     in_nanshan = await rows(both, select(m.Project.id, m.Project.amount_fen).where(m.Project.district == "南山区"))
     paid_nanshan = await scalar(both, select(func.sum(m.Disbursement.amount_fen))

@@ -390,7 +390,7 @@ async def test_staff_decisions_tell_the_organizations_members(engine: AsyncEngin
     texts = [d.text for d in sender.to("org1")]
     assert len(texts) == 3  # passed the check, approved (no notice for "review started"), failed the check
     assert any("阳光长者探访" in t and "已通过资格审查" in t for t in texts)
-    assert any("已获批准" in t and "30万元" in t and "XM-" in t for t in texts)
+    assert any("已获批准" in t and "30万元" in t and "LJ-" in t for t in texts)
     assert any("未通过资格审查" in t and "缺少近三年的审计报告" in t for t in texts)
 
 

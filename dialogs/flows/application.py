@@ -25,6 +25,7 @@ from dialogs.forms import (
     Problem,
     Values,
 )
+from dialogs.listing import localized
 from nlu.numbers import parse_number
 from store import applications as apps
 from store.audit import record
@@ -82,18 +83,16 @@ def parse_outcomes(text: str) -> list[dict[str, Any]] | None:
 
 async def _call_choices(ctx: Context, values: Values) -> list[Choice]:
     calls = await apps.open_calls(ctx.session, ctx.now)
-    en = ctx.locale == "en"
-    return [Choice(str(c.id), (c.title_en if en and c.title_en else c.title_zh)) for c in calls]
+    return [Choice(str(c.id), localized(ctx, c.title_zh, c.title_en)) for c in calls]
 
 
 async def _item_choices(ctx: Context, values: Values) -> list[Choice]:
     if "call" not in values:
         return []
-    en = ctx.locale == "en"
     items = await apps.call_items(ctx.session, int(values["call"]))
+    money = ctx.amounts(i.ceiling_fen for i in items)
     return [
-        Choice(str(i.id), ctx.t("apply.item_label", name=(i.name_en if en and i.name_en else i.name_zh),
-                                 ceiling=ctx.money(i.ceiling_fen)))
+        Choice(str(i.id), ctx.t("apply.item_label", name=localized(ctx, i.name_zh, i.name_en), ceiling=money(i.ceiling_fen)))
         for i in items
     ]
 
@@ -162,7 +161,8 @@ async def _check_lines_sum(ctx: Context, value: int, values: Values) -> Problem 
     lines = {**{k: values.get(k) or 0 for k in apps.BUDGET_LINES}, "other": value}
     total = values.get("total") or 0
     if sum(lines.values()) != total:
-        return Problem.of("apply.error.lines_sum", sum=ctx.money(sum(lines.values())), total=ctx.money(total))
+        money = ctx.amounts([sum(lines.values()), total])
+        return Problem.of("apply.error.lines_sum", sum=money(sum(lines.values())), total=money(total))
     return None
 
 
@@ -252,7 +252,7 @@ class ApplicationFlow(Form):
             reasons = await apps.eligibility(ctx.session, org, calls[0], ctx.now, ctx.today)
             ctx.tell("apply.ineligible_all", reasons=_reasons_text(ctx, reasons))
             return False
-        ctx.tell("apply.intro", org=org.name_en if ctx.locale == "en" and org.name_en else org.name_zh)
+        ctx.tell("apply.intro", org=localized(ctx, org.name_zh, org.name_en))
         return True
 
     async def _application(self, ctx: Context) -> Application | None:

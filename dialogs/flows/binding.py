@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from dialogs.context import Context
 from dialogs.flow import Flow, button_data, split_button
+from dialogs.listing import localized
 from dialogs.types import Button, Incoming
 from store.invites import BINDING_PREFIX, bind, find_invite
 from store.models import Department, Expert, Invite, Organization
@@ -13,16 +14,16 @@ from store.models import Department, Expert, Invite, Organization
 
 async def binding_name(ctx: Context, role: str, ref: str) -> str:
     """What a binding is called for the person: the organization's or department's name."""
-    en = ctx.locale == "en"
     if role == "org":
         row = (await ctx.session.execute(select(Organization.name_zh, Organization.name_en).where(Organization.uscc == ref))).first()
     elif role == "staff":
         row = (await ctx.session.execute(select(Department.name_zh, Department.name_en).where(Department.code == ref))).first()
     else:
-        row = (await ctx.session.execute(select(Expert.name, Expert.name).where(Expert.code == ref))).first()
+        name = await ctx.session.scalar(select(Expert.name).where(Expert.code == ref))
+        return name or ref  # a person's name, as the package writes it
     if row is None:
         return ref
-    return (row[1] if en and row[1] else row[0]) or ref
+    return localized(ctx, row[0], row[1]) or ref
 
 
 async def current_binding(ctx: Context) -> tuple[str, str] | None:

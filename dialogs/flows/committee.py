@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from dialogs import notify
+from dialogs import i18n, notify
 from dialogs.committee import invite_drawn, ranking_chart_png
 from dialogs.context import Context
 from dialogs.flow import button_data, split_button
@@ -202,15 +202,16 @@ class CommitteeFlow(Form):
         for row in ranked[:SHOWN]:
             lines.append(ctx.t(
                 "committee.result_row", rank=row.rank if row.rank is not None else "—", reference=row.subject_ref,
-                org=row.organization, ranking=_num(row.ranking_score), expert=_num(row.expert_score),
+                org=localized(ctx, row.organization, None), ranking=_num(row.ranking_score), expert=_num(row.expert_score),
                 previous=_num(row.previous_score), scores=row.scores, status=ctx.t(_status_key(stage, row.status)),
             ))
         rows: list[list[Button]] = []
         nxt = next((r for r in ranked if r.rank is not None and r.status in ("under_review", "closing")), None)
         if nxt is not None and stage == "approval":
             remaining = await approval.remaining_budget(ctx.session, await _department(ctx, nxt), call.year)
-            lines.append(ctx.t("committee.next", reference=nxt.subject_ref, requested=ctx.money(nxt.requested_fen),
-                               remaining=ctx.money(remaining)))
+            money = ctx.amounts([nxt.requested_fen, remaining])
+            lines.append(ctx.t("committee.next", reference=nxt.subject_ref, requested=money(nxt.requested_fen),
+                               remaining=money(remaining)))
             rows.append([
                 ctx.button("committee.approve", button_data(self.name, "decide", f"{call.id}.{nxt.application_id}.approve")),
                 ctx.button("committee.reject", button_data(self.name, "decide", f"{call.id}.{nxt.application_id}.reject")),
@@ -366,7 +367,9 @@ class CommitteeFlow(Form):
         ctx.tell("committee.contracted" if contract else "committee.withdrawn", code=project.code)
 
     def summary_title(self, ctx: Context, values: Values) -> str:
-        return ctx.t(f"committee.confirm_{values.get('action')}", reference=values.get("ref", ""))
+        key = f"committee.confirm_{values.get('action')}"
+        # a summary reached without a decision (a stale button in the middle of one) has no action yet
+        return ctx.t(key, reference=values.get("ref", "")) if i18n.has(key) else ctx.t("form.summary_title")
 
     async def submit(self, ctx: Context, values: Values) -> None:
         call_id = ctx.state.slots.get("call")
@@ -389,11 +392,13 @@ class CommitteeFlow(Form):
             else:
                 done = await approval.approve(
                     ctx.session, committee, application, values["granted"], actor(ctx), ctx.now, ctx.settings.zone,
-                    ctx.settings.work_calendar(), ctx.settings.notice_days, ctx.settings.review_weight)
+                    ctx.settings.work_calendar(), ctx.settings.notice_days, ctx.settings.review_weight,
+                    ctx.settings.project_code_prefix)
                 await notify.application_approved(ctx.session, application, done.project, ctx.now)
+                money = ctx.amounts([values["granted"], done.remaining_fen])
                 ctx.tell("committee.approved", reference=application.reference or "", code=done.project.code,
-                         granted=ctx.money(values["granted"]), ends=ctx.day(done.notice.ends_on),
-                         remaining=ctx.money(done.remaining_fen))
+                         granted=money(values["granted"]), ends=ctx.day(done.notice.ends_on),
+                         remaining=money(done.remaining_fen))
         except review.ReviewError as exc:
             ctx.tell(f"committee.error.{exc.code}", **{k: _param(ctx, k, v) for k, v in exc.params.items()})
         await self.show_results(ctx, call, "approval")

@@ -25,6 +25,7 @@ from dialogs.listing import (
     parse_id,
     shorten,
 )
+from dialogs.listing import district as district_label
 from dialogs.notices import queue_notice
 from dialogs.types import Button, Incoming
 from nlu.normalize import fold, normalize
@@ -141,7 +142,7 @@ class ComplaintFlow(Form):
 
     async def _district_rows(self, ctx: Context) -> list[list[Button]]:
         names = await needs.known_districts(ctx.session)
-        buttons = [Button(name, button_data(self.name, "project", f"d.{name}")) for name in names]
+        buttons = [Button(await district_label(ctx, name), button_data(self.name, "project", f"d.{name}")) for name in names]
         return [buttons[i:i + 3] for i in range(0, len(buttons), 3)]
 
     def _leave(self, ctx: Context) -> Button:
@@ -226,11 +227,11 @@ class ComplaintFlow(Form):
             number = clamp_page(number, total)
             items, total = await tickets.district_projects(ctx.session, district, number * PAGE_SIZE, PAGE_SIZE)
         if not items:
-            await self.ask(ctx, f, Problem.of("complain.error.district_empty", district=district))
+            await self.ask(ctx, f, Problem.of("complain.error.district_empty", district=await district_label(ctx, district)))
             return
         ctx.state.slots["browse"] = district
         page: Page[Project] = Page(items, number, page_count(total), total, number * PAGE_SIZE)
-        lines = [ctx.t("complain.district_projects", district=district, total=total)]
+        lines = [ctx.t("complain.district_projects", district=await district_label(ctx, district), total=total)]
         rows = [
             [Button(project_button_label(ctx, p), button_data(self.name, "project", f"p.{p.id}"))]
             for p in items

@@ -296,14 +296,13 @@ class ExpertFlow(Flow):
                 ctx.t("review.detail_activities", casework=shown("casework"), groups=shown("group_sessions"),
                       events=shown("community_events")),
                 ctx.t("review.detail_term", start=ctx.day(application.start_on), end=ctx.day(application.end_on)),
-                ctx.t("review.detail_budget", total=ctx.money(application.total_fen)),
             ]
             stored = await budget_lines(ctx.session, application.id)
-            for kind in BUDGET_KINDS:
-                amount = stored.get(kind, content.get(kind))
-                if isinstance(amount, int):
-                    lines.append(ctx.t("review.detail_line", kind=ctx.t(f"lifecycle.budget.{kind}"),
-                                       amount=ctx.money(amount)))
+            budget = {kind: amount for kind in BUDGET_KINDS if isinstance(amount := stored.get(kind, content.get(kind)), int)}
+            money = ctx.amounts([application.total_fen, *budget.values()])  # one unit for the budget and its lines
+            lines.append(ctx.t("review.detail_budget", total=money(application.total_fen)))
+            lines += [ctx.t("review.detail_line", kind=ctx.t(f"lifecycle.budget.{kind}"), amount=money(amount))
+                      for kind, amount in budget.items()]
             lines.append(ctx.t("review.detail_staff", total=shown("staff_total"), social=shown("social_workers")))
             lines.append(ctx.t("review.detail_outcomes", text=shown("outcomes")))
             organization_id = application.organization_id

@@ -8,6 +8,7 @@ from typing import Any
 from dialogs import voice
 from dialogs.context import Context
 from dialogs.forms import CHOICE, LONG_TEXT, MEDIA, TEXT, YES_NO, Choice, Field, Form, Problem, Values
+from dialogs.listing import district as district_label
 from dialogs.listing import localized
 from dialogs.types import Incoming
 from nlu.normalize import fold
@@ -25,7 +26,7 @@ async def _categories(ctx: Context, values: Values) -> list[Choice]:
 
 async def _districts(ctx: Context, values: Values) -> list[Choice]:
     names = await needs.known_districts(ctx.session)
-    return [Choice(name, name) for name in names] + [Choice(OTHER, ctx.t("need.district_other"))]
+    return [Choice(name, await district_label(ctx, name)) for name in names] + [Choice(OTHER, ctx.t("need.district_other"))]
 
 
 async def _groups(ctx: Context, values: Values) -> list[Choice]:
@@ -89,7 +90,8 @@ class NeedFlow(Form):
         if (match := voice.confident(found)) is not None:
             return match
         if found:
-            return Problem.of("need.error.district_suggest", names=ctx.t("need.name_separator").join(n for n, _ in found))
+            names = [await district_label(ctx, n) for n, _ in found]
+            return Problem.of("need.error.district_suggest", names=ctx.t("need.name_separator").join(names))
         return Problem.of("need.error.district_unknown")
 
     async def display(self, ctx: Context, f: Field, value: Any) -> str:

@@ -14,7 +14,7 @@ from dialogs.notices import queue_notice
 from dialogs.types import Attachment, Button, Incoming
 from nlu.dates import parse_date
 from nlu.normalize import TextTooLong, clean_text
-from store import needs
+from store import needs, public
 from store.audit import record
 from store.lifecycle import IllegalTransition
 from store.models import Need
@@ -115,7 +115,8 @@ class NeedsReviewFlow(Flow):
         return period_of(ctx.state.slots.get("period", "month"), ctx.today, self._since(ctx))
 
     async def _labels(self, ctx: Context) -> Labels:
-        return Labels(ctx.locale, await needs.catalog_classes(ctx.session))
+        english = await public.district_english_names(ctx.session) if ctx.locale == "en" else {}
+        return Labels(ctx.locale, await needs.catalog_classes(ctx.session), english)
 
     # -- the report --------------------------------------------------------------------------
     async def show_report(self, ctx: Context, kind: str, since: date | None = None) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dialogs import i18n
 from dialogs.context import Context
 from dialogs.flow import Flow, button_data, split_button
-from dialogs.listing import PAGE_SIZE, Page, clamp_page, nav_row, page_count, page_label, parse_id
+from dialogs.listing import PAGE_SIZE, Page, clamp_page, localized, nav_row, page_count, page_label, parse_id
 from dialogs.types import Button, Incoming
 from store import outbox
 from store.models import Department
@@ -48,7 +48,7 @@ class OutboxFlow(Flow):
         if department_id is not None:
             department = await ctx.get(Department, department_id)
             if department is not None:
-                scope = department.name_en if ctx.locale == "en" and department.name_en else department.name_zh
+                scope = localized(ctx, department.name_zh, department.name_en)
         totals = await outbox.counts(ctx.session, department_id=department_id)
         states = VIEWS[view]
         total = sum(totals.get(s, 0) for s in states)

@@ -9,13 +9,14 @@ Only disclosable data is read (store/public.py, surveys.public_satisfaction).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from dialogs.context import Context
 from dialogs.flow import Flow
 from dialogs.flows import query_reading as reading
-from dialogs.listing import PAGE_SIZE, clamp_page, localized, page_count, shorten
+from dialogs.listing import PAGE_SIZE, clamp_page, district, localized, page_count, shorten
 from dialogs.questions import (
     MENU,
     MENU_CATEGORY,
@@ -24,11 +25,11 @@ from dialogs.questions import (
     PROJECT_INTENTS,
     QUERY_INTENTS,
     Question,
-    answer_locale,
     decode,
     encode,
     knowledge,
 )
+from dialogs.surveys import report
 from dialogs.types import Button, Incoming
 from store import approval, public, review, surveys
 from store.models import GRADES, ORG_KINDS
@@ -63,7 +64,6 @@ class QueryFlow(Flow):
             with_names = getattr(ctx.understand, "with_names", None)
             if with_names is not None:
                 parse = await with_names(parse, ctx.session)
-            ctx.locale = answer_locale(ctx.locale, str(parse.get("text") or ""))
             question = await reading.read(ctx, parse)
             if question is None:  # replied otherwise: "did you mean…", a place not in the data…
                 ctx.state.clear()
@@ -119,7 +119,8 @@ class QueryFlow(Flow):
 
     async def pick_district(self, ctx: Context, q: Question) -> None:
         names = await public.districts(ctx.session)
-        await self._pick(ctx, "query.pick_district", [(d, Question("query_projects", district=d)) for d in names])
+        await self._pick(ctx, "query.pick_district",
+                         [(await district(ctx, d), Question("query_projects", district=d)) for d in names])
 
     async def pick_category(self, ctx: Context, q: Question) -> None:
         categories = await public.level1_categories(ctx.session)
@@ -137,7 +138,7 @@ class QueryFlow(Flow):
         if q.year is not None:
             parts.append(ctx.t("query.scope.year", year=q.year))
         if q.district:
-            parts.append(ctx.t("query.scope.district", district=q.district))
+            parts.append(ctx.t("query.scope.district", district=await district(ctx, q.district)))
         if q.item:
             names = await public.catalog_item_names(ctx.session, q.item)
             parts.append(ctx.t("query.scope.category", category=localized(ctx, *names) if names else q.item))
@@ -203,9 +204,10 @@ class QueryFlow(Flow):
 
     async def project_list(
         self, ctx: Context, q: Question, intro: list[str] | None = None, *, by_score: bool = False,
-        fetched: public.ProjectPage | None = None,
+        fetched: public.ProjectPage | None = None, intro_amounts: Sequence[int] = (),
     ) -> None:
-        """A page of the projects matching ``q``; each row opens the same answer for that project."""
+        """A page of the projects matching ``q``; each row opens the same answer for that project
+        (``intro_amounts``: the amounts ``intro`` shows, which take the page's money unit)."""
         if fetched is None:
             q, page = await self.fetch_page(ctx, q, by_score=by_score)
         else:
@@ -218,7 +220,8 @@ class QueryFlow(Flow):
                                                     Button(ctx.t("query.browse.category"), run(Question(MENU_CATEGORY)))],
                      [self._back(ctx)]])
             return
-        lines = [*(intro or []), ctx.t("query.projects.title", scope=scope, count=page.total, amount=ctx.money(page.amount_fen))]
+        money = ctx.amounts([page.amount_fen, *intro_amounts, *(row.amount_fen for row in page.rows)])
+        lines = [*(intro or []), ctx.t("query.projects.title", scope=scope, count=page.total, amount=money(page.amount_fen))]
         buttons: list[list[Button]] = []
         for n, row in enumerate(page.rows, start=number * PAGE_SIZE + 1):
             title = localized(ctx, row.title_zh, row.title_en)
@@ -230,7 +233,7 @@ class QueryFlow(Flow):
                                    else ctx.t("query.none"), org=org))
             else:
                 lines.append(ctx.t("query.projects.row_detail", year=row.year, status=ctx.t(f"lifecycle.project.{row.status}"),
-                                   amount=ctx.money(row.amount_fen), org=org))
+                                   amount=money(row.amount_fen), org=org))
                 notice = await approval.notice_of(ctx.session, row.id) if row.status == "publicized" else None
                 if notice is not None and notice.ends_on >= ctx.today:
                     lines.append(ctx.t("committee.notice_until", ends=ctx.day(notice.ends_on)))
@@ -277,7 +280,7 @@ class QueryFlow(Flow):
             ctx.t("query.record.item", item=localized(ctx, record.item_zh, record.item_en), code=record.item_code),
         ]
         if record.district:
-            lines.append(ctx.t("query.record.district", district=record.district))
+            lines.append(ctx.t("query.record.district", district=await district(ctx, record.district)))
         lines += [
             ctx.t("query.record.amount", amount=ctx.money(record.amount_fen)),
             ctx.t("query.record.status", status=ctx.t(f"lifecycle.project.{record.status}")),
@@ -314,25 +317,28 @@ class QueryFlow(Flow):
             intro = []
             if page.total:
                 paid = await public.paid_total(ctx.session, q.filter())
+                money = ctx.amounts([page.amount_fen, paid, *(row.amount_fen for row in page.rows)])
                 intro = [ctx.t("query.funding.summary", scope=await self.scope(ctx, q), count=page.total,
-                               amount=ctx.money(page.amount_fen), paid=ctx.money(paid),
+                               amount=money(page.amount_fen), paid=money(paid),
                                share=_percent(ctx, paid, page.amount_fen)),
                          ctx.t("query.funding.pick")]
-            await self.project_list(ctx, q, intro, fetched=page)
+            await self.project_list(ctx, q, intro, fetched=page, intro_amounts=(paid,) if page.total else ())
             return
         record = await self._record(ctx, q)
         if record is None:
             return
         paid = await public.tranches(ctx.session, record.id)
         total = sum(t.amount_fen for t in paid)
+        remaining = max(record.amount_fen - total, 0)
+        money = ctx.amounts([record.amount_fen, total, remaining, *(t.amount_fen for t in paid)])
         lines = [
             ctx.t("query.funding.title", title=localized(ctx, record.title_zh, record.title_en), code=record.code),
-            ctx.t("query.funding.amount", amount=ctx.money(record.amount_fen)),
-            ctx.t("query.funding.paid", paid=ctx.money(total), share=_percent(ctx, total, record.amount_fen)),
+            ctx.t("query.funding.amount", amount=money(record.amount_fen)),
+            ctx.t("query.funding.paid", paid=money(total), share=_percent(ctx, total, record.amount_fen)),
         ]
-        lines += [ctx.t("query.funding.tranche", n=t.installment, amount=ctx.money(t.amount_fen), day=ctx.day(t.paid_on))
+        lines += [ctx.t("query.funding.tranche", n=t.installment, amount=money(t.amount_fen), day=ctx.day(t.paid_on))
                   for t in paid] or [ctx.t("query.funding.no_tranches")]
-        lines.append(ctx.t("query.funding.remaining", remaining=ctx.money(max(record.amount_fen - total, 0))))
+        lines.append(ctx.t("query.funding.remaining", remaining=money(remaining)))
         ctx.say("\n".join(lines), self._project_buttons(ctx, record, "query_funding"))
 
     async def progress(self, ctx: Context, q: Question) -> None:
@@ -382,9 +388,11 @@ class QueryFlow(Flow):
             return
         lines = [ctx.t("query.satisfaction.title", title=title, code=record.code)]
         rate = results.satisfaction_rate or 0.0
-        if results.margin_of_error is not None:
-            lines.append(ctx.t("query.satisfaction.rate", rate=_percent(ctx, rate, 1),
-                               margin=f"{round(results.margin_of_error * 100, 1):g}"))
+        margin = report.shown_margin(results)
+        if margin is not None:
+            lines.append(ctx.t("query.satisfaction.rate", rate=_percent(ctx, rate, 1), margin=f"{round(margin * 100, 1):g}"))
+        elif results.margin_of_error is not None:
+            lines.append(ctx.t("query.satisfaction.rate_small", rate=_percent(ctx, rate, 1), valid=results.valid_responses))
         else:
             lines.append(ctx.t("query.satisfaction.rate_plain", rate=_percent(ctx, rate, 1)))
         if results.mean_score is not None:
@@ -506,8 +514,10 @@ class QueryFlow(Flow):
         q = replace(q, page=number)
         lines = [ctx.t("query.catalog.title", year=year, scope=category, count=len(rows))]
         buttons: list[list[Button]] = []
-        for n, row in enumerate(rows[number * PAGE_SIZE:(number + 1) * PAGE_SIZE], start=number * PAGE_SIZE + 1):
-            ceiling = ctx.money(row.ceiling_fen) if row.ceiling_fen is not None else ctx.t("query.catalog.no_ceiling")
+        shown = rows[number * PAGE_SIZE:(number + 1) * PAGE_SIZE]
+        money = ctx.amounts(row.ceiling_fen for row in shown)
+        for n, row in enumerate(shown, start=number * PAGE_SIZE + 1):
+            ceiling = money(row.ceiling_fen) if row.ceiling_fen is not None else ctx.t("query.catalog.no_ceiling")
             lines.append(ctx.t("query.catalog.row", n=n, code=row.code, name=localized(ctx, row.name_zh, row.name_en)))
             lines.append(ctx.t("query.catalog.row_detail", level1=localized(ctx, row.level1_zh, row.level1_en),
                                ceiling=ceiling, department=localized(ctx, row.department_zh, row.department_en)))
@@ -529,7 +539,7 @@ class QueryFlow(Flow):
         ratings: tuple[str, ...] = ()
         if q.rating:
             ratings = public.ratings_from(q.rating[:-1]) if q.rating.endswith("+") else (q.rating,)
-        filters = [q.district] if q.district else []
+        filters = [await district(ctx, q.district)] if q.district else []
         if q.rating:
             filters.append(ctx.t("query.organizations.rating_at_least", rating=q.rating[:-1])
                            if q.rating.endswith("+") else q.rating)
@@ -555,7 +565,7 @@ class QueryFlow(Flow):
         for n, row in enumerate(rows, start=q.page * PAGE_SIZE + 1):
             name = localized(ctx, row.name_zh, row.name_en)
             lines.append(ctx.t("query.organizations.row", n=n, name=name))
-            lines.append(ctx.t("query.organizations.row_detail", district=row.district or ctx.t("query.none"),
+            lines.append(ctx.t("query.organizations.row_detail", district=await district(ctx, row.district) or ctx.t("query.none"),
                                rating=row.rating or ctx.t("query.organizations.no_rating")))
             buttons.append([Button(f"{n}. {shorten(name, LABEL_LIMIT)}", run(Question("query_organizations", organization=row.uscc)))])
         if page_count(total) > 1:
@@ -577,7 +587,7 @@ class QueryFlow(Flow):
             ctx.t("query.organizations.uscc", uscc=record.uscc),
             ctx.t("query.organizations.kind", kind=ctx.t(f"query.organizations.kinds.{record.kind}")
                   if record.kind in ORG_KINDS else record.kind),
-            ctx.t("query.organizations.district", district=record.district or ctx.t("query.none")),
+            ctx.t("query.organizations.district", district=await district(ctx, record.district) or ctx.t("query.none")),
             ctx.t("query.organizations.rating", rating=record.rating or ctx.t("query.organizations.no_rating")),
             ctx.t("query.organizations.listed" if year in record.qualified_years else "query.organizations.not_listed",
                   year=year),
@@ -608,13 +618,14 @@ class QueryFlow(Flow):
             return
         total = sum(r.amount_fen for r in rows)
         approved = sum(r.approved_fen for r in rows)
-        lines = [ctx.t("query.budget.title", year=year, total=ctx.money(total), approved=ctx.money(approved),
+        money = ctx.amounts([total, approved, *(r.amount_fen for r in rows), *(r.approved_fen for r in rows)])
+        lines = [ctx.t("query.budget.title", year=year, total=money(total), approved=money(approved),
                        share=_percent(ctx, approved, total))]
         buttons = []
         for row in rows:
             department = localized(ctx, row.department_zh, row.department_en)
-            lines.append(ctx.t("query.budget.row", department=department, amount=ctx.money(row.amount_fen),
-                               projects=row.projects, approved=ctx.money(row.approved_fen)))
+            lines.append(ctx.t("query.budget.row", department=department, amount=money(row.amount_fen),
+                               projects=row.projects, approved=money(row.approved_fen)))
             note = localized(ctx, row.note_zh, row.note_en)
             if note:
                 lines.append(ctx.t("query.budget.note", note=note))

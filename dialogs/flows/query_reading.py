@@ -17,7 +17,7 @@ from typing import Any
 
 from dialogs.context import Context
 from dialogs.flow import run_button
-from dialogs.listing import localized, shorten
+from dialogs.listing import district, localized, shorten
 from dialogs.questions import (
     MENU_CATEGORY,
     MENU_DISTRICT,
@@ -253,8 +253,9 @@ def _meets(root: str, name: str | None) -> bool:
 
 async def _unknown_place(ctx: Context, place: str) -> None:
     names = await public.districts(ctx.session)
-    buttons = [Button(d, run(Question("query_projects", district=d))) for d in names]
-    ctx.tell("query.unknown_place", place=place, districts=ctx.t("query.list_separator").join(names),
+    labels = [await district(ctx, d) for d in names]
+    buttons = [Button(label, run(Question("query_projects", district=d))) for d, label in zip(names, labels, strict=True)]
+    ctx.tell("query.unknown_place", place=place, districts=ctx.t("query.list_separator").join(labels),
              buttons=[*[buttons[i:i + 3] for i in range(0, len(buttons), 3)], [back(ctx)]])
 
 

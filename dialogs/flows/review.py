@@ -199,23 +199,19 @@ class ReviewFlow(Form):
             ctx.t("review.detail_term", start=ctx.day(application.start_on), end=ctx.day(application.end_on)),
         ]
         ctx.say("\n".join(proposal))
-        lines = await self._budget_lines(ctx, application, content)
+        stored = await decisions.budget_lines(ctx.session, application.id)
+        budget = {kind: amount for kind in BUDGET_KINDS if isinstance(amount := stored.get(kind, content.get(kind)), int)}
+        money = ctx.amounts([application.total_fen, application.granted_fen, *budget.values()])
+        lines = [ctx.t("review.detail_budget", total=money(application.total_fen))]
+        lines += [ctx.t("review.detail_line", kind=ctx.t(f"lifecycle.budget.{kind}"), amount=money(amount))
+                  for kind, amount in budget.items()]
         lines.append(ctx.t("review.detail_staff", total=shown("staff_total"), social=shown("social_workers")))
         lines.append(ctx.t("review.detail_outcomes", text=shown("outcomes")))
         if application.decision_reason:
             lines.append(ctx.t("review.detail_reason", reason=application.decision_reason))
         if application.granted_fen is not None:
-            lines.append(ctx.t("review.detail_granted", amount=ctx.money(application.granted_fen)))
+            lines.append(ctx.t("review.detail_granted", amount=money(application.granted_fen)))
         ctx.say("\n".join(lines), rows)
-
-    async def _budget_lines(self, ctx: Context, application: Application, content: dict[str, Any]) -> list[str]:
-        lines = [ctx.t("review.detail_budget", total=ctx.money(application.total_fen))]
-        stored = await decisions.budget_lines(ctx.session, application.id)
-        for kind in BUDGET_KINDS:
-            amount = stored.get(kind, content.get(kind))
-            if isinstance(amount, int):
-                lines.append(ctx.t("review.detail_line", kind=ctx.t(f"lifecycle.budget.{kind}"), amount=ctx.money(amount)))
-        return lines
 
     # -- decisions ---------------------------------------------------------------------------
     async def act(self, ctx: Context, value: str) -> None:
@@ -247,7 +243,9 @@ class ReviewFlow(Form):
             await self._decide(ctx, application.id, {"action": action})
             return
         ctx.state.slots = {"values": {"app": application.id, "action": action, "ref": reference}}
-        total, ceiling = ctx.money(application.total_fen), ctx.money(await _ceiling(ctx, application))
+        limit = await _ceiling(ctx, application)
+        money = ctx.amounts([application.total_fen, limit])
+        total, ceiling = money(application.total_fen), money(limit)
         ctx.tell(f"review.header_{action}", reference=reference, title=_title(ctx, application), total=total, ceiling=ceiling)
         await self.advance(ctx, None)
 
@@ -280,6 +278,7 @@ class ReviewFlow(Form):
                 project = await decisions.approve(
                     ctx.session, application, values["granted"], actor(ctx), ctx.now, ctx.settings.zone,
                     ctx.settings.work_calendar(), ctx.settings.notice_days,
+                    ctx.settings.project_code_prefix,
                 )
                 await notify.application_approved(ctx.session, application, project, ctx.now)
                 ctx.tell("review.done_approve", reference=application.reference or "",

@@ -6,6 +6,7 @@ kept from an earlier binding or forged with another organization's id shows noth
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from dialogs.context import Context
@@ -114,11 +115,16 @@ class StatusFlow(Flow):
             applications=len(applications), projects=len(projects),
         )]
         rows: list[list[Button]] = []
+        paid = {e.id: await prj.project_payments(ctx.session, e.id) for e in page.items if isinstance(e, Project)}
+        money = ctx.amounts([
+            *(e.total_fen if isinstance(e, Application) else e.amount_fen for e in page.items),
+            *(p.total_fen for p in paid.values()),
+        ])
         for n, entry in enumerate(page.items, start=page.first + 1):
             # an application and the project it became share a title: the buttons say which is which
             if isinstance(entry, Application):
                 title = application_title(ctx, entry)
-                lines.append(self._application_row(ctx, entry, n, title))
+                lines.append(self._application_row(ctx, entry, n, title, money))
                 data = button_data(self.name, "open", f"a{entry.id}")
                 if entry.reference:
                     label = ctx.t("status.open_application_label", n=n, reference=entry.reference, title="{title}")
@@ -128,9 +134,9 @@ class StatusFlow(Flow):
                 title = localized(ctx, entry.title_zh, entry.title_en)
                 lines.append(ctx.t(
                     "status.row_project", n=n, code=entry.code, title=title,
-                    status=ctx.t(f"lifecycle.project.{entry.status}"), amount=ctx.money(entry.amount_fen),
+                    status=ctx.t(f"lifecycle.project.{entry.status}"), amount=money(entry.amount_fen),
                 ))
-                lines.append(await self._project_brief(ctx, entry))
+                lines.append(await self._project_brief(ctx, entry, money(paid[entry.id].total_fen)))
                 data = button_data(self.name, "open", f"p{entry.id}")
                 label = ctx.t("status.open_project_label", n=n, code=entry.code, title="{title}")
             rows.append([Button(fill_label(label, title, LABEL_LIMIT), data)])
@@ -140,22 +146,23 @@ class StatusFlow(Flow):
         ctx.state.step, ctx.state.slots = "list", {"page": page.number}
         ctx.say("\n".join(lines), rows)
 
-    def _application_row(self, ctx: Context, application: Application, n: int, title: str) -> str:
+    def _application_row(
+        self, ctx: Context, application: Application, n: int, title: str, money: Callable[[int | None], str],
+    ) -> str:
         if application.status == "draft":
             return ctx.t("status.row_draft", n=n, title=title, updated=ctx.moment(application.updated_at))
         return ctx.t(
             "status.row_application", n=n, reference=application.reference or "", title=title,
-            status=ctx.t(f"lifecycle.application.{application.status}"), total=ctx.money(application.total_fen),
+            status=ctx.t(f"lifecycle.application.{application.status}"), total=money(application.total_fen),
         )
 
-    async def _project_brief(self, ctx: Context, project: Project) -> str:
-        payments = await prj.project_payments(ctx.session, project.id)
+    async def _project_brief(self, ctx: Context, project: Project, paid: str) -> str:
         upcoming = await prj.next_milestones(ctx.session, project.id, ctx.now, limit=1)
         deadline = ctx.t("common.none")
         if upcoming:
             deadline = ctx.t("status.deadline_brief", kind=ctx.t(f"lifecycle.milestone.{upcoming[0].kind}"),
                              day=ctx.day(upcoming[0].due_at))
-        return ctx.t("status.row_project_more", paid=ctx.money(payments.total_fen), deadline=deadline)
+        return ctx.t("status.row_project_more", paid=paid, deadline=deadline)
 
     async def _own_application(self, ctx: Context, application_id: int) -> Application | None:
         application = await ctx.get(Application, application_id)
@@ -188,9 +195,10 @@ class StatusFlow(Flow):
         lines.append(ctx.t("status.state", status=ctx.t(f"lifecycle.application.{application.status}")))
         if application.start_on is not None and application.end_on is not None:
             lines.append(ctx.t("status.term", start=ctx.day(application.start_on), end=ctx.day(application.end_on)))
-        lines.append(ctx.t("status.requested", amount=ctx.money(application.total_fen)))
+        money = ctx.amounts([application.total_fen, application.granted_fen])
+        lines.append(ctx.t("status.requested", amount=money(application.total_fen)))
         if application.granted_fen is not None:
-            lines.append(ctx.t("status.granted", amount=ctx.money(application.granted_fen)))
+            lines.append(ctx.t("status.granted", amount=money(application.granted_fen)))
         lines.append(ctx.t("status.timeline_title"))
         lines.extend(await self._timeline(ctx, application))
         if application.decision_reason:
@@ -240,13 +248,15 @@ class StatusFlow(Flow):
             ctx.t("status.term", start=ctx.day(project.start_on), end=ctx.day(project.end_on)),
         ]
         application = await ctx.get(Application, project.application_id) if project.application_id else None
-        if application is not None and application.total_fen is not None:
-            lines.append(ctx.t("status.requested", amount=ctx.money(application.total_fen)))
-        lines.append(ctx.t("status.approved_amount", amount=ctx.money(project.amount_fen)))
         payments = await prj.project_payments(ctx.session, project.id)
-        lines.append(ctx.t("status.paid", amount=ctx.money(payments.total_fen), count=len(payments.tranches)))
+        requested = application.total_fen if application is not None else None
+        money = ctx.amounts([requested, project.amount_fen, payments.total_fen, *(t.amount_fen for t in payments.tranches)])
+        if requested is not None:
+            lines.append(ctx.t("status.requested", amount=money(requested)))
+        lines.append(ctx.t("status.approved_amount", amount=money(project.amount_fen)))
+        lines.append(ctx.t("status.paid", amount=money(payments.total_fen), count=len(payments.tranches)))
         lines.extend(
-            ctx.t("status.tranche", n=t.installment, amount=ctx.money(t.amount_fen), day=ctx.day(t.paid_on))
+            ctx.t("status.tranche", n=t.installment, amount=money(t.amount_fen), day=ctx.day(t.paid_on))
             for t in payments.tranches
         )
         done = [m for m in await prj.project_milestones(ctx.session, project.id) if m.done_at is not None]

@@ -38,6 +38,15 @@ def number(locale: str, value: float | None, digits: int = 1) -> str:
     return i18n.t(locale, "survey.none") if value is None else f"{value:.{digits}f}"
 
 
+def shown_margin(results: Results) -> float | None:
+    """The margin of error worth printing: none below a small sample (one answer gives a meaningless
+    ±0.0) unless everyone answered, where the margin is truly 0."""
+    census = results.recipients is not None and results.valid_responses >= results.recipients
+    if results.valid_responses < SMALL_SAMPLE and not census:
+        return None
+    return results.margin_of_error
+
+
 def survey_title(template: Template, results: Results, locale: str) -> str:
     return i18n.t(locale, "survey.imported") if results.imported else text(template.title, locale)
 
@@ -89,8 +98,13 @@ def figure_lines(results: Results, template: Template, locale: str, project: str
     if not results.valid_responses:
         lines.append(t(locale, "survey.no_answers"))
         return lines
-    margin = results.margin_of_error
-    margin_text = t(locale, "survey.none") if margin is None else t(locale, "survey.points", value=f"{margin * 100:.1f}")
+    margin = shown_margin(results)
+    if margin is not None:
+        margin_text = t(locale, "survey.points", value=f"{margin * 100:.1f}")
+    elif results.margin_of_error is not None:
+        margin_text = t(locale, "survey.points_small", valid=results.valid_responses)
+    else:
+        margin_text = t(locale, "survey.none")
     lines.append(t(locale, "survey.results_satisfaction", rate=percent(locale, results.satisfaction_rate), margin=margin_text))
     lines.append(t(locale, "survey.results_mean", score=number(locale, results.mean_score)))
     lines.append(t(locale, "survey.results_nps", nps=number(locale, results.nps)))
@@ -189,6 +203,13 @@ def _append(sheet: Worksheet, values: Sequence[object]) -> None:
             cell.data_type = "s"
 
 
+def _margin_cell(results: Results, locale: str) -> float | str | None:
+    margin = shown_margin(results)
+    if margin is None and results.margin_of_error is not None:
+        return i18n.t(locale, "survey.points_small", valid=results.valid_responses)
+    return margin
+
+
 def workbook(
     results: Results, template: Template, locale: str, project: str, answers: Sequence[tuple[str, str]]
 ) -> Workbook:
@@ -207,7 +228,7 @@ def workbook(
         ("recipients", results.recipients, None),
         ("response_rate", results.response_rate, "0.0%"),
         ("satisfaction_rate", results.satisfaction_rate, "0.0%"),
-        ("margin_of_error", results.margin_of_error, "0.0%"),
+        ("margin_of_error", _margin_cell(results, locale), "0.0%"),
         ("mean_score", results.mean_score, "0.0"),
         ("nps", results.nps, "0.0"),
     ]

@@ -29,7 +29,7 @@ CHUNK = 5000
 AUDIT_COLUMNS = ("at", "actor", "action", "entity", "entity_key", "detail")
 # tables whose emptiness at the start lets a file skip looking for stored rows
 TABLES = (
-    "departments", "catalog_items", "organizations", "qualifications", "experts", "budgets", "calls",
+    "departments", "districts", "catalog_items", "organizations", "qualifications", "experts", "budgets", "calls",
     "call_items", "projects", "milestones", "disbursements", "progress_updates", "inspections", "identities",
     "survey_responses", "survey_answers",
 )

@@ -182,6 +182,14 @@ class Departments(Spec):
     provides = "departments"
 
 
+class Districts(Spec):
+    name = table = "districts"
+    columns = (_text(m.District, "name_zh", True), _text(m.District, "name_en"))
+    key = ("name_zh",)
+    db_key = (("name_zh", "text"),)
+    fields = (Field("name_en"),)
+
+
 class Catalog(Spec):
     name = "catalog"
     table = "catalog_items"
@@ -545,6 +553,6 @@ class SurveyResponses(_OfProject):
 
 
 SPECS: tuple[Spec, ...] = (
-    Departments(), Organizations(), Experts(), Catalog(), Budgets(), Calls(), Projects(), Milestones(),
+    Departments(), Districts(), Organizations(), Experts(), Catalog(), Budgets(), Calls(), Projects(), Milestones(),
     Disbursements(), Progress(), Inspections(), Members(), SurveyResponses(),
 )

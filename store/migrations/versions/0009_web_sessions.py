@@ -1,7 +1,7 @@
 """web chat: browser sessions (the hash of each cookie key and the identity it stands for)
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-07
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import store.types
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """expert review: committees, their draws, members, exclusions, score sheets; public notices; objections
 
-Revision ID: 0008
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-07
 """
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 
 import store.types
 
-revision = "0008"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None

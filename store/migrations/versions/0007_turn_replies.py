@@ -6,8 +6,8 @@ form's next prompt). The replies are now written in the turn's transaction and d
 whatever is left is sent when the channel starts. The table holds only the turns in flight, so it has
 no index but its key.
 
-Revision ID: 0006
-Revises: 0008
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-07
 """
 
@@ -19,8 +19,8 @@ from sqlalchemy.dialects import postgresql
 
 import store.types
 
-revision = "0006"
-down_revision = "0008"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -8,8 +8,8 @@ claimed waited out those 15 minutes, and nobody could tell why it was ``sending`
 A milestone overdue before the service first evaluated it (or imported overdue) was never alerted to
 staff; ``alerted_due_at`` tells the rules which ones staff have not heard of.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-07
 """
 
@@ -20,8 +20,8 @@ from alembic import op
 
 from store.types import UTCDateTime
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
