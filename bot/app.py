@@ -21,6 +21,7 @@ from store.db import create_engine, sessionmaker
 from store.demo import write_demo_package
 from store.migrate import upgrade
 from store.models import Organization, Project, Qualification
+from store.outbox import notify_queued
 
 
 def dialog_settings(settings: Settings, bot_username: str | None = None) -> DialogSettings:
@@ -75,6 +76,8 @@ async def open_app(settings: Settings, *, migrate: bool = True) -> App:
     use_data_folders(settings)
     i18n.set_hant_region(settings.hant_region)
     db = create_engine(settings.database_url)
+    if db.dialect.name == "postgresql":
+        notify_queued(db)  # the dispatchers of every process hear of what this one queues
     if migrate:
         await upgrade(db)
     return App(settings, db, sessionmaker(db))

@@ -271,6 +271,9 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.telegram_token and not settings.web_listen:
         raise CliError("no channel is configured: set CIVICBOT_TELEGRAM_TOKEN and/or CIVICBOT_WEB_LISTEN "
                        "(or use `civicbot chat`)")
+    if args.role == "worker" and not settings.telegram_token:
+        raise CliError("--role worker sends Telegram's outbox: set CIVICBOT_TELEGRAM_TOKEN "
+                       "(web chat notices are sent by the web process holding the page)")
     import logging
     import signal
 
@@ -284,7 +287,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     web = None
     try:
-        if settings.web_listen:
+        if settings.web_listen and args.role in ("all", "web"):
             from bot.channels.web.server import start_channel
 
             web = await start_channel(app, settings, settings.web_listen, settings.telegram_username)
@@ -292,9 +295,11 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         if settings.telegram_token:
             from bot.channels.telegram import serve
 
-            await serve(app, settings, stop)
-        else:
+            await serve(app, settings, stop, role=args.role)
+        elif args.role in ("all", "scheduler"):
             await _scheduler_until(app, stop)
+        else:
+            await stop.wait()
     except AiogramError as exc:
         raise CliError(f"Telegram ({settings.telegram_api_url}): {exc}") from None
     finally:
@@ -344,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_chat)
 
     p = sub.add_parser("run", help="the service: channels, scheduler and outbox dispatcher")
+    p.add_argument("--role", choices=["all", "web", "worker", "scheduler"], default="all",
+                   help="web: receive updates; worker: dispatch the outbox; scheduler: evaluate the rules "
+                        "(one at a time across processes); all (default): the three in this process")
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("db", help="database maintenance")

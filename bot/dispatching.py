@@ -3,8 +3,8 @@
 It is woken after every commit that queued messages (a chat turn's notice, the rules' tick, a command
 run in this process), and otherwise sleeps until the next message falls due or a claim's lease runs
 out — never past it, and never longer than ``fallback`` (which catches what other processes queue).
-The wake-up comes through a ``Wakeup``: here in-process (``CommitWakeup``); one fed by PostgreSQL
-LISTEN/NOTIFY can take its place for several processes.
+The wake-up comes through a ``Wakeup``: in-process (``CommitWakeup``) on SQLite, and on PostgreSQL also
+fed by LISTEN/NOTIFY (``NotifyWakeup``), so any process's commit wakes any process's loop.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.outbox import Dispatcher
-from store.outbox import watch_queued
+from store.outbox import listen_queued, watch_queued
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,40 @@ class CommitWakeup:
 
     def close(self) -> None:
         self._unwatch()
+
+
+class NotifyWakeup(CommitWakeup):
+    """Woken by this process's commits and, through PostgreSQL ``LISTEN``, by every other process's
+    (``store.outbox.notify_queued``): a notice queued by a turn in a ``web`` process reaches a ``worker``."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self._engine = engine
+        self._close_listener: Callable[[], Awaitable[None]] | None = None
+
+    async def listen(self) -> None:
+        self._close_listener = await listen_queued(self._engine, self.wake)
+
+    def close(self) -> None:
+        super().close()
+        if self._close_listener is not None:
+            closing = self._close_listener
+            self._close_listener = None
+            _closing.add(task := asyncio.ensure_future(closing()))
+            task.add_done_callback(_closing.discard)
+
+
+_closing: set[asyncio.Future[None]] = set()  # listener connections being closed (kept from the collector)
+
+
+async def wakeup_for(engine: AsyncEngine) -> Wakeup:
+    """The wake-up of a dispatch loop on ``engine``: across processes on PostgreSQL, in-process on SQLite
+    (one SQLite file is served by one process)."""
+    if engine.dialect.name != "postgresql":
+        return CommitWakeup(engine)
+    wakeup = NotifyWakeup(engine)
+    await wakeup.listen()
+    return wakeup
 
 
 class DispatchLoop:

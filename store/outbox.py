@@ -11,7 +11,7 @@ its claimer is known to be dead). Only the claimer settles a row it holds.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -166,11 +166,9 @@ def watch_queued(engine: AsyncEngine, on_queued: Callable[[], None]) -> Callable
     """
     sync_engine = engine.sync_engine
     queued, committed = object(), object()  # this watcher's marks in the connection's info
-    table = OutboxMessage.__table__
 
     def after_cursor_execute(conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any) -> None:
-        compiled = getattr(context, "compiled", None)
-        if context.isinsert and compiled is not None and getattr(compiled.statement, "table", None) is table:
+        if _queues_outbox(context):
             conn.info[queued] = True
 
     def on_commit(conn: Any) -> None:
@@ -195,6 +193,65 @@ def watch_queued(engine: AsyncEngine, on_queued: Callable[[], None]) -> Callable
                 event.remove(target, name, fn)
 
     return unwatch
+
+
+def _queues_outbox(context: Any) -> bool:
+    compiled = getattr(context, "compiled", None)
+    return bool(context.isinsert and compiled is not None
+                and getattr(compiled.statement, "table", None) is OutboxMessage.__table__)
+
+
+NOTIFY_CHANNEL = "civicbot_outbox"
+
+
+def notify_queued(engine: AsyncEngine) -> Callable[[], None]:
+    """On PostgreSQL, make every transaction on ``engine`` that queues outbox messages send ``NOTIFY`` on
+    ``NOTIFY_CHANNEL``, so dispatchers in other processes wake (``listen_queued``); returns the function
+    that stops it. PostgreSQL delivers the notification when, and only if, the transaction commits, and
+    folds a transaction's repeated notifications into one."""
+    sync_engine = engine.sync_engine
+    sent = object()  # this transaction has notified already
+
+    def after_cursor_execute(conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any) -> None:
+        if _queues_outbox(context) and not conn.info.get(sent):
+            conn.info[sent] = True
+            # a cursor of its own: the INSERT's cursor still holds the row count its caller reads
+            notifier = conn.connection.cursor()
+            try:
+                notifier.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+            finally:
+                notifier.close()
+
+    def on_end(conn: Any) -> None:
+        conn.info.pop(sent, None)
+
+    listeners = [(sync_engine, "after_cursor_execute", after_cursor_execute), (sync_engine, "commit", on_end),
+                 (sync_engine, "rollback", on_end)]
+    for target, name, fn in listeners:
+        event.listen(target, name, fn)
+
+    def stop() -> None:
+        for target, name, fn in listeners:
+            if event.contains(target, name, fn):
+                event.remove(target, name, fn)
+
+    return stop
+
+
+async def listen_queued(engine: AsyncEngine, on_queued: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    """``LISTEN`` on a PostgreSQL connection of its own (outside ``engine``'s pool, which must not lose a
+    connection for good) and call ``on_queued`` for every ``notify_queued`` notification, from whichever
+    process committed; returns the coroutine function that closes it."""
+    import asyncpg
+
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn)
+    await conn.add_listener(NOTIFY_CHANNEL, lambda *_: on_queued())
+
+    async def close() -> None:
+        await conn.close()
+
+    return close
 
 
 # --- claiming and settling ---------------------------------------------------------------------

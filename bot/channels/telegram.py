@@ -820,29 +820,47 @@ async def open_sender(settings: Settings) -> AsyncIterator[TelegramSender]:
         await db.dispose()
 
 
-async def serve(app: App, settings: Settings, stop: asyncio.Event, *, scheduler: bool = True) -> None:
-    """``civicbot run``: the Telegram channel, the scheduler and the outbox dispatch loop until ``stop`` is
-    set, then a clean shutdown (no more ticks; claimed messages not sent given back; updates in hand
-    finished; sessions closed)."""
-    from bot.dispatching import CommitWakeup, DispatchLoop
+ROLES = ("all", "web", "worker", "scheduler")
+
+
+async def serve(app: App, settings: Settings, stop: asyncio.Event, *, role: str = "all") -> None:
+    """``civicbot run --role ROLE`` until ``stop`` is set, then a clean shutdown (no more ticks; claimed
+    messages not sent given back; updates in hand finished; sessions closed).
+
+    ``web`` receives updates (webhook, or polling), ``worker`` dispatches the outbox, ``scheduler``
+    evaluates the rules (one process at a time: the evaluator's advisory lock), ``all`` does the three.
+    """
+    from bot.dispatching import DispatchLoop, wakeup_for
     from bot.reminders import dispatcher
     from bot.scheduler import Ticker, start_scheduler, stop_scheduler
 
-    channel = await open_channel(app, settings)
-    try:
-        await channel.start()
-    except BaseException:
-        await channel.bot.session.close()
-        raise
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    receiving = role in ("all", "web")
+    sending = role in ("all", "worker")
+    ticking_role = role in ("all", "scheduler")
+    channel = await open_channel(app, settings) if receiving or sending else None
+    if channel is not None and receiving:
+        try:
+            await channel.start()
+        except BaseException:
+            await channel.bot.session.close()
+            raise
     ticker = Ticker(app)
-    ticking = start_scheduler(ticker) if scheduler else None
-    dispatching = DispatchLoop(dispatcher(app, channel.sender()), CommitWakeup(app.db)) if scheduler else None
-    if dispatching is not None:
+    ticking = start_scheduler(ticker) if ticking_role else None
+    dispatching = None
+    if sending:
+        assert channel is not None
+        dispatching = DispatchLoop(dispatcher(app, channel.sender()), await wakeup_for(app.db))
         dispatching.start()
-    log.info("civicbot is running as @%s (%s)", channel.username, "webhook" if channel.webhook else "polling")
+    if channel is not None:
+        log.info("civicbot (%s) is running as @%s (%s)", role, channel.username or (await channel.bot.me()).username,
+                 ("webhook" if channel.webhook else "polling") if receiving else "sending only")
+    else:
+        log.info("civicbot (%s) is running", role)
     stopped = asyncio.ensure_future(stop.wait())
     waiters: set[asyncio.Future[Any]] = {stopped}
-    if channel._poll_task is not None:
+    if channel is not None and channel._poll_task is not None:
         waiters.add(channel._poll_task)
     try:
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -852,7 +870,11 @@ async def serve(app: App, settings: Settings, stop: asyncio.Event, *, scheduler:
             await stop_scheduler(ticking, ticker)
         if dispatching is not None:
             await dispatching.stop()
-        await channel.stop()
-    poll = channel._poll_task
+        if channel is not None:
+            if receiving:
+                await channel.stop()
+            else:
+                await channel.bot.session.close()
+    poll = channel._poll_task if channel is not None else None
     if poll is not None and poll.done() and not poll.cancelled() and poll.exception() is not None:
         raise poll.exception()  # type: ignore[misc]
