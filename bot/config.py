@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     project_code_prefix: str | None = None
     admins: str = ""
     media_dir: Path = Path("./media")
+    redis_url: str | None = None
     send_hour: str = "09:00"
     quiet_hours: str = "21:00-08:00"
     reminder_days: str = "14,7,3,1,0"

@@ -58,13 +58,13 @@ from bot.app import App
 from bot.channels.telegram_render import ButtonTokens, render, send
 from bot.channels.telegram_session import (
     QUEUED,
-    RateLimiter,
     ReliableRequests,
     Sleep,
     make_session,
     send_policy,
 )
 from bot.config import Settings
+from bot.limits import SendLimiter, send_limiter
 from bot.sending import PermanentError, RetryAfter, TransientError, Unreachable
 from dialogs import i18n
 from dialogs.engine import Engine
@@ -230,7 +230,7 @@ class TelegramChannel:
         options: TelegramOptions | None = None,
         *,
         requests: ReliableRequests | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: SendLimiter | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.bot = bot
@@ -312,6 +312,7 @@ class TelegramChannel:
             with contextlib.suppress(Exception):
                 await self._flush(self._to_settle)
         await self.bot.session.close()
+        await self.requests.limiter.close()
 
     async def _prune(self) -> None:
         now = self.clock()
@@ -794,14 +795,20 @@ async def bot_username(settings: Settings, *, timeout: float = 5.0) -> str | Non
     return settings.telegram_username
 
 
+def _limiter(settings: Settings) -> SendLimiter:
+    assert settings.telegram_token
+    return send_limiter(settings, int(settings.telegram_token.split(":", 1)[0]))  # the bot's id heads its token
+
+
 async def open_channel(app: App, settings: Settings) -> TelegramChannel:
     """The channel of ``civicbot run``: a bot for the settings and an engine that knows the bot's username."""
-    requests = ReliableRequests(RateLimiter())
+    requests = ReliableRequests(_limiter(settings))
     bot = new_bot(settings, requests)
     try:
         me = await bot.me()
     except Exception:
         await bot.session.close()
+        await requests.limiter.close()
         raise
     return TelegramChannel(bot, app.engine(me.username), app.sessions, TelegramOptions.from_settings(settings),
                            requests=requests)
@@ -811,12 +818,13 @@ async def open_channel(app: App, settings: Settings) -> TelegramChannel:
 async def open_sender(settings: Settings) -> AsyncIterator[TelegramSender]:
     """A stand-alone sender (``civicbot reminders run-once``): its own bot and database connection."""
     db = create_engine(settings.database_url)
-    requests = ReliableRequests(RateLimiter())
+    requests = ReliableRequests(_limiter(settings))
     bot = new_bot(settings, requests)
     try:
         yield TelegramSender(bot, ButtonTokens(sessionmaker(db)), requests)
     finally:
         await bot.session.close()
+        await requests.limiter.close()
         await db.dispose()
 
 
@@ -845,6 +853,7 @@ async def serve(app: App, settings: Settings, stop: asyncio.Event, *, role: str 
             await channel.start()
         except BaseException:
             await channel.bot.session.close()
+            await channel.requests.limiter.close()
             raise
     ticker = Ticker(app)
     ticking = start_scheduler(ticker) if ticking_role else None
@@ -875,6 +884,7 @@ async def serve(app: App, settings: Settings, stop: asyncio.Event, *, role: str 
                 await channel.stop()
             else:
                 await channel.bot.session.close()
+                await channel.requests.limiter.close()
     poll = channel._poll_task if channel is not None else None
     if poll is not None and poll.done() and not poll.cancelled() and poll.exception() is not None:
         raise poll.exception()  # type: ignore[misc]

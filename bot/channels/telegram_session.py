@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from weakref import WeakValueDictionary
 
 from aiogram import Bot
@@ -43,6 +43,9 @@ from aiogram.methods import (
 from aiogram.methods.base import TelegramType
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from bot.limits import SendLimiter
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -185,6 +188,9 @@ class RateLimiter:
             permit.done_at = self.clock()
             permit.finished.set()
 
+    async def close(self) -> None:
+        """Nothing to let go of: the limits live in this process."""
+
 
 def chat_of(method: TelegramMethod[Any]) -> int | None:
     chat_id = getattr(method, "chat_id", None)
@@ -196,11 +202,11 @@ class ReliableRequests(BaseRequestMiddleware):
 
     def __init__(
         self,
-        limiter: RateLimiter | None = None,
+        limiter: SendLimiter | None = None,
         *,
         on_unreachable: OnUnreachable | None = None,
     ) -> None:
-        self.limiter = limiter or RateLimiter()
+        self.limiter: SendLimiter = limiter or RateLimiter()
         self.on_unreachable = on_unreachable
         self.unreachable: set[int] = set()
         self._locks: WeakValueDictionary[int, asyncio.Lock] = WeakValueDictionary()
