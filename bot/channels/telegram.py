@@ -221,6 +221,9 @@ class Settle:
 
 # --- the channel -----------------------------------------------------------------------------------
 
+HEALTH_PATH = "/healthz"
+
+
 class TelegramChannel:
     def __init__(
         self,
@@ -408,6 +411,7 @@ class TelegramChannel:
         path = urlsplit(self.options.webhook_url).path or "/"
         app = web.Application()
         app.router.add_post(path, self._on_webhook)
+        app.router.add_get(HEALTH_PATH, self._on_health)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=30.0)
         await self._runner.setup()
         host, _, port = self.options.webhook_listen.rpartition(":")
@@ -416,6 +420,10 @@ class TelegramChannel:
             url=self.options.webhook_url, secret_token=self.webhook_secret, allowed_updates=ALLOWED_UPDATES,
         )
         log.info("webhook set to %s, listening on %s", self.options.webhook_url, self.options.webhook_listen)
+
+    async def _on_health(self, request: web.Request) -> web.Response:
+        """For the load balancer and the container's health check: 503 once stopping, so no update is sent here."""
+        return web.Response(status=503 if self._stopping else 200, text="stopping" if self._stopping else "ok")
 
     async def _on_webhook(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "")
