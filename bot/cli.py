@@ -268,12 +268,15 @@ async def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
 # --- the service ---------------------------------------------------------------------------
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.telegram_token and not settings.web_listen:
+    if not settings.telegram_token and not settings.web_listen and args.role != "scheduler":
         raise CliError("no channel is configured: set CIVICBOT_TELEGRAM_TOKEN and/or CIVICBOT_WEB_LISTEN "
                        "(or use `civicbot chat`)")
     if args.role == "worker" and not settings.telegram_token:
         raise CliError("--role worker sends Telegram's outbox: set CIVICBOT_TELEGRAM_TOKEN "
                        "(web chat notices are sent by the web process holding the page)")
+    if args.role == "web" and settings.telegram_token and not settings.telegram_webhook_url:
+        # Telegram serves getUpdates to one consumer per bot: web processes, which may be many, use the webhook
+        raise CliError("--role web needs CIVICBOT_TELEGRAM_WEBHOOK_URL: polling is for one process (--role all)")
     import logging
     import signal
 

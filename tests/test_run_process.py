@@ -59,7 +59,8 @@ async def outbox_states(url: str) -> dict[str, int]:
 class Service:
     """One ``civicbot run`` process; its log goes to a file."""
 
-    def __init__(self, url: str, tg: FakeTelegram, tmp_path: Path, name: str) -> None:
+    def __init__(self, url: str, tg: FakeTelegram, tmp_path: Path, name: str, *args: str) -> None:
+        self.args = args
         self.env = {
             **os.environ, "CIVICBOT_DATABASE_URL": url, "CIVICBOT_TELEGRAM_TOKEN": DEFAULT_TOKEN,
             "CIVICBOT_TELEGRAM_API_URL": tg.base_url, "CIVICBOT_QUIET_HOURS": "", "CIVICBOT_MEDIA_DIR": str(tmp_path),
@@ -71,7 +72,7 @@ class Service:
     async def start(self) -> None:
         with self.log.open("wb") as out:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "run", env=self.env, stdout=out, stderr=out,
+                sys.executable, "-m", "bot", "run", *self.args, env=self.env, stdout=out, stderr=out,
             )
 
     async def signal(self, sig: int, timeout: float = 20.0) -> int:
