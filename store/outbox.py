@@ -176,7 +176,8 @@ def watch_queued(engine: AsyncEngine, on_queued: Callable[[], None]) -> Callable
             conn.info[committed] = True
 
     def on_rollback(conn: Any) -> None:
-        conn.info.pop(queued, None)
+        if not conn.invalidated:  # reading an invalidated connection's info would hide the error rolled back
+            conn.info.pop(queued, None)
 
     def on_checkin(dbapi_connection: Any, record: Any) -> None:
         if record is not None and record.info.pop(committed, False):
@@ -223,7 +224,8 @@ def notify_queued(engine: AsyncEngine) -> Callable[[], None]:
                 notifier.close()
 
     def on_end(conn: Any) -> None:
-        conn.info.pop(sent, None)
+        if not conn.invalidated:  # an invalidated connection's info cannot be read (and its marks die with it)
+            conn.info.pop(sent, None)
 
     listeners = [(sync_engine, "after_cursor_execute", after_cursor_execute), (sync_engine, "commit", on_end),
                  (sync_engine, "rollback", on_end)]

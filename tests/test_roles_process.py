@@ -21,6 +21,8 @@ async def stop(service: Service) -> tuple[int, float]:
     started = time.monotonic()
     try:
         code = await service.signal(signal.SIGTERM, timeout=STOP_WITHIN)
+    except TimeoutError:
+        raise AssertionError(f"still running {STOP_WITHIN} s after SIGTERM:\n{service.output()}") from None
     finally:
         if service.process is not None and service.process.returncode is None:
             service.process.kill()
