@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from store.lifecycle import grade_of
 from store.uscc import ALPHABET, make_uscc
 
 # China has one time zone and no daylight saving, so a fixed offset is exact.
@@ -55,16 +56,6 @@ def fmt_money(fen: int) -> str:
 def _fmt_datetime(day: date, hour: int, minute: int = 0) -> str:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=CHINA_TZ).isoformat()
 
-
-def grade_for(score: int) -> str:
-    """The grade an evaluation score implies (优秀 ≥ 90, 良好 80-89, 合格 60-79, 不合格 < 60)."""
-    if score >= 90:
-        return "excellent"
-    if score >= 80:
-        return "good"
-    if score >= 60:
-        return "pass"
-    return "fail"
 
 
 def _milestone_offsets(term_days: int) -> tuple[int, ...]:
@@ -803,7 +794,7 @@ def write_demo_package(out_dir: Path, today: date, seed: int = 2026) -> None:
             "status": p.status, "start_on": p.start.isoformat(), "end_on": p.end.isoformat(),
             "target_group_zh": p.item.target_zh, "target_group_en": p.item.target_en,
             "summary_zh": p.item.description_zh, "summary_en": p.item.description_en,
-            "grade": grade_for(p.score) if p.score is not None else "",
+            "grade": grade_of(p.score) if p.score is not None else "",
             "evaluation_score": "" if p.score is None else p.score,
             "brand": int(p.brand),
         }

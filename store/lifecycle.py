@@ -58,3 +58,12 @@ def move_application(application: _HasStatus, target: str) -> None:
 def move_project(project: _HasStatus, target: str) -> None:
     check_move(PROJECT_MOVES, "project", project.status, target)
     project.status = target
+
+
+def grade_of(score: float) -> str:
+    """The grade a performance score earns (domain.md): 优秀 ≥ 90, 良好 80–89, 合格 60–79, 不合格 < 60."""
+    if score >= 90:
+        return "excellent"
+    if score >= 80:
+        return "good"
+    return "pass" if score >= 60 else "fail"

@@ -11,7 +11,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from store.demo import CATALOG, DEPARTMENTS, DISTRICTS, LEVEL1, SATISFACTION_ITEMS, fmt_money, grade_for
+from store.demo import CATALOG, DEPARTMENTS, DISTRICTS, LEVEL1, SATISFACTION_ITEMS, fmt_money
+from store.lifecycle import grade_of
 from store.uscc import ALPHABET, make_uscc
 
 # Only the columns synth fills; every name is a column of the import format.
@@ -134,7 +135,7 @@ class _ProjectWriter:
         buffers["projects.csv"].append((
             code, year, f"{name_zh}（{i + 1}）", f"{name_en} ({i + 1})", item.code, uscc, department, district,
             between(50, 800), fmt_money(amount), status, on[start], on[start + _TERM],
-            grade_for(score) if score is not None else "", "" if score is None else score,
+            grade_of(score) if score is not None else "", "" if score is None else score,
             int(score is not None and score >= 95),
         ))
 

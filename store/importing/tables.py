@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from store import models as m
 from store.importing import values as v
+from store.lifecycle import grade_of
 
 MISSING: Any = object()
 # where ``convert`` puts a list column's set: (values compared, values the child rows store)
@@ -310,14 +311,6 @@ class Calls(Spec):
 
 
 # --- projects and what happens to them --------------------------------------------------------
-
-def grade_of(score: int) -> str:
-    """The grade an evaluation score earns: excellent ≥ 90, good 80–89, pass 60–79, fail < 60."""
-    if score >= 90:
-        return "excellent"
-    if score >= 80:
-        return "good"
-    return "pass" if score >= 60 else "fail"
 
 
 class Projects(Spec):

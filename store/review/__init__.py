@@ -7,6 +7,7 @@ This package's names are the review's public API: callers use ``store.review.X``
 
 from __future__ import annotations
 
+from store.lifecycle import grade_of
 from store.review.base import (
     BLOCKING,
     ENTITY,
@@ -52,7 +53,6 @@ from store.review.results import (
     PublishedReview,
     ResultRow,
     expert_score,
-    grade_of,
     publish,
     published_reviews,
     rank_rows,

@@ -120,16 +120,6 @@ def rank_rows(rows: list[ResultRow]) -> list[ResultRow]:
     return rows
 
 
-def grade_of(score: float) -> str:
-    """优秀 ≥ 90, 良好 80–89, 合格 60–79, 不合格 < 60 (domain.md)."""
-    if score >= 90:
-        return "excellent"
-    if score >= 80:
-        return "good"
-    if score >= 60:
-        return "pass"
-    return "fail"
-
 
 async def publish(session: AsyncSession, committee: ReviewCommittee, actor: str, now: datetime) -> None:
     """Make the committee's names and aggregate scores public; individual sheets stay private."""
