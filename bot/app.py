@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -22,6 +23,10 @@ from store.demo import write_demo_package
 from store.migrate import upgrade
 from store.models import Organization, Project, Qualification
 from store.outbox import notify_queued
+
+if TYPE_CHECKING:
+    from store.importer import ImportResult
+    from store.importing.loader import Progress
 
 
 def dialog_settings(settings: Settings, bot_username: str | None = None) -> DialogSettings:
@@ -88,9 +93,9 @@ async def is_empty(app: App) -> bool:
         return (await session.scalar(select(func.count()).select_from(Project))) == 0
 
 
-async def load_demo(app: App, now: datetime | None = None, progress=None):  # type: ignore[no-untyped-def]
+async def load_demo(app: App, now: datetime | None = None, progress: Progress | None = None) -> ImportResult:
     """Write the bundled demo package for today and import it."""
-    from store.importer import import_package
+    from store.importer import import_package  # the importer is loaded only when the demo data is
 
     now = now or datetime.now(UTC)
     today = now.astimezone(app.settings.zone).date()

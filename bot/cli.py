@@ -400,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     use_data_folders(settings)
     try:
-        return asyncio.run(args.handler(args, settings))
+        code: int = asyncio.run(args.handler(args, settings))
+        return code
     except CliError as exc:
         for line in exc.lines:
             print(line, file=sys.stderr)

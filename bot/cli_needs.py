@@ -6,6 +6,7 @@ import argparse
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from bot.app import open_app
 from bot.config import Settings
@@ -22,7 +23,7 @@ def _day(value: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {value!r}") from None
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("needs", help="residents' service needs (需求征集)")
     needs_sub = p.add_subparsers(dest="needs_command", required=True, metavar="ACTION")
     r = needs_sub.add_parser(
@@ -63,7 +64,7 @@ async def cmd_needs_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _print_text(data: dict) -> None:  # type: ignore[type-arg]
+def _print_text(data: dict[str, Any]) -> None:
     print(f"needs {data['since']} .. {data['until']} ({data['days']} days): {data['total']}")
     trend = data["trend"]
     if trend is not None:

@@ -37,19 +37,19 @@ def _day(value: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {value!r}") from None
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("review", help="expert review committees (专家评审): commit, draw, verify, results")
     review_sub = p.add_subparsers(dest="review_command", required=True, metavar="ACTION")
-    stage = {"choices": REVIEW_STAGES, "default": "approval", "help": "approval (立项, default) or acceptance (结项)"}
+    stage: dict[str, Any] = {"choices": REVIEW_STAGES, "default": "approval", "help": "approval (立项, default) or acceptance (结项)"}
 
     com = review_sub.add_parser("commit", help="choose the next draw's seed and print its SHA-256 to publish")
     com.add_argument("call", metavar="CALL_CODE")
-    com.add_argument("--stage", **stage)  # type: ignore[arg-type]
+    com.add_argument("--stage", **stage)
     com.set_defaults(handler=cmd_review_commit)
 
     drw = review_sub.add_parser("draw", help="draw a committee for a call's eligible applications (or closing projects)")
     drw.add_argument("call", metavar="CALL_CODE")
-    drw.add_argument("--stage", **stage)  # type: ignore[arg-type]
+    drw.add_argument("--stage", **stage)
     for field, default in review.DEFAULT_MEMBERS.items():
         drw.add_argument(f"--{field}", type=_count, default=default, metavar="N", help=f"{field} experts (default {default})")
     drw.add_argument("--reserve", type=_count, default=review.DEFAULT_RESERVES, metavar="N",
@@ -71,7 +71,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
     res = review_sub.add_parser("results", help="the ranking of a call's committee")
     res.add_argument("call", metavar="CALL_CODE")
-    res.add_argument("--stage", **stage)  # type: ignore[arg-type]
+    res.add_argument("--stage", **stage)
     res.add_argument("--json", action="store_true", help="machine-readable ranking")
     res.add_argument("--xlsx", metavar="FILE", help="write the ranking to an XLSX workbook")
     res.add_argument("--lang", choices=list(i18n.LOCALES), default=None, help="language of the workbook")

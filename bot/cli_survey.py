@@ -42,10 +42,10 @@ def _survey_choice(value: str) -> int | str:
     raise argparse.ArgumentTypeError(f"expected a survey id or {IMPORTED!r}, got {value!r}")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("survey", help="satisfaction surveys (满意度测评): invitations and results")
     survey_sub = p.add_subparsers(dest="survey_command", required=True, metavar="ACTION")
-    lang = {"choices": list(i18n.LOCALES), "default": None, "help": "language of the texts (default: CIVICBOT_DEFAULT_LOCALE)"}
+    lang: dict[str, Any] = {"choices": list(i18n.LOCALES), "default": None, "help": "language of the texts (default: CIVICBOT_DEFAULT_LOCALE)"}
 
     inv = survey_sub.add_parser(
         "invite", help="make N single-use invitations (opens a survey if none is open)",
@@ -61,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     inv.add_argument("--json", action="store_true", help='a JSON list of {"token", "link"}')
     inv.add_argument("--qr", metavar="DIR", help="also write one QR-code PNG per invitation into DIR")
     inv.add_argument("--sheet", metavar="FILE", help="also write printable A4 invitation cards (FILE.pdf or FILE.png)")
-    inv.add_argument("--lang", **lang)  # type: ignore[arg-type]
+    inv.add_argument("--lang", **lang)
     inv.set_defaults(handler=cmd_survey_invite)
 
     snd = survey_sub.add_parser(
@@ -80,7 +80,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     res.add_argument("--json", action="store_true", help="machine-readable figures")
     res.add_argument("--xlsx", metavar="FILE", help="write the figures, every answer count and the comments to FILE")
     res.add_argument("--chart", metavar="FILE.png", help="write a chart of the 5-point items to FILE.png")
-    res.add_argument("--lang", **lang)  # type: ignore[arg-type]
+    res.add_argument("--lang", **lang)
     res.set_defaults(handler=cmd_survey_results)
 
 

@@ -92,7 +92,7 @@ class RetryPolicy:
 
     def backoff(self, attempts: int) -> timedelta:
         """Delay before the next attempt after ``attempts`` failed ones: base, 2×base, 4×base … capped."""
-        return min(self.backoff_cap, self.backoff_base * (2 ** max(0, attempts - 1)))
+        return min(self.backoff_cap, self.backoff_base * (2.0 ** max(0, attempts - 1)))
 
 
 @dataclass(frozen=True)

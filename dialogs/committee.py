@@ -138,7 +138,7 @@ def results_workbook(rows: Sequence[review.ResultRow], rubric: Rubric, locale: s
     """One sheet: the ranking with every figure of ``review results --json`` and the per-criterion means."""
     t = i18n.t
     book = Workbook()
-    sheet = book.active
+    sheet = book.worksheets[0]
     sheet.title = "Ranking"
     head = [t(locale, f"committee.xlsx.{k}") for k in
             ("rank", "application", "organization", "requested", "expert_score", "previous_score", "ranking_score",

@@ -21,8 +21,8 @@ from pypinyin import lazy_pinyin
 
 from dialogs import hant
 from nlu.normalize import to_simplified
+from store.models import LOCALES
 
-LOCALES = ("zh-Hans", "zh-Hant", "en")
 DEFAULT_LOCALE = "zh-Hans"
 LOCALE_DIR = Path(__file__).with_name("locales")
 HANT_DIRS = {"tw": "zh-Hant", "hk": "zh-Hant-HK"}  # written by scripts/derive_hant.py

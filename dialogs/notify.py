@@ -157,7 +157,7 @@ async def payment_made(session: AsyncSession, project: Project, payment: Disburs
     )
 
 
-EVENT_CURSORS = {"events.disbursements": Disbursement, "events.inspections": Inspection}
+EVENT_CURSORS: dict[str, type[Disbursement] | type[Inspection]] = {"events.disbursements": Disbursement, "events.inspections": Inspection}
 # every cursor the events below keep, with the id it follows
 ALL_CURSORS = {
     **{name: model.id for name, model in EVENT_CURSORS.items()},

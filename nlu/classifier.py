@@ -290,8 +290,9 @@ def _can_cross_validate(data: TrainingData, folds: int) -> bool:
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:
-    exp = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return exp / exp.sum(axis=-1, keepdims=True)
+    exp: np.ndarray = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    result: np.ndarray = exp / exp.sum(axis=-1, keepdims=True)
+    return result
 
 
 def _fit_temperature(scores: np.ndarray, truth: Sequence[int]) -> float:

@@ -242,11 +242,12 @@ def _parse_plain(text: str, today: date, prefer: Prefer) -> _Parsed | None:
             return _full(int(match["y"]), month, day)
         return _month_day(month, day, today, prefer)
     if match := _WEEKDAY_EN.fullmatch(text):
-        shift = {"next": 1, "this": 0, "last": -1}.get(match["rel"] or "")
-        return _weekday(_WEEKDAYS_EN[match["wd"][:3]], shift, today, prefer)
+        week_shift = {"next": 1, "this": 0, "last": -1}.get(match["rel"] or "")
+        return _weekday(_WEEKDAYS_EN[match["wd"][:3]], week_shift, today, prefer)
     if match := _OFFSET_EN_AHEAD.fullmatch(text) or _OFFSET_EN.fullmatch(text):
         count = match["n"]
-        days = (int(count) if count.isdigit() else _COUNTS_EN[count]) * (7 if match["unit"][0] == "w" else 1)
+        weeks = 7 if match["unit"][0] == "w" else 1
+        days = (int(count) if count.isdigit() else _COUNTS_EN[count]) * weeks
         backwards = match.re is _OFFSET_EN and match["dir"] in ("ago", "before")
         return _shifted(today, -days if backwards else days)
     return None

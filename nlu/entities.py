@@ -210,9 +210,9 @@ class _FuzzyIndex:
         self._building: defaultdict[str, array[int]] | None = defaultdict(_int_array)
         self._slot: dict[str, int] = {}  # gram -> its postings are flat[offsets[slot]:offsets[slot + 1]]
         self._flat = np.zeros(0, dtype=np.int32)
-        self._offsets = np.zeros(1, dtype=np.int64)
+        self._offsets: np.ndarray = np.zeros(1, dtype=np.int64)
         self._idf = np.zeros(0)
-        self._weight = np.zeros(0)  # per name: the idf sum of its grams
+        self._weight: np.ndarray = np.zeros(0)  # per name: the idf sum of its grams
 
     def add(self, key: str, entry: int) -> None:
         assert self._building is not None, "the index is frozen"
@@ -224,7 +224,8 @@ class _FuzzyIndex:
             postings[gram].append(term)
 
     def freeze(self) -> None:
-        building, self._building = self._building or {}, None
+        building: dict[str, array[int]] = self._building or {}
+        self._building = None
         self._slot = {gram: slot for slot, gram in enumerate(building)}
         sizes = np.fromiter((len(ids) for ids in building.values()), dtype=np.int64, count=len(building))
         self._offsets = np.concatenate([[0], np.cumsum(sizes)])

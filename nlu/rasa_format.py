@@ -218,6 +218,7 @@ class _ItemReader:
             values.extend(text for text, _line_no in self.plain_lines(name))
 
     def examples_node(self) -> yaml.Node:
+        assert isinstance(self.node, yaml.MappingNode)  # an item is a mapping: the loader checked it
         return _mapping_nodes(self.node)["examples"]
 
     def block_lines(self, name: str) -> Iterator[tuple[str, int]]:

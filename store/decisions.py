@@ -69,7 +69,9 @@ async def application_department(session: AsyncSession, application: Application
     """The department that decides the application: the one of its catalog item."""
     if application.catalog_item_id is None:
         return None
-    return await session.scalar(select(CatalogItem.department_id).where(CatalogItem.id == application.catalog_item_id))
+    department: int | None = await session.scalar(
+        select(CatalogItem.department_id).where(CatalogItem.id == application.catalog_item_id))
+    return department
 
 
 async def pending_applications(session: AsyncSession, department_id: int | None) -> list[Pending]:

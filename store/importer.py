@@ -84,8 +84,8 @@ async def _import(
             stray = "unknown sheet" if package.is_workbook else "unknown file"
             for label in package.stray:
                 run.add_error(-1, label, 1, "", "", f"{stray} (expected one of: {expected})")
-            for name, exc in package.unreadable.items():
-                run.add_error(ranks[name], exc.label, exc.line, "", "", exc.reason)
+            for name, unreadable in package.unreadable.items():
+                run.add_error(ranks[name], unreadable.label, unreadable.line, "", "", unreadable.reason)
             await run.prepare()
             summaries = []
             for spec in SPECS:

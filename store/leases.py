@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Integer, Select, String, bindparam, cast, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.db import affected
 from store.inserts import InsertIgnore
 from store.models import Lease
 from store.types import UTCDateTime
@@ -69,7 +70,7 @@ async def acquire_lease(session: AsyncSession, name: str, holder: str, now: date
     if inserted.first() is not None:
         return True
     result = await session.execute(_RENEW, {"lease": name, "who": holder, "now": now, "until": expires})
-    return (result.rowcount or 0) == 1
+    return affected(result) == 1
 
 
 async def release_lease(session: AsyncSession, name: str, holder: str) -> None:
@@ -77,13 +78,14 @@ async def release_lease(session: AsyncSession, name: str, holder: str) -> None:
 
 
 async def get_watermark(session: AsyncSession, name: str) -> datetime | None:
-    return await session.scalar(_EXPIRES, {"lease": name})
+    moment: datetime | None = await session.scalar(_EXPIRES, {"lease": name})
+    return moment
 
 
 async def set_watermark(session: AsyncSession, name: str, moment: datetime) -> None:
     """Keep ``moment`` under ``name``. Callers hold the evaluator's lock, so the row cannot appear between
     the update and the insert of a first time."""
-    if (await session.execute(_MOVE, {"lease": name, "moment": moment})).rowcount == 0:
+    if affected(await session.execute(_MOVE, {"lease": name, "moment": moment})) == 0:
         await session.execute(_TAKE, {"name": name, "holder": WATERMARK_HOLDER, "expires_at": moment})
 
 
@@ -94,7 +96,7 @@ async def get_cursor(session: AsyncSession, name: str) -> int | None:
 
 
 async def set_cursor(session: AsyncSession, name: str, last_id: int, now: datetime) -> None:
-    if (await session.execute(_COUNT, {"lease": name, "last": str(last_id)})).rowcount == 0:
+    if affected(await session.execute(_COUNT, {"lease": name, "last": str(last_id)})) == 0:
         await session.execute(_TAKE, {"name": name, "holder": str(last_id), "expires_at": now})
 
 

@@ -50,7 +50,7 @@ INSPECTION_KINDS = ("midterm", "final", "evaluation")
 INSPECTION_RESULTS = ("pass", "rectify", "fail")
 EXPERT_FIELDS = ("business", "finance", "management", "law")
 ROLES = ("resident", "staff", "org", "expert")
-LOCALES = ("zh-Hans", "zh-Hant", "en")
+LOCALES = ("zh-Hans", "zh-Hant", "en")  # the languages of the product: the one definition (dialogs.i18n, bot.config)
 BUDGET_LINE_KINDS = ("personnel", "activities", "materials", "administration", "other")
 OUTBOX_STATES = ("pending", "sending", "sent", "failed", "dead", "cancelled")
 

@@ -103,7 +103,7 @@ async def names(session: AsyncSession) -> Names:
 async def names_fingerprint(session: AsyncSession) -> tuple[int, ...]:
     """A cheap summary that changes when any name may have: new rows (counts, max ids) or an import
     (every imported change is audited)."""
-    def build() -> Select:  # type: ignore[type-arg]
+    def build() -> Select[Any]:
         columns = [select(func.coalesce(func.max(AuditEntry.id), 0)).scalar_subquery()]
         for model in (Project, Organization, CatalogItem, Department):
             columns += [select(func.count()).select_from(model).scalar_subquery(),
@@ -222,7 +222,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _where(stmt: Select, shape: tuple[bool, ...]) -> Select:  # type: ignore[type-arg]
+def _where(stmt: Select[Any], shape: tuple[bool, ...]) -> Select[Any]:
     year, item, level1, district, organization, department, statuses, grades, brand, title = shape
     if year:
         stmt = stmt.where(Project.year == _param("year"))
@@ -277,7 +277,7 @@ class ProjectPage:
     amount_fen: int  # approved amount of every project the filter matches, not only this page's
 
 
-def _list_columns() -> Select:  # type: ignore[type-arg]
+def _list_columns() -> Select[Any]:
     return select(
         Project.id, Project.code, Project.year, Project.title_zh, Project.title_en, Project.status, Project.amount_fen,
         Project.district, Project.grade, Project.evaluation_score, Project.brand, Organization.name_zh,
@@ -285,12 +285,12 @@ def _list_columns() -> Select:  # type: ignore[type-arg]
     ).join(Organization, Organization.id == Project.organization_id)
 
 
-def _page_statement(shape: tuple[bool, ...], by_score: bool) -> Select:  # type: ignore[type-arg]
+def _page_statement(shape: tuple[bool, ...], by_score: bool) -> Select[Any]:
     order = (Project.evaluation_score.desc(), Project.code) if by_score else (Project.year.desc(), Project.code)
     return _where(_list_columns(), shape).order_by(*order).limit(_LIMIT).offset(_OFFSET)
 
 
-def _totals_statement(shape: tuple[bool, ...]) -> Select:  # type: ignore[type-arg]
+def _totals_statement(shape: tuple[bool, ...]) -> Select[Any]:
     return _where(select(func.count(), func.coalesce(func.sum(Project.amount_fen), 0)).select_from(Project), shape)
 
 
@@ -378,7 +378,7 @@ class ProjectRecord:
     item_en: str | None
 
 
-def _record_statement() -> Select:  # type: ignore[type-arg]
+def _record_statement() -> Select[Any]:
     return (
         select(
             Project.id, Project.code, Project.year, Project.title_zh, Project.title_en, Project.status,
@@ -497,7 +497,7 @@ async def catalog(
     session: AsyncSession, year: int, *, code: str | None = None, level1: str | None = None
 ) -> list[CatalogRow]:
     """The guidance catalog of ``year`` (one item by code, or one level-1 class), in code order."""
-    def build() -> Select:  # type: ignore[type-arg]
+    def build() -> Select[Any]:
         stmt = (
             select(
                 CatalogItem.code, CatalogItem.level1_zh, CatalogItem.level1_en, CatalogItem.name_zh,
@@ -539,7 +539,7 @@ async def budget_years(session: AsyncSession) -> list[int]:
 
 async def budgets(session: AsyncSession, year: int, department: str | None = None) -> list[BudgetRow]:
     """Each department's purchase budget of ``year`` with what its approved projects already take."""
-    def build() -> Select:  # type: ignore[type-arg]
+    def build() -> Select[Any]:
         approved = (
             select(
                 Project.department_id.label("department_id"),
@@ -587,7 +587,7 @@ class CallWindows:
 
 async def call_windows(session: AsyncSession, now: datetime) -> CallWindows:
     """Calls open at ``now``, those still to open, and the one that closed last."""
-    def build() -> Select:  # type: ignore[type-arg]
+    def build() -> Select[Any]:
         items = select(CallItem.call_id, func.count().label("n")).group_by(CallItem.call_id).subquery()
         return (
             select(Call.code, Call.year, Call.title_zh, Call.title_en, Call.opens_at, Call.closes_at,
@@ -640,7 +640,7 @@ async def qualified_organizations(
     """One page of the qualified providers list of ``year`` (best rated first), and its length."""
     shape = (district is not None, bool(ratings))
 
-    def scoped(stmt: Select) -> Select:  # type: ignore[type-arg]
+    def scoped(stmt: Select[Any]) -> Select[Any]:
         stmt = stmt.join(Qualification, Qualification.organization_id == Organization.id).where(
             Qualification.year == _param("year"))
         if district is not None:
@@ -692,4 +692,6 @@ async def organization_record(session: AsyncSession, uscc: str) -> OrganizationR
     years_stmt = _cached("org_years", lambda: select(Qualification.year)
                          .where(Qualification.organization_id == _param("organization_id")).order_by(Qualification.year))
     years = await _run(session, years_stmt, {"organization_id": org[0]})
-    return OrganizationRecord(*org[1:7], qualified_years=[y for (y,) in years.all()], projects=int(org[7] or 0))
+    _id, uscc_, name_zh, name_en, kind, district, rating, projects = org
+    return OrganizationRecord(uscc_, name_zh, name_en, kind, district, rating,
+                              qualified_years=[y for (y,) in years.all()], projects=int(projects or 0))

@@ -116,7 +116,7 @@ class Connection:
 
     @isolation_level.setter
     def isolation_level(self, value: str | None) -> None:
-        self._conn.isolation_level = value
+        self._conn.isolation_level = value  # type: ignore[assignment]  # sqlite3 checks the value itself
 
     async def cursor(self) -> Cursor:
         return Cursor(self, self._conn.cursor())

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.db import affected
 from store.inserts import insert_ignore
 from store.models import Conversation, Identity, OutboxMessage, WebSession
 from store.outbox import WAITING, Claimed
@@ -73,12 +74,12 @@ async def visitor(session: AsyncSession, key: str | None, now: datetime) -> Visi
 async def forget(session: AsyncSession, identity_id: int) -> int:
     """End every session of the identity ("forget this device"): its cookies open nothing any more."""
     result = await session.execute(delete(WebSession).where(WebSession.identity_id == identity_id))
-    return result.rowcount or 0
+    return affected(result)
 
 
 async def prune(session: AsyncSession, now: datetime) -> int:
     result = await session.execute(delete(WebSession).where(WebSession.expires_at <= now))
-    return result.rowcount or 0
+    return affected(result)
 
 
 async def waiting_recipients(session: AsyncSession) -> set[int]:

@@ -139,7 +139,8 @@ class ConsoleChat:
         ) if settings is not None and sessions is not None else None
 
     def _incoming(self, **fields: object) -> Incoming:
-        return Incoming(CHANNEL, self.user_id, f"{self._session}-{next(self._ids)}", locale=self.locale, **fields)  # type: ignore[arg-type]
+        return Incoming(CHANNEL, self.user_id, f"{self._session}-{next(self._ids)}", locale=self.locale,
+                        **fields)  # type: ignore[arg-type]  # the caller names Incoming's own fields
 
     def to_incoming(self, line: str) -> Incoming | None:
         text = line.strip()

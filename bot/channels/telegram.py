@@ -496,9 +496,9 @@ class TelegramChannel:
         incoming, chat_id, language_code = turn
         self.requests.reachable_again(chat_id)  # they wrote, so they do not block the bot (any more)
         async with self.db_gate:
-            turn = await self.engine.turn(incoming)
-        await self.deliver(chat_id, turn.replies)
-        self._settle_later(Settle(update_obj.update_id, incoming.user_id, chat_id, language_code, turn.reply_id))
+            answered = await self.engine.turn(incoming)
+        await self.deliver(chat_id, answered.replies)
+        self._settle_later(Settle(update_obj.update_id, incoming.user_id, chat_id, language_code, answered.reply_id))
 
     def _incoming_id(self, update_id: int) -> str:
         return f"{self.bot.id}:{update_id}"
@@ -562,7 +562,7 @@ class TelegramChannel:
         suffix = Path(filename or file.file_path).suffix.lower()
         suffix = suffix if SAFE_SUFFIX.fullmatch(suffix) else fallback
         target = self.options.media_dir / f"tg-{self.bot.id}-{update_id}{suffix}"
-        await asyncio.to_thread(_write_file, target, content.getvalue())
+        await asyncio.to_thread(_write_file, target, content.read())  # downloaded into memory, at its start
         return Media(kind, str(target), filename)
 
     # -- marking updates handled, in batches ----------------------------------------------------------
@@ -895,4 +895,4 @@ async def serve(app: App, settings: Settings, stop: asyncio.Event, *, role: str 
                 await channel.requests.limiter.close()
     poll = channel._poll_task if channel is not None else None
     if poll is not None and poll.done() and not poll.cancelled() and poll.exception() is not None:
-        raise poll.exception()  # type: ignore[misc]
+        raise poll.exception()  # type: ignore[misc]  # checked not None just above

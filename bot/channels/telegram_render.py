@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.types import Attachment, Button, Reply
+from store.db import affected
 from store.models import ButtonToken
 
 TEXT_LIMIT = 4096
@@ -105,14 +106,15 @@ class ButtonTokens:
         if not callback_data.startswith(TOKEN_PREFIX):
             return callback_data
         async with self.gate, self.sessions() as session:
-            return await session.scalar(
+            data: str | None = await session.scalar(
                 select(ButtonToken.data).where(ButtonToken.token == callback_data[len(TOKEN_PREFIX):])
             )
+            return data
 
     async def prune(self, now: datetime) -> int:
         async with self.gate, self.sessions() as session, session.begin():
             result = await session.execute(delete(ButtonToken).where(ButtonToken.created_at < now - TOKEN_RETENTION))
-            return result.rowcount or 0
+            return affected(result)
 
 
 async def keyboard(

@@ -47,7 +47,9 @@ async def _check_granted(ctx: Context, value: int, values: Values) -> Problem | 
 
 
 async def _expert(ctx: Context, code: str) -> Expert | None:
-    return await ctx.session.scalar(select(Expert).where(func.upper(Expert.code) == code.strip().upper()))
+    expert: Expert | None = await ctx.session.scalar(
+        select(Expert).where(func.upper(Expert.code) == code.strip().upper()))
+    return expert
 
 
 async def _check_expert(ctx: Context, value: str, values: Values) -> Problem | None:
@@ -242,10 +244,10 @@ class CommitteeFlow(Form):
             plan = {"stage": stage, "redraw": step == "redraw", "seats": dict(review.DEFAULT_MEMBERS),
                     "reserves": review.DEFAULT_RESERVES}
             await self.show_plan(ctx, call, plan)
-        elif step == "seat" and isinstance(plan := ctx.state.slots.get("plan"), dict) and len(parts) == 4:
-            await self.show_plan(ctx, call, _adjusted(plan, parts[2], 1 if parts[3] == "u" else -1))
-        elif step == "go" and isinstance(plan := ctx.state.slots.get("plan"), dict):
-            await self.draw(ctx, call, plan)
+        elif step == "seat" and isinstance(saved := ctx.state.slots.get("plan"), dict) and len(parts) == 4:
+            await self.show_plan(ctx, call, _adjusted(saved, parts[2], 1 if parts[3] == "u" else -1))
+        elif step == "go" and isinstance(saved := ctx.state.slots.get("plan"), dict):
+            await self.draw(ctx, call, saved)
         elif step == "unavail":
             ctx.state.slots = {"call": call.id, "values": {"action": "unavailable"}}
             ctx.tell("committee.header_unavailable")
@@ -313,7 +315,7 @@ class CommitteeFlow(Form):
                                                 members=plan["seats"], reserves=plan["reserves"],
                                                 redraw=bool(plan["redraw"]))
         except review.ReviewError as exc:
-            ctx.tell(f"committee.error.{exc.code}", **{k: _param(ctx, k, v) for k, v in exc.params.items()})
+            ctx.say(ctx.t(f"committee.error.{exc.code}", **{k: _param(ctx, k, v) for k, v in exc.params.items()}))
             await self.show_call(ctx, call.id)
             return
         await invite_drawn(ctx.session, drawn.committee, ctx.now, ctx.settings.review_answer_hours)
@@ -358,7 +360,7 @@ class CommitteeFlow(Form):
                 await approval.withdraw_approval(ctx.session, project, ", ".join(upheld), actor(ctx), ctx.now)
                 await notify.approval_withdrawn(ctx.session, project, ctx.now)
         except review.ReviewError as exc:
-            ctx.tell(f"committee.error.{exc.code}", **{k: _param(ctx, k, v) for k, v in exc.params.items()})
+            ctx.say(ctx.t(f"committee.error.{exc.code}", **{k: _param(ctx, k, v) for k, v in exc.params.items()}))
             return
         except IllegalTransition:
             ctx.tell("committee.error.project_state", code=project.code,
@@ -400,7 +402,7 @@ class CommitteeFlow(Form):
                          granted=money(values["granted"]), ends=ctx.day(done.notice.ends_on),
                          remaining=money(done.remaining_fen))
         except review.ReviewError as exc:
-            ctx.tell(f"committee.error.{exc.code}", **{k: _param(ctx, k, v) for k, v in exc.params.items()})
+            ctx.say(ctx.t(f"committee.error.{exc.code}", **{k: _param(ctx, k, v) for k, v in exc.params.items()}))
         await self.show_results(ctx, call, "approval")
 
     async def mark_unavailable(self, ctx: Context, call: Call, values: Values) -> None:

@@ -167,7 +167,7 @@ class ComplaintFlow(Form):
             await self.ask(ctx, f)
         elif value == LEAVE:
             await self.leave(ctx)
-        elif head == "p" and (project_id := parse_id(rest)) is not None and await ctx.get(Project, project_id):
+        elif head == "p" and (project_id := parse_id(rest)) is not None and await ctx.get(Project, project_id) is not None:
             ctx.state.slots.pop("browse", None)
             await self.accept(ctx, f, project_id)
         elif head == "d" and rest:

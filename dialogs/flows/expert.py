@@ -209,7 +209,7 @@ class ExpertFlow(Flow):
         try:
             await action
         except review.ReviewError as exc:
-            ctx.tell(f"expert.error.{exc.code}", **{k: str(v) for k, v in exc.params.items()})
+            ctx.say(ctx.t(f"expert.error.{exc.code}", **{k: str(v) for k, v in exc.params.items()}))
             return False
         return True
 

@@ -35,8 +35,8 @@ async def _groups(ctx: Context, values: Values) -> list[Choice]:
 
 def _entity(parse: dict[str, Any] | None, name: str) -> str | None:
     for entity in (parse or {}).get("entities") or []:
-        if entity.get("entity") == name and isinstance(entity.get("value"), str):
-            return entity["value"]
+        if entity.get("entity") == name and isinstance(value := entity.get("value"), str):
+            return value
     return None
 
 

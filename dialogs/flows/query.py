@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from dialogs.context import Context
 from dialogs.flow import Flow
@@ -180,11 +181,12 @@ class QueryFlow(Flow):
 
     async def _relaxed(self, ctx: Context, q: Question) -> list[list[Button]]:
         """Buttons for the same question with one condition fewer ("nothing found, try…")."""
-        options = [
-            replace(q, **{name: None}) for name in ("year", "district", "item", "level1", "organization", "department", "words")
+        dropped: list[dict[str, Any]] = [
+            {name: None} for name in ("year", "district", "item", "level1", "organization", "department", "words")
             if getattr(q, name)
         ]
-        options += [replace(q, **{name: ()}) for name in ("statuses", "grades") if getattr(q, name)]
+        dropped += [{name: ()} for name in ("statuses", "grades") if getattr(q, name)]
+        options = [replace(q, **change) for change in dropped]
         if q.brand:
             options.append(replace(q, brand=False))
         rows = []
@@ -327,17 +329,17 @@ class QueryFlow(Flow):
         record = await self._record(ctx, q)
         if record is None:
             return
-        paid = await public.tranches(ctx.session, record.id)
-        total = sum(t.amount_fen for t in paid)
+        tranches = await public.tranches(ctx.session, record.id)
+        total = sum(t.amount_fen for t in tranches)
         remaining = max(record.amount_fen - total, 0)
-        money = ctx.amounts([record.amount_fen, total, remaining, *(t.amount_fen for t in paid)])
+        money = ctx.amounts([record.amount_fen, total, remaining, *(t.amount_fen for t in tranches)])
         lines = [
             ctx.t("query.funding.title", title=localized(ctx, record.title_zh, record.title_en), code=record.code),
             ctx.t("query.funding.amount", amount=money(record.amount_fen)),
             ctx.t("query.funding.paid", paid=money(total), share=_percent(ctx, total, record.amount_fen)),
         ]
         lines += [ctx.t("query.funding.tranche", n=t.installment, amount=money(t.amount_fen), day=ctx.day(t.paid_on))
-                  for t in paid] or [ctx.t("query.funding.no_tranches")]
+                  for t in tranches] or [ctx.t("query.funding.no_tranches")]
         lines.append(ctx.t("query.funding.remaining", remaining=money(remaining)))
         ctx.say("\n".join(lines), self._project_buttons(ctx, record, "query_funding"))
 
@@ -513,7 +515,7 @@ class QueryFlow(Flow):
         number = clamp_page(q.page, len(rows))
         q = replace(q, page=number)
         lines = [ctx.t("query.catalog.title", year=year, scope=category, count=len(rows))]
-        buttons: list[list[Button]] = []
+        buttons: list[Button] = []
         shown = rows[number * PAGE_SIZE:(number + 1) * PAGE_SIZE]
         money = ctx.amounts(row.ceiling_fen for row in shown)
         for n, row in enumerate(shown, start=number * PAGE_SIZE + 1):

@@ -216,7 +216,7 @@ def workbook(
     """Sheets ``Summary`` (the figures), ``Items`` (every answer count) and ``Suggestions`` (free text)."""
     t = i18n.t
     book = Workbook()
-    summary = book.active
+    summary = book.worksheets[0]
     summary.title = "Summary"
     _append(summary, [t(locale, "survey.xlsx.figure"), t(locale, "survey.xlsx.value")])
     rows: list[tuple[str, object, str | None]] = [

@@ -138,6 +138,8 @@ async def open_dialect(conn: AsyncConnection) -> Dialect:
     # driver-level statements that follow belong to it
     await conn.exec_driver_sql("SELECT 1")
     raw = (await conn.get_raw_connection()).driver_connection
+    if raw is None:
+        raise RuntimeError("the connection is closed")
     if conn.dialect.name == "sqlite":
         if not raw.in_transaction:
             raise RuntimeError("the import must run inside a transaction")

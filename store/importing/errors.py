@@ -39,7 +39,7 @@ def show_value(value: object) -> str:
     if isinstance(value, bool):
         text = "1" if value else "0"
     elif hasattr(value, "isoformat"):
-        text = value.isoformat()  # type: ignore[union-attr]
+        text = value.isoformat()
     else:
         text = str(value)
     text = text.replace("\r", "").replace("\n", "\\n")

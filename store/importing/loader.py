@@ -68,7 +68,7 @@ def _tuple_getter(names: Sequence[str]) -> Callable[[Row], tuple[Any, ...]]:
     if len(names) == 1:
         name = names[0]
         return lambda row: (row[name],)
-    return itemgetter(*names)  # type: ignore[return-value]
+    return itemgetter(*names)
 
 
 class Run:
@@ -349,10 +349,10 @@ class FileLoader:
         key_of, values_of, child = self.key_of, self.values_of, self.child
         if self.plain_inserts and not self.may_exist:
             # a table empty before this import gets only new rows, which need no comparing
-            inserts = [self.insert_of(row) for _, _, _, row in batch]
-            counts.inserted += len(inserts)
+            fresh = [self.insert_of(row) for _, _, _, row in batch]
+            counts.inserted += len(fresh)
             if not run.failed:
-                await db.insert(spec.table, self.insert_columns, inserts)
+                await db.insert(spec.table, self.insert_columns, fresh)
             return
         keys = [key_of(row) for _, _, _, row in batch]
         existing = await self.lookup(keys) if self.may_exist else {}

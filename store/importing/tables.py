@@ -13,7 +13,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from store import models as m
 from store.importing import values as v
@@ -92,7 +92,8 @@ class ChildSet:
 
 
 def _length(model: type[m.Base], column: str) -> int | None:
-    return getattr(model.__table__.c[column].type, "length", None)  # type: ignore[attr-defined]
+    length: int | None = getattr(model.__table__.c[column].type, "length", None)
+    return length
 
 
 def _text(model: type[m.Base], column: str, required: bool = False, name: str | None = None) -> Column:
@@ -139,7 +140,7 @@ class Spec:
     def dedup_key(self, row: Row) -> Hashable | None:
         """The natural key as written in the file, or None when a key cell is empty or invalid."""
         try:
-            key = self._key_of(row)
+            key: Hashable = self._key_of(row)
         except KeyError:
             return None
         if key is None or (type(key) is tuple and None in key):
@@ -438,7 +439,7 @@ class Progress(_OfProject):
         return (code, reported_on, digest)
 
     def entity_key(self, key: Hashable) -> str:
-        code, reported_on, digest = key  # type: ignore[misc]
+        code, reported_on, digest = cast("tuple[str, str, str]", key)
         return f"{code}/{reported_on}/{digest[:16]}"
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from store.uscc import validate_uscc
@@ -194,7 +195,7 @@ def amount_fen(cell: object) -> int:
     if not _is_number(cell):
         raise Invalid(AMOUNT_REASON)
     # repr gives the shortest decimal that reads back as the same float: what the cell shows
-    number = Decimal(repr(cell)) if isinstance(cell, float) else Decimal(cell)  # type: ignore[arg-type]
+    number = Decimal(repr(cell)) if isinstance(cell, float) else Decimal(cast("int | Decimal", cell))
     return amount_fen(_plain(number))
 
 

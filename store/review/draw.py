@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Select, String, and_, cast, func, insert, literal, or_, select, update
@@ -81,7 +82,7 @@ def draw_from(seed: str, pool: Sequence[tuple[str, str]], members: Mapping[str, 
         if len(codes) < seats:
             raise ReviewError("too_few", f"too few experts in the field {expert_field}: {len(codes)} left after "
                               f"the exclusions, {seats} needed", field=expert_field, available=len(codes), needed=seats)
-        ranked = sorted(codes, key=lambda c, f=expert_field: _rank_key(seed, f, c))  # type: ignore[misc]
+        ranked = sorted(codes, key=partial(_rank_key, seed, expert_field))
         order[expert_field] = ranked[: seats + reserves]
     return Draw(order)
 

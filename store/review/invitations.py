@@ -74,8 +74,8 @@ async def _replace(session: AsyncSession, member: ReviewMember, state: str, reas
         reserve.state = "invited"
         reserve.invited_at = now
     committee = await session.get(ReviewCommittee, member.committee_id)
-    codes = dict((await session.execute(select(Expert.id, Expert.code).where(
-        Expert.id.in_([member.expert_id] + ([reserve.expert_id] if reserve else []))))).all())
+    codes = {expert_id: code for expert_id, code in await session.execute(select(Expert.id, Expert.code).where(
+        Expert.id.in_([member.expert_id] + ([reserve.expert_id] if reserve else []))))}
     await record(session, now, actor, f"review.{state}", ENTITY, committee.code if committee else str(member.committee_id),
                  expert=codes[member.expert_id], field=member.field, reason=reason,
                  reserve=codes.get(reserve.expert_id) if reserve else None)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.audit import record
@@ -76,6 +77,7 @@ async def results(session: AsyncSession, committee: ReviewCommittee, weight: flo
         criteria.setdefault(subject_id, {})[criterion] = mean
     call = await session.get(Call, committee.call_id)
     assert call is not None
+    stmt: Select[Any]
     if committee.stage == "approval":
         stmt = (select(ReviewSubject.id, Application.reference, Application.id, Application.organization_id,
                        Organization.name_zh, Application.total_fen, Application.submitted_at, Application.status,
@@ -90,10 +92,10 @@ async def results(session: AsyncSession, committee: ReviewCommittee, weight: flo
     stmt = stmt.join(Organization, Organization.id == stmt.selected_columns[3]).where(
         ReviewSubject.committee_id == committee.id)
     rows = (await conn.execute(stmt)).all()
-    previous = dict((await conn.execute(
+    previous: dict[int, Any] = {org: average for org, average in await conn.execute(
         select(Project.organization_id, func.avg(Project.evaluation_score))
         .where(Project.year == call.year - 1, Project.evaluation_score.is_not(None))
-        .group_by(Project.organization_id))).all())
+        .group_by(Project.organization_id))}
     out: list[ResultRow] = []
     for subject_id, ref, application_id, org_id, org_name, requested, submitted_at, status, project_id in rows:
         count, total, lowest, highest = totals.get(subject_id, (0, 0, 0, 0))

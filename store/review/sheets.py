@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.audit import record
@@ -35,6 +36,7 @@ async def assignments(session: AsyncSession, member: ReviewMember) -> list[Assig
     """The member's subjects in batch order, with the member's sheet of each."""
     committee = await session.get(ReviewCommittee, member.committee_id)
     assert committee is not None
+    stmt: Select[Any]
     if committee.stage == "approval":
         stmt = (select(ReviewSubject, Application.title, Application.reference, Application.organization_id)
                 .join(Application, Application.id == ReviewSubject.application_id))
@@ -50,8 +52,9 @@ async def assignments(session: AsyncSession, member: ReviewMember) -> list[Assig
 
 
 async def sheet_scores(session: AsyncSession, sheet_id: int) -> dict[str, int]:
-    return dict((await session.execute(
-        select(ReviewScore.criterion, ReviewScore.points).where(ReviewScore.sheet_id == sheet_id))).all())
+    rows = await session.execute(
+        select(ReviewScore.criterion, ReviewScore.points).where(ReviewScore.sheet_id == sheet_id))
+    return {criterion: points for criterion, points in rows}
 
 
 async def _sheet(session: AsyncSession, member: ReviewMember, subject_id: int, now: datetime) -> ReviewSheet:
@@ -100,7 +103,7 @@ async def declare_conflict(session: AsyncSession, member: ReviewMember, subject_
     sheet.conflict = True
     sheet.total = None
     sheet.updated_at = now
-    await session.execute(ReviewScore.__table__.delete().where(ReviewScore.sheet_id == sheet.id))
+    await session.execute(delete(ReviewScore).where(ReviewScore.sheet_id == sheet.id))
     committee = await session.get(ReviewCommittee, member.committee_id)
     await record(session, now, actor, "review.conflict", ENTITY, committee.code if committee else "",
                  member=member.id, subject=subject_id)
