@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import CursorResult, Result, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -25,6 +25,7 @@ SQLITE_MMAP_BYTES = 256 * 1024 * 1024
 SQLITE_CACHE_KIB = 32 * 1024
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATING = "civicbot_migrating"  # execution option: a migration transaction (foreign keys off on SQLite)
+READ_ONLY = "civicbot_read_only"  # execution option: a transaction that only reads (see ``reading``)
 
 
 def is_sqlite(url: str) -> bool:
@@ -76,10 +77,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         # straight to the driver: the statement needs none of SQLAlchemy's execution machinery (events,
         # result, compiled cache), which costs as much as one of a turn's real statements
+        begin = "BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
         try:
-            connection.connection.dbapi_connection.execute("BEGIN IMMEDIATE")
+            connection.connection.dbapi_connection.execute(begin)
         except sqlite3.Error as error:  # raised as SQLAlchemy raises a driver's error (e.g. "locked")
-            raise DBAPIError.instance("BEGIN IMMEDIATE", None, error, sqlite3.Error) from error
+            raise DBAPIError.instance(begin, None, error, sqlite3.Error) from error
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -112,6 +114,24 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
             yield session
     finally:
         await session.close()
+
+
+@asynccontextmanager
+async def reading(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A transaction that only reads — results, exports, reports — from one consistent snapshot.
+
+    On SQLite it takes no write lock (``BEGIN``, not ``BEGIN IMMEDIATE``): the chats' turns go on writing
+    while it reads, however long it reads (and its long statements leave the loop, see store/sqlite_inline).
+    On PostgreSQL it is a ``READ ONLY`` transaction (a write in it is an error). Ended by a rollback: there
+    is nothing to keep."""
+    async with factory() as session:
+        connection = await session.connection(execution_options={READ_ONLY: True})
+        if connection.dialect.name == "postgresql":
+            await session.execute(text("SET TRANSACTION READ ONLY"))
+        try:
+            yield session
+        finally:
+            await session.rollback()
 
 
 def affected(result: Result[Any]) -> int:
