@@ -12,6 +12,7 @@ from bot.app import open_app
 from bot.config import Settings
 from dialogs.needs_export import UNSPECIFIED, Labels, report_data, workbook
 from store import needs, public
+from store.db import reading
 
 LATEST = 10
 
@@ -44,7 +45,7 @@ async def cmd_needs_report(args: argparse.Namespace, settings: Settings) -> int:
     until = args.until or datetime.now(UTC).astimezone(zone).date()
     app = await open_app(settings)
     try:
-        async with app.sessions() as session:
+        async with reading(app.sessions) as session:  # reads only: no write lock
             since = args.since or await needs.first_need_day(session, zone) or until
             period = needs.Period(min(since, until), until)
             report = await needs.needs_report(session, period, zone, compare=args.since is not None)

@@ -14,6 +14,7 @@ from bot.config import Settings
 from bot.reminders import run_once
 from bot.sending import configured_sender
 from store import outbox
+from store.db import reading
 from store.models import OUTBOX_STATES
 
 DEFAULT_STATES = ("pending", "sending", "failed", "dead")
@@ -110,7 +111,7 @@ async def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
     states = tuple(args.state or DEFAULT_STATES)
     app = await open_app(settings)
     try:
-        async with app.sessions() as session:
+        async with reading(app.sessions) as session:  # reads only: no write lock
             totals = await outbox.counts(session)
             listed, total = await outbox.list_messages(session, states, limit=max(1, args.limit))
     finally:

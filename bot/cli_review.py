@@ -19,6 +19,7 @@ from dialogs import i18n
 from dialogs.committee import invite_drawn, results_workbook
 from dialogs.rubrics import RubricError, rubric_for
 from store import review
+from store.db import reading
 from store.models import REVIEW_STAGES
 
 ACTOR = "cli"
@@ -165,7 +166,7 @@ async def cmd_review_unavailable(args: argparse.Namespace, settings: Settings) -
 async def cmd_review_verify(args: argparse.Namespace, settings: Settings) -> int:
     app = await open_app(settings)
     try:
-        async with app.sessions() as session:
+        async with reading(app.sessions) as session:  # reads only: no write lock
             committee = await review.committee_by_code(session, args.committee)
             if committee is None:
                 return _fail(f"{args.committee}: no such committee")
@@ -194,7 +195,7 @@ async def cmd_review_results(args: argparse.Namespace, settings: Settings) -> in
         return _fail(*exc.problems)
     app = await open_app(settings)
     try:
-        async with app.sessions() as session:
+        async with reading(app.sessions) as session:  # reads only: no write lock
             call = await review.call_by_code(session, args.call)
             if call is None:
                 return _fail(f"{args.call}: no such call")

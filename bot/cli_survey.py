@@ -24,6 +24,7 @@ from dialogs.surveys.templates import STANDARD, TemplateError, get_template
 from store import projects, surveys
 from store.audit import record
 from store.conversations import ensure_identity
+from store.db import reading
 
 DEFAULT_DAYS_OPEN = 30
 IMPORTED = "imported"
@@ -242,7 +243,7 @@ async def cmd_survey_results(args: argparse.Namespace, settings: Settings) -> in
     locale = args.lang or settings.default_locale
     app = await open_app(settings)
     try:
-        async with app.sessions() as session:
+        async with reading(app.sessions) as session:  # reads only: no write lock
             project = await projects.project_by_code(session, args.project)
             if project is None:
                 return _fail(f"{args.project}: no such project")

@@ -122,16 +122,14 @@ async def reading(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[As
 
     On SQLite it takes no write lock (``BEGIN``, not ``BEGIN IMMEDIATE``): the chats' turns go on writing
     while it reads, however long it reads (and its long statements leave the loop, see store/sqlite_inline).
-    On PostgreSQL it is a ``READ ONLY`` transaction (a write in it is an error). Ended by a rollback: there
-    is nothing to keep."""
+    On PostgreSQL it is a ``READ ONLY`` transaction (a write in it is an error). It ends with a commit, which
+    keeps nothing but leaves the rows read usable afterwards (a rollback would expire them)."""
     async with factory() as session:
         connection = await session.connection(execution_options={READ_ONLY: True})
         if connection.dialect.name == "postgresql":
             await session.execute(text("SET TRANSACTION READ ONLY"))
-        try:
-            yield session
-        finally:
-            await session.rollback()
+        yield session
+        await session.commit()
 
 
 def affected(result: Result[Any]) -> int:
