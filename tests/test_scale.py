@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from bot.app import open_app
 from bot.channels.telegram import serve
@@ -22,6 +23,8 @@ from store.outbox import notify_queued
 from tests.fakes.sender import FakeSender
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
 from tests.reminder_world import app_for, build_calendar_world
+
+DAYTIME = datetime(2026, 10, 12, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, a Monday: no quiet hours
 
 
 def now() -> datetime:
@@ -42,6 +45,11 @@ async def test_a_notice_queued_through_one_engine_wakes_the_loop_of_another_with
     pg_url: str,
 ) -> None:
     """Two engines stand for two processes: only PostgreSQL's NOTIFY can tell the second one."""
+    with time_machine.travel(DAYTIME, tick=True):  # outside the quiet hours, whenever the test runs
+        await _notice_wakes_another_engine(pg_url)
+
+
+async def _notice_wakes_another_engine(pg_url: str) -> None:
     queuing, working = create_engine(pg_url), create_engine(pg_url)
     stop_notifying = notify_queued(queuing)
     app = app_for(working)
