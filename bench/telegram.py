@@ -114,7 +114,7 @@ class NoDatabase:
 async def start_civicbot(tg: FakeTelegram, app: App, token: str, *, engine: Any = None) -> TelegramChannel:
     limiter = RateLimiter(overall=None, per_chat=None)  # flood limits lifted: the pipeline is measured
     channel = TelegramChannel(make_bot(tg.base_url, token), engine or app.engine("civicbot_bench_bot"),
-                              app.sessions, TelegramOptions(media_dir=app.settings.media_dir), limiter=limiter)
+                              app.sessions, TelegramOptions(), limiter=limiter)
     await channel.start()
     return channel
 
@@ -174,7 +174,7 @@ async def outbox_rate(tg: FakeTelegram, app: App, count: int) -> None:
                     for p in people]
         await enqueue_many(s, messages, now)
     channel = TelegramChannel(make_bot(tg.base_url, OUTBOX_TOKEN), app.engine(), app.sessions,
-                              TelegramOptions(media_dir=app.settings.media_dir))  # the production limiter
+                              TelegramOptions())  # the production limiter
     tg.faults.rate_limit = RateLimit(overall=30, per_chat=1)
     before = tg.stats.served_429
     dispatcher = OutboxDispatcher(app.sessions, channel.sender(), zone=app.settings.zone,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from dialogs.surveys import templates
 from dialogs.understanding import Understanding
 from store.db import create_engine, sessionmaker
 from store.demo import write_demo_package
+from store.media import DirectoryMedia, MediaStore, MediaUnavailable, S3Media
 from store.migrate import upgrade
 from store.models import Organization, Project, Qualification
 from store.outbox import notify_queued
@@ -28,13 +30,14 @@ if TYPE_CHECKING:
     from store.importer import ImportResult
     from store.importing.loader import Progress
 
+log = logging.getLogger(__name__)
+
 
 def dialog_settings(settings: Settings, bot_username: str | None = None) -> DialogSettings:
     return DialogSettings(
         zone=settings.zone,
         default_locale=settings.default_locale,
         admins=settings.admin_identities,
-        media_dir=str(settings.media_dir),
         invite_ttl_days=settings.invite_ttl_days,
         admin_share_max=settings.admin_share_max,
         disclosure_min_responses=settings.disclosure_min_responses,
@@ -49,11 +52,32 @@ def dialog_settings(settings: Settings, bot_username: str | None = None) -> Dial
     )
 
 
+def media_store(settings: Settings) -> MediaStore:
+    """The bucket when one is configured, else the media folder (a volume every process mounts)."""
+    if settings.media_s3_bucket:
+        return S3Media(settings.media_s3_url, settings.media_s3_bucket, region=settings.media_s3_region,
+                       access_key=settings.media_s3_access_key, secret_key=settings.media_s3_secret_key)
+    return DirectoryMedia(settings.media_dir)
+
+
+async def check_media(media: MediaStore) -> bool:
+    """Say in the log where media go, and loudly when they cannot go there now (the process runs on: text
+    works, and each photo sent meanwhile is answered with a request to send it again)."""
+    try:
+        await media.check()
+    except MediaUnavailable as exc:
+        log.error("media cannot be stored: %s. Photos and files people send are refused until this is fixed", exc)
+        return False
+    log.info("media: %s", media.describe())
+    return True
+
+
 @dataclass
 class App:
     settings: Settings
     db: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    media: MediaStore = field(default_factory=lambda: DirectoryMedia("media"))
     _understanding: Understanding | None = field(default=None, init=False, repr=False)
 
     @property
@@ -65,7 +89,8 @@ class App:
 
     def engine(self, bot_username: str | None = None) -> Engine:
         self.understanding.warm_up()
-        return build_engine(self.sessions, dialog_settings(self.settings, bot_username), understand=self.understanding)
+        return build_engine(self.sessions, dialog_settings(self.settings, bot_username), understand=self.understanding,
+                            media=self.media)
 
     async def close(self) -> None:
         await self.db.dispose()
@@ -85,7 +110,7 @@ async def open_app(settings: Settings, *, migrate: bool = True) -> App:
         notify_queued(db)  # the dispatchers of every process hear of what this one queues
     if migrate:
         await upgrade(db)
-    return App(settings, db, sessionmaker(db))
+    return App(settings, db, sessionmaker(db), media_store(settings))
 
 
 async def is_empty(app: App) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bot.app import App, demo_identity, is_empty, load_demo, open_app, use_data_folders
+from bot.app import App, check_media, demo_identity, is_empty, load_demo, open_app, use_data_folders
 from bot.cli_needs import add_parser as add_needs_parser
 from bot.cli_nlu import add_parser as add_nlu_parser
 from bot.cli_reminders import add_parser as add_reminders_parser
@@ -124,7 +124,7 @@ async def _console(app: App, args: argparse.Namespace) -> None:
     from bot.channels.console import ConsoleChat, act_as
 
     user_id = await act_as(app.sessions, args.as_)
-    chat = ConsoleChat(app.engine(), app.sessions, user_id, locale=args.lang, media_dir=app.settings.media_dir)
+    chat = ConsoleChat(app.engine(), app.sessions, user_id, locale=args.lang)
     await chat.run()
 
 
@@ -284,6 +284,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = await open_app(settings)
+    await check_media(app.media)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -7,7 +7,7 @@ from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialogs.i18n import LOCALES
@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     project_code_prefix: str | None = None
     admins: str = ""
     media_dir: Path = Path("./media")
+    # an S3-compatible bucket (MinIO…) instead of the folder, when a bucket is named
+    media_s3_bucket: str | None = None
+    media_s3_url: str | None = None  # the endpoint, e.g. http://minio:9000; unset: AWS S3 itself
+    media_s3_region: str = "us-east-1"
+    media_s3_access_key: str | None = None
+    media_s3_secret_key: str | None = None
     redis_url: str | None = None
     send_hour: str = "09:00"
     quiet_hours: str = "21:00-08:00"
@@ -133,6 +139,27 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
             raise ValueError(f"CIVICBOT_WEB_URL must be an http(s) base URL like https://bot.example.gov.cn, got {value!r}")
         return value
+
+    @field_validator("media_s3_bucket", "media_s3_url", "media_s3_access_key", "media_s3_secret_key")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("media_s3_url")
+    @classmethod
+    def _s3_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+/?$", value):
+            raise ValueError(f"CIVICBOT_MEDIA_S3_URL must be an endpoint like http://minio:9000, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _s3_complete(self) -> Settings:
+        if self.media_s3_bucket is None and (self.media_s3_url or self.media_s3_access_key):
+            raise ValueError("CIVICBOT_MEDIA_S3_URL or _ACCESS_KEY is set but CIVICBOT_MEDIA_S3_BUCKET is not: "
+                             "name the bucket (or unset them to keep media in CIVICBOT_MEDIA_DIR)")
+        if (self.media_s3_access_key is None) != (self.media_s3_secret_key is None):
+            raise ValueError("set both CIVICBOT_MEDIA_S3_ACCESS_KEY and CIVICBOT_MEDIA_S3_SECRET_KEY, or neither")
+        return self
 
     @field_validator("web_listen")
     @classmethod

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs import i18n
 from dialogs.types import Attachment, Button, Incoming, Reply
+from store.media import DirectoryMedia, MediaStore
 from store.models import Identity
 from store.workdays import WorkCalendar, work_calendar
 
@@ -27,7 +28,6 @@ class DialogSettings:
     zone: ZoneInfo = SHANGHAI
     default_locale: str = "zh-Hans"
     admins: frozenset[tuple[str, str]] = frozenset()
-    media_dir: str = "./media"
     invite_ttl_days: int = 7
     admin_share_max: float = 0.15
     disclosure_min_responses: int = 5
@@ -95,6 +95,8 @@ class Context:
     settings: DialogSettings
     incoming: Incoming
     understand: Understand | None = None
+    # photos and documents people sent, and files made for them: shared by every process
+    media: MediaStore = field(default_factory=lambda: DirectoryMedia("media"))
     replies: list[Reply] = field(default_factory=list)
     opened: bool = False  # a flow was started this turn (the engine ends a finished one on the menu)
     # lookups a turn would otherwise repeat (choices shown on a summary, an eligibility check …)

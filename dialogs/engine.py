@@ -36,6 +36,7 @@ from dialogs.forms import NO_WORDS, YES_WORDS
 from dialogs.types import Button, Incoming, Reply
 from nlu.numbers import parse_number
 from store.conversations import TurnConnection, turn_connection
+from store.media import DirectoryMedia, MediaStore
 from store.models import Identity
 
 log = logging.getLogger(__name__)
@@ -78,9 +79,12 @@ class Engine:
         *,
         understand: Understand | None = None,
         clock: Callable[[], datetime] = utcnow,
+        media: MediaStore | None = None,
     ) -> None:
         self.sessions = sessions
         self.settings = settings
+        # where channels keep what people send and flows read it back (a folder unless the bot says otherwise)
+        self.media: MediaStore = media or DirectoryMedia("media")
         self.flows: dict[str, Flow] = {}
         self.commands: dict[str, Flow] = {}
         self.intents: dict[str, Flow] = {}
@@ -145,6 +149,7 @@ class Engine:
                 ctx = Context(
                     session=session, identity=identity, state=state, locale=locale, now=now,  # type: ignore[arg-type]
                     settings=self.settings, incoming=incoming, understand=self.understand,
+                    media=self.media,
                 )
                 await self._route(ctx, incoming)
                 # no dead ends: a turn that ends a flow with a bare message ("已取消。", "提交成功") ends on the menu

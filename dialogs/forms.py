@@ -286,7 +286,7 @@ class Form(Flow):
         if f.kind == MEDIA:
             if msg.media is None:
                 return Problem.of("form.error.need_media")
-            return {"kind": msg.media.kind, "path": msg.media.path, "filename": msg.media.filename}
+            return {"kind": msg.media.kind, "path": msg.media.ref, "filename": msg.media.filename}
         if not text and pressed is None and (msg.media is not None or msg.other is not None):
             return self.not_text(ctx)
         if f.kind in (CHOICE, MULTI):

@@ -25,6 +25,7 @@ from dialogs.flows.status import StatusFlow
 from dialogs.flows.survey import SurveyFlow
 from dialogs.flows.survey_staff import SurveyStaffFlow
 from dialogs.flows.tickets import TicketsFlow
+from store.media import MediaStore
 
 
 def all_flows() -> list[Flow]:
@@ -53,5 +54,6 @@ def build_engine(
     *,
     understand: Understand | None = None,
     clock: Callable[[], datetime] = utcnow,
+    media: MediaStore | None = None,
 ) -> Engine:
-    return Engine(sessions, settings, all_flows(), understand=understand, clock=clock)
+    return Engine(sessions, settings, all_flows(), understand=understand, clock=clock, media=media)

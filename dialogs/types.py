@@ -12,10 +12,10 @@ _COMMAND = re.compile(r"^/([A-Za-z][A-Za-z0-9_]{0,31})(?:@\w+)?(?:\s+(.*))?$", r
 
 @dataclass(frozen=True)
 class Media:
-    """A photo or document a person sent, already stored by the channel under the media folder."""
+    """A photo or document a person sent, already put in the media store by the channel."""
 
     kind: str  # "photo" | "document"
-    path: str
+    ref: str  # its reference in the media store (``store.media``), as kept in the database
     filename: str | None = None
 
 

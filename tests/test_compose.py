@@ -63,6 +63,20 @@ def test_environment_names_and_settings_match_both_ways(services: dict[str, Any]
     assert interpolated <= known, interpolated - known
 
 
+def test_media_go_to_a_bucket_that_exists_before_any_process_starts(services: dict[str, Any]) -> None:
+    env = services["worker"]["environment"]
+    assert env["CIVICBOT_MEDIA_S3_URL"] == "http://minio:9000" and "healthcheck" in services["minio"]
+    made = " ".join(services["media-bucket"]["command"])
+    assert f"mc mb --ignore-existing local/{env['CIVICBOT_MEDIA_S3_BUCKET']}" in made
+    assert services["media-bucket"]["depends_on"]["minio"]["condition"] == "service_healthy"
+    # every civicbot process waits for the bucket: migrate does, and the others wait for migrate
+    assert services["migrate"]["depends_on"]["media-bucket"]["condition"] == "service_completed_successfully"
+    for name, service in services.items():
+        if service.get("command", [None])[0] == "civicbot" and name != "migrate":
+            assert "migrate" in service["depends_on"], name
+    assert env["CIVICBOT_MEDIA_S3_SECRET_KEY"].startswith("${MINIO_ROOT_PASSWORD:?")
+
+
 def test_secrets_come_from_the_environment(services: dict[str, Any]) -> None:
     env = services["worker"]["environment"]
     for name in ("CIVICBOT_TELEGRAM_TOKEN", "CIVICBOT_TELEGRAM_WEBHOOK_SECRET"):

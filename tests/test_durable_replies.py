@@ -142,7 +142,7 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 
 async def start_channel(tg: FakeTelegram, engine: Engine, sessions: async_sessionmaker[AsyncSession],
                         media: Path) -> TelegramChannel:
-    channel = TelegramChannel(make_bot(tg.base_url), engine, sessions, TelegramOptions(media_dir=media),
+    channel = TelegramChannel(make_bot(tg.base_url), engine, sessions, TelegramOptions(),
                               limiter=RateLimiter(overall=None, per_chat=None), clock=lambda: NOW)
     await channel.start()
     return channel

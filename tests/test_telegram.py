@@ -41,6 +41,7 @@ from dialogs.types import Button, Incoming, Reply
 from store import models as m
 from store.db import create_engine, sessionmaker
 from store.invites import create_invite
+from store.media import DirectoryMedia
 from tests.factories import NOW, World, bind_identity, build_world
 from tests.fakes.telegram_api import (
     DEFAULT_BOT_USERNAME,
@@ -105,12 +106,12 @@ class Rig:
         self.tg = tg
         self.sessions = sessions
         self.time = time or VirtualTime()
-        self.options = options or TelegramOptions(media_dir=media)
+        self.options = options or TelegramOptions()
+        self.media = DirectoryMedia(media)
         self.channel: TelegramChannel | None = None
 
     def engine(self) -> Engine:
-        settings = DialogSettings(media_dir=str(self.options.media_dir))
-        return Engine(self.sessions, settings, [*all_flows(), EchoFlow()], clock=lambda: NOW)
+        return Engine(self.sessions, DialogSettings(), [*all_flows(), EchoFlow()], clock=lambda: NOW, media=self.media)
 
     async def start(self, engine: Any = None) -> TelegramChannel:
         limiter = RateLimiter(clock=self.time, sleep=self.time.sleep)
@@ -397,8 +398,7 @@ async def test_webhook_rejects_a_wrong_secret_and_redelivers_after_a_crash(
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/telegram/hook"
-    options = TelegramOptions(webhook_url=url, webhook_secret="s3cret-token", webhook_listen=f"127.0.0.1:{port}",
-                              media_dir=tmp_path)
+    options = TelegramOptions(webhook_url=url, webhook_secret="s3cret-token", webhook_listen=f"127.0.0.1:{port}")
     rig = Rig(tg, both, tmp_path, options=options)
     channel = await rig.start()
     try:

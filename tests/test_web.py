@@ -39,6 +39,7 @@ from dialogs.registry import build_engine
 from dialogs.types import Attachment, Reply
 from store import outbox, surveys
 from store.db import create_engine, sessionmaker
+from store.media import DirectoryMedia
 from store.models import OutboxMessage, Project, SurveyResponse, WebSession
 from store.web_sessions import key_hash
 from tests.factories import build_world
@@ -117,9 +118,9 @@ def no_traceback(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 async def web(sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> AsyncIterator[Web]:
     async with sessions() as session, session.begin():
         await build_world(session, now())
-    engine = build_engine(sessions, DialogSettings(media_dir=str(tmp_path)))
+    engine = build_engine(sessions, DialogSettings(), media=DirectoryMedia(tmp_path))
     limits = Limits(upload_bytes=200_000, session_burst=10, per_session_minute=60)
-    channel = WebChannel(engine, sessions, WebOptions(media_dir=tmp_path, limits=limits, notice_interval=0.2))
+    channel = WebChannel(engine, sessions, WebOptions(limits=limits, notice_interval=0.2))
     server = TestServer(channel.app())
     await server.start_server()
     try:
@@ -445,9 +446,9 @@ async def test_reply_files_only_for_their_recipient(web: Web) -> None:
         await owner.open("/")
         await other.open("/")
         identity_id = await _identity_of(web.sessions, owner)
-        url = render(Reply("QR", image=Attachment("qr.png", png(), "image/png"),
-                           document=Attachment("results.xlsx", b"PK\x03\x04", XLSX)), identity_id,
-                     web.channel.files)
+        url = await render(Reply("QR", image=Attachment("qr.png", png(), "image/png"),
+                                 document=Attachment("results.xlsx", b"PK\x03\x04", XLSX)), identity_id,
+                           web.channel.files, "zh-Hans")
         image = await owner.http.get(web.origin + url["image"]["url"])
         assert image.status == 200 and image.headers["Content-Type"] == "image/png"
         document = await owner.http.get(web.origin + url["document"]["url"])

@@ -31,6 +31,7 @@ from nlu.parser import NluParser, load_default_parser
 from store import surveys
 from store.db import create_engine, sessionmaker
 from store.invites import create_invite
+from store.media import DirectoryMedia
 from store.models import Project, SurveyResponse, WebSession
 from store.web_sessions import key_hash
 
@@ -74,8 +75,9 @@ class Server:
             self.sessions = sessionmaker(self.db)
             understanding = Understanding(self.sessions, parser=self.parser)
             await understanding.refresh()
-            engine = build_engine(self.sessions, DialogSettings(media_dir=str(self.media)), understand=understanding)
-            self.channel = WebChannel(engine, self.sessions, WebOptions(media_dir=self.media, notice_interval=0.2))
+            engine = build_engine(self.sessions, DialogSettings(), understand=understanding,
+                                  media=DirectoryMedia(self.media))
+            self.channel = WebChannel(engine, self.sessions, WebOptions(notice_interval=0.2))
             self.url = await self.channel.start(f"127.0.0.1:{self.port}")
             self.port = int(self.url.rsplit(":", 1)[1])
 

@@ -14,7 +14,6 @@ import asyncio
 import itertools
 import logging
 import re
-import shutil
 import string
 import sys
 import uuid
@@ -25,11 +24,13 @@ from typing import TextIO
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.outbox import Dispatcher
+from dialogs import i18n
 from dialogs.engine import Engine, utcnow
 from dialogs.types import Button, Incoming, Media, Reply
 from store.conversations import ensure_identity, mark_replies_sent, unsent_replies
 from store.db import transaction
 from store.invites import set_binding
+from store.media import MediaUnavailable, new_key
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,6 @@ class ConsoleChat:
         user_id: str,
         *,
         locale: str | None = None,
-        media_dir: Path = Path("media"),
         out: TextIO = sys.stdout,
         read_line: Callable[[], str] | None = None,
     ) -> None:
@@ -126,7 +126,6 @@ class ConsoleChat:
         self.sessions = sessions
         self.user_id = user_id
         self.locale = locale
-        self.media_dir = media_dir
         self.out = out
         self.read_line = read_line or (lambda: input("› "))
         self.buttons: dict[str, Button] = {}
@@ -149,15 +148,6 @@ class ConsoleChat:
         for button in self.buttons.values():
             if button.data and text and text == button.label.strip():
                 return self._incoming(button=button.data)
-        if text.startswith(":photo "):
-            source = Path(text[7:].strip()).expanduser()
-            if not source.is_file():
-                self.out.write(f"(no such file: {source})\n")
-                return None
-            self.media_dir.mkdir(parents=True, exist_ok=True)
-            target = self.media_dir / f"console-{uuid.uuid4().hex}{source.suffix}"
-            shutil.copyfile(source, target)
-            return self._incoming(media=Media("photo", str(target), source.name))
         message = Incoming.from_text(CHANNEL, self.user_id, f"{self._session}-{next(self._ids)}", line,
                                      locale=self.locale)
         return message
@@ -182,8 +172,24 @@ class ConsoleChat:
         await self._sent([item.id for item in kept])
         return text
 
+    async def photo(self, path: str) -> Incoming | None:
+        """``:photo PATH``: the file, put in the media store like any channel's photo."""
+        source = Path(path.strip()).expanduser()
+        if not source.is_file():
+            self.out.write(f"(no such file: {source})\n")
+            return None
+        suffix = source.suffix.lower() if re.fullmatch(r"\.[a-z0-9]{1,8}", source.suffix.lower()) else ""
+        try:
+            ref = await self.engine.media.put(new_key("console", suffix), source)
+        except MediaUnavailable as exc:
+            log.error("photo not stored: %s", exc)
+            self.out.write(i18n.t(self.locale or self.engine.settings.default_locale, "common.media_unavailable") + "\n")
+            return None
+        return self._incoming(media=Media("photo", ref, source.name))
+
     async def send(self, line: str) -> str:
-        incoming = self.to_incoming(line)
+        stripped = line.strip()
+        incoming = await self.photo(stripped[7:]) if stripped.startswith(":photo ") else self.to_incoming(line)
         if incoming is None:
             return ""
         turn = await self.engine.turn(incoming)

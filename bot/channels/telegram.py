@@ -72,6 +72,7 @@ from dialogs.types import Incoming, Media, Reply
 from store.conversations import UnsentReplies, mark_replies_sent, unsent_replies
 from store.db import create_engine, on_sqlite, sessionmaker, transaction
 from store.inserts import insert_ignore
+from store.media import MediaUnavailable
 from store.models import ChannelUpdate, Identity
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,6 @@ class TelegramOptions:
     webhook_url: str | None = None
     webhook_secret: str | None = None
     webhook_listen: str = "127.0.0.1:8081"
-    media_dir: Path = Path("media")
     default_locale: str = "zh-Hans"
     admins: frozenset[tuple[str, str]] = frozenset()
     concurrency: int = 32  # updates handled at once (each of a different user)
@@ -107,7 +107,7 @@ class TelegramOptions:
     def from_settings(cls, settings: Settings) -> TelegramOptions:
         return cls(
             webhook_url=settings.telegram_webhook_url, webhook_secret=settings.telegram_webhook_secret,
-            webhook_listen=settings.telegram_webhook_listen, media_dir=settings.media_dir,
+            webhook_listen=settings.telegram_webhook_listen,
             default_locale=settings.default_locale, admins=settings.admin_identities,
         )
 
@@ -514,7 +514,14 @@ class TelegramChannel:
             if incoming.command == "start" and incoming.payload and not START_PAYLOAD.fullmatch(incoming.payload):
                 incoming = dataclasses.replace(incoming, payload=None)  # not a deep link: a plain /start
         elif message.photo or message.document:
-            media = await self._download(update_id, message)
+            try:
+                media = await self._download(update_id, message)
+            except MediaUnavailable as exc:
+                # nothing is recorded as received: the conversation stays where it was, and they are told
+                log.error("file of update %s not stored: %s", update_id, exc)
+                locale = i18n.normalize_locale(user.language_code) or self.options.default_locale
+                await self.deliver(message.chat.id, [Reply(i18n.t(locale, "common.media_unavailable"))])
+                return None
             incoming = Incoming(CHANNEL, user_id, incoming_id, text=message.caption, media=media, **common)
         else:  # a contact, a location, a sticker…: the flow says what it wanted instead
             incoming = Incoming(CHANNEL, user_id, incoming_id, text=message.caption, other=str(message.content_type), **common)
@@ -561,9 +568,9 @@ class TelegramChannel:
         assert content is not None
         suffix = Path(filename or file.file_path).suffix.lower()
         suffix = suffix if SAFE_SUFFIX.fullmatch(suffix) else fallback
-        target = self.options.media_dir / f"tg-{self.bot.id}-{update_id}{suffix}"
-        await asyncio.to_thread(_write_file, target, content.read())  # downloaded into memory, at its start
-        return Media(kind, str(target), filename)
+        # downloaded into memory, at its start
+        ref = await self.engine.media.put(f"tg-{self.bot.id}-{update_id}{suffix}", content.read())
+        return Media(kind, ref, filename)
 
     # -- marking updates handled, in batches ----------------------------------------------------------
 
@@ -723,13 +730,6 @@ def _describe(locale: str, key: str) -> str:
     while stripped and not stripped[0].isalnum():
         stripped = stripped[1:]
     return (stripped.strip() or label)[:256]
-
-
-def _write_file(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    partial.write_bytes(content)
-    partial.replace(path)
 
 
 # --- the outbox sender -----------------------------------------------------------------------------

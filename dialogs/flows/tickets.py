@@ -8,7 +8,9 @@ who reported: only what was reported and the contact the reporter chose to leave
 
 from __future__ import annotations
 
-from pathlib import Path
+import logging
+from pathlib import PurePosixPath
+from typing import Literal
 
 from dialogs import voice
 from dialogs.context import Context
@@ -30,7 +32,10 @@ from nlu.normalize import TextTooLong, clean_text
 from store import tickets
 from store.audit import record
 from store.lifecycle import IllegalTransition
+from store.media import MediaMissing, MediaUnavailable, key_of
 from store.models import Project, Ticket
+
+log = logging.getLogger(__name__)
 
 NOTE_MAX = 500
 PREVIEW = 40
@@ -170,20 +175,28 @@ class TicketsFlow(Flow):
         back = button_data(self.name, "mine" if mine else "list", str(page if isinstance(page, int) else 0))
         rows.append([Button(ctx.t("tickets.back"), back)])
         ctx.state.step, ctx.state.slots = "ticket", {"id": ticket.id, "page": page, "mine": mine}
-        ctx.say("\n".join(lines), rows, image=self._photo(ticket) if handles else None)
+        image = await self._photo(ctx, ticket) if handles else None
+        if image is False:
+            lines.append(ctx.t("common.media_unshown"))
+        ctx.say("\n".join(lines), rows, image=image or None)
 
-    def _photo(self, ticket: Ticket) -> Attachment | None:
-        """The reporter's photo for staff, when the file is still there and is an image of sane size."""
+    async def _photo(self, ctx: Context, ticket: Ticket) -> Attachment | Literal[False] | None:
+        """The reporter's photo for staff, when it is still stored and is an image of sane size (False: the
+        media store cannot be read just now)."""
         if not ticket.media_path:
             return None
-        path = Path(ticket.media_path)
-        mime = PHOTO_TYPES.get(path.suffix.lower())
         try:
-            if mime is None or not path.is_file() or path.stat().st_size > PHOTO_MAX_BYTES:
+            key = key_of(ticket.media_path)
+            mime = PHOTO_TYPES.get(PurePosixPath(key).suffix.lower())
+            if mime is None:
                 return None
-            return Attachment(path.name, path.read_bytes(), mime)
-        except OSError:
+            content = await ctx.media.get(ticket.media_path)
+        except MediaMissing:
             return None
+        except MediaUnavailable as exc:
+            log.warning("photo of ticket %s not shown: %s", ticket.reference, exc)
+            return False
+        return Attachment(key, content, mime) if len(content) <= PHOTO_MAX_BYTES else None
 
     # -- moving a ticket on ------------------------------------------------------------------
     async def ask_note(self, ctx: Context, ticket_id: int, target: str) -> None:

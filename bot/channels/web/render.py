@@ -1,47 +1,75 @@
 """Replies as the JSON the page renders: text (the page inserts it as text, never HTML), button rows,
-and files served from memory under unguessable addresses that only the recipient's session may open."""
+and files kept in the media store under unguessable addresses that only the recipient's session may open
+(whichever web process the browser's request reaches)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import mimetypes
+import re
 import secrets
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from dialogs import i18n
 from dialogs.types import Attachment, Reply
+from store.media import KEY, MediaStore, MediaUnavailable
+
+log = logging.getLogger(__name__)
 
 SAFE_SCHEMES = ("http://", "https://")
-
-
-@dataclass(frozen=True)
-class StoredFile:
-    identity_id: int
-    attachment: Attachment
-    stored_at: float
+PREFIX = "reply-"
+TOKEN = re.compile(r"[0-9a-f]{32}(\.[a-z0-9]{1,8})?")
+SUFFIX = re.compile(r"\.[a-z0-9]{1,8}")
 
 
 class Files:
-    """Images and documents of recent replies (QR codes, charts, XLSX), kept a while for their page."""
+    """Images and documents of replies (QR codes, charts, XLSX), kept ``ttl`` seconds in the media store
+    under ``reply-<identity>-<token><suffix>``: the identity in the key is the access check."""
 
-    def __init__(self, capacity: int = 500, ttl: float = 6 * 3600) -> None:
-        self.capacity = capacity
+    def __init__(self, media: MediaStore, ttl: float = 6 * 3600, *, prune_every: float = 600,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.media = media
         self.ttl = ttl
-        self._files: OrderedDict[str, StoredFile] = OrderedDict()
+        self.prune_every = prune_every
+        self.clock = clock
+        self._pruned = 0.0
+        self._pruning: asyncio.Task[None] | None = None
 
-    def put(self, identity_id: int, attachment: Attachment) -> str:
-        key = secrets.token_urlsafe(16)
-        self._files[key] = StoredFile(identity_id, attachment, time.monotonic())
-        while len(self._files) > self.capacity:
-            self._files.popitem(last=False)
-        return f"/f/{key}/{quote(attachment.filename)}"
+    async def put(self, identity_id: int, attachment: Attachment) -> str:
+        suffix = "." + attachment.filename.rpartition(".")[2].lower() if "." in attachment.filename else ""
+        token = secrets.token_hex(16) + (suffix if SUFFIX.fullmatch(suffix) else "")
+        await self.media.put(f"{PREFIX}{identity_id}-{token}", attachment.content, mime=attachment.mime)
+        self._prune_now_and_then()
+        return f"/f/{token}/{quote(attachment.filename)}"
 
-    def get(self, key: str, identity_id: int) -> Attachment | None:
-        stored = self._files.get(key)
-        if stored is None or stored.identity_id != identity_id or time.monotonic() - stored.stored_at > self.ttl:
+    def open(self, token: str, identity_id: int) -> tuple[str, AsyncIterator[bytes]] | None:
+        """The file's type and its bytes, if ``token`` names a file of this identity (``MediaMissing`` when
+        reading starts if it has gone: older than the ttl)."""
+        key = f"{PREFIX}{identity_id}-{token}"
+        if not TOKEN.fullmatch(token) or not KEY.fullmatch(key):
             return None
-        return stored.attachment
+        mime = mimetypes.guess_type(key)[0] or "application/octet-stream"
+        return mime, self.media.open(key)
+
+    def _prune_now_and_then(self) -> None:
+        if time.monotonic() - self._pruned < self.prune_every or (self._pruning and not self._pruning.done()):
+            return
+        self._pruned = time.monotonic()
+        self._pruning = asyncio.create_task(self._prune())
+
+    async def _prune(self) -> None:
+        try:
+            removed = await self.media.prune(PREFIX, self.clock() - timedelta(seconds=self.ttl))
+        except Exception as exc:
+            log.warning("old reply files not removed: %s", exc)
+            return
+        if removed:
+            log.info("%d reply files older than %d s removed", removed, self.ttl)
 
 
 def _button(label: str, data: str | None, url: str | None) -> dict[str, Any]:
@@ -50,13 +78,18 @@ def _button(label: str, data: str | None, url: str | None) -> dict[str, Any]:
     return {"label": label, "data": data}
 
 
-def render(reply: Reply, identity_id: int, files: Files) -> dict[str, Any]:
-    """One message for the page; its buttons send back ``data`` (urls open in a new tab)."""
+async def render(reply: Reply, identity_id: int, files: Files, locale: str) -> dict[str, Any]:
+    """One message for the page; its buttons send back ``data`` (urls open in a new tab). A file that
+    cannot be stored just now is left out, and the message says so."""
     message: dict[str, Any] = {"text": reply.text or ""}
     if reply.buttons:
         message["buttons"] = [[_button(b.label, b.data, b.url) for b in row] for row in reply.buttons]
-    if reply.image is not None:
-        message["image"] = {"url": files.put(identity_id, reply.image), "name": reply.image.filename}
-    if reply.document is not None:
-        message["document"] = {"url": files.put(identity_id, reply.document), "name": reply.document.filename}
+    for kind, attachment in (("image", reply.image), ("document", reply.document)):
+        if attachment is None:
+            continue
+        try:
+            message[kind] = {"url": await files.put(identity_id, attachment), "name": attachment.filename}
+        except MediaUnavailable as exc:
+            log.error("%s %s for identity %s not stored: %s", kind, attachment.filename, identity_id, exc)
+            message["text"] += "\n" + i18n.t(locale, "common.media_unshown")
     return message

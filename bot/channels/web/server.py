@@ -10,7 +10,6 @@ import html
 import io
 import json
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,11 +25,12 @@ from bot.app import App
 from bot.channels.web import sessions as cookies
 from bot.channels.web.limits import Limits
 from bot.channels.web.render import Files
-from bot.channels.web.socket import Hub, Page
+from bot.channels.web.socket import Hub, Page, upload_key
 from bot.config import Settings
 from dialogs import i18n
 from dialogs.engine import Engine
 from store.db import on_sqlite, transaction
+from store.media import MediaMissing, MediaUnavailable
 from store.web_sessions import forget, has_conversation, identity_locale, visitor
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,6 @@ def utcnow() -> datetime:
 @dataclass(frozen=True)
 class WebOptions:
     url: str | None = None  # the public base URL; None: whatever host the browser used (local demo)
-    media_dir: Path = Path("media")
     default_locale: str = "zh-Hans"
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     limits: Limits = field(default_factory=Limits)
@@ -99,8 +98,8 @@ class WebChannel:
         self.options = options or WebOptions()
         self.clock = clock
         self.gate = asyncio.Semaphore(1 if on_sqlite(sessions) else 32)
-        self.files = Files()
-        self.hub = Hub(engine, sessions, self.files, media_dir=self.options.media_dir, zone=self.options.zone,
+        self.files = Files(engine.media)
+        self.hub = Hub(engine, sessions, self.files, zone=self.options.zone,
                        gate=self.gate, limits=self.options.limits, clock=clock)
         self.assets = _assets()
         self._static = {hashed: (name, content) for name, (hashed, content) in self.assets.items()}
@@ -268,9 +267,11 @@ class WebChannel:
             content = await asyncio.to_thread(_reencode, body, self.options.limits.image_pixels)
         except ValueError:
             return _refused(415, i18n.t(locale, "web.upload_not_image"))
-        ref = f"web-{secrets.token_hex(16)}.jpg"
-        await asyncio.to_thread(_write_file, self.options.media_dir / ref, content)
-        self.hub.remember_upload(ref, identity_id)
+        try:
+            ref = await self.engine.media.put(upload_key(identity_id), content, mime="image/jpeg")
+        except MediaUnavailable as exc:
+            log.error("photo of identity %s not stored: %s", identity_id, exc)
+            return _refused(503, i18n.t(locale, "common.media_unavailable"))
         return web.json_response({"ref": ref})
 
     async def forget(self, request: web.Request) -> web.Response:
@@ -285,16 +286,33 @@ class WebChannel:
         cookies.clear_cookie(response, self.options.secure)
         return response
 
-    async def file(self, request: web.Request) -> web.Response:
+    async def file(self, request: web.Request) -> web.StreamResponse:
+        """A reply's file, from the media store (any web process may have rendered the reply)."""
         who = await self._session_of(request)
-        attachment = self.files.get(request.match_info["key"], who[0]) if who else None
-        if attachment is None:
+        found = self.files.open(request.match_info["key"], who[0]) if who else None
+        if found is None:
             raise web.HTTPNotFound()
-        response = web.Response(body=attachment.content, content_type=attachment.mime)
-        inline = attachment.mime in ("image/png", "image/jpeg")
+        mime, chunks = found
+        try:
+            first = await anext(chunks, b"")
+        except MediaMissing:
+            raise web.HTTPNotFound() from None
+        except MediaUnavailable as exc:
+            log.error("reply file not served: %s", exc)
+            raise web.HTTPServiceUnavailable(text="the file cannot be read just now") from None
+        response = web.StreamResponse(headers={"Content-Type": mime})
+        inline = mime in ("image/png", "image/jpeg")
         disposition = "inline" if inline else "attachment"
         response.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{request.match_info['name']}"
         response.headers["Cache-Control"] = "private, max-age=3600"
+        await response.prepare(request)
+        try:
+            await response.write(first)
+            async for chunk in chunks:
+                await response.write(chunk)
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+        await response.write_eof()
         return response
 
 
@@ -322,18 +340,11 @@ def _reencode(body: bytes, max_pixels: int) -> bytes:
     return out.getvalue()
 
 
-def _write_file(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    partial.write_bytes(content)
-    partial.replace(path)
-
-
 def options_from(settings: Settings) -> WebOptions:
     limits = Limits(per_session_minute=settings.web_session_per_minute,
                     per_address_minute=settings.web_address_per_minute,
                     address_burst=max(Limits.address_burst, settings.web_address_per_minute // 6))
-    return WebOptions(url=settings.web_url, media_dir=settings.media_dir, default_locale=settings.default_locale,
+    return WebOptions(url=settings.web_url, default_locale=settings.default_locale,
                       zone=settings.zone, limits=limits)
 
 

@@ -15,7 +15,6 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,6 +30,7 @@ from dialogs.reminders import complete_notices
 from dialogs.types import Incoming, Media, Reply
 from store import outbox
 from store.db import transaction
+from store.media import MediaUnavailable, new_key
 from store.web_sessions import CHANNEL, claim_waiting, identity_locale, waiting_recipients
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,6 @@ CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 START_PAYLOAD = re.compile(r"[sb][A-Za-z0-9_-]{1,63}")
 UNCONFIRMED_MAX = 50  # frames kept for an identity whose pages have not confirmed them (the newest win)
 UNCONFIRMED_IDENTITIES = 10_000
-UPLOADS_KEPT = 10_000
 BUTTON_DATA_MAX = 512
 NOTICE_LEASE = timedelta(minutes=5)
 STALE = "stale: the milestone was done or re-dated before this could be sent"
@@ -47,6 +46,16 @@ STALE = "stale: the milestone was done or re-dated before this could be sent"
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def upload_key(identity_id: int) -> str:
+    """A fresh media key for a photo ``identity_id`` uploads (always re-encoded as JPEG)."""
+    return new_key(f"web-{identity_id}", ".jpg")
+
+
+def upload_of(ref: str, identity_id: int) -> bool:
+    """Whether ``ref`` is a key ``upload_key`` made for ``identity_id``."""
+    return re.fullmatch(rf"web-{identity_id}-[0-9a-f]{{32}}\.jpg", ref) is not None
 
 
 def _may_change_language(incoming: Incoming) -> bool:
@@ -71,7 +80,6 @@ class Hub:
         sessions: async_sessionmaker[AsyncSession],
         files: Files,
         *,
-        media_dir: Path,
         zone: ZoneInfo,
         gate: asyncio.Semaphore,
         limits: Limits | None = None,
@@ -80,7 +88,6 @@ class Hub:
         self.engine = engine
         self.sessions = sessions
         self.files = files
-        self.media_dir = media_dir
         self.zone = zone
         self.gate = gate
         self.limits = limits or Limits()
@@ -90,7 +97,6 @@ class Hub:
         self.pages: dict[int, set[Page]] = {}
         # replies and notices not yet confirmed by a page: sent again when a page of the identity connects
         self.unconfirmed: dict[int, list[dict[str, Any]]] = {}
-        self.uploads: dict[str, int] = {}  # upload ref → identity that made it
         self._wake = asyncio.Event()
         # who holds the outbox rows this process claims (a lease: rows of a process gone are recovered)
         self.claimer = f"web:{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -134,7 +140,12 @@ class Hub:
             return
         if not await self._within_limits(page, cid):
             return
-        incoming = self._incoming(page, kind, cid, message)
+        try:
+            incoming = await self._incoming(page, kind, cid, message)
+        except MediaUnavailable as exc:
+            log.error("photo of identity %s not checked: %s", page.identity_id, exc)
+            await self._send(page, {"type": "refused", "id": cid, "text": i18n.t(page.locale, "common.media_unavailable")})
+            return
         if incoming is None:
             await self._send(page, {"type": "refused", "id": cid, "text": self._why_refused(page, kind, message)})
             return
@@ -149,7 +160,7 @@ class Hub:
                                     "text": i18n.t(page.locale, "web.slow_down")})
         return wait <= 0
 
-    def _incoming(self, page: Page, kind: str, cid: str, message: dict[str, Any]) -> Incoming | None:
+    async def _incoming(self, page: Page, kind: str, cid: str, message: dict[str, Any]) -> Incoming | None:
         """The engine's Incoming for a well-formed message within the limits, else None."""
         common: dict[str, Any] = {"locale": page.locale}
         incoming_id = f"{page.identity_id}-{cid}"
@@ -164,11 +175,12 @@ class Hub:
                 return None
             return Incoming(CHANNEL, page.external_id, incoming_id, button=data, **common)
         ref = message.get("ref")
-        if not isinstance(ref, str) or self.uploads.get(ref) != page.identity_id:
+        # the upload's key names who uploaded it (any web process may have stored it): only theirs is taken
+        if not isinstance(ref, str) or not upload_of(ref, page.identity_id) or not await self.engine.media.exists(ref):
             return None
         caption = message.get("text")
         caption = caption[: self.limits.text_chars] if isinstance(caption, str) and caption.strip() else None
-        media = Media("photo", str(self.media_dir / ref), None)
+        media = Media("photo", ref, None)
         return Incoming(CHANNEL, page.external_id, incoming_id, text=caption, media=media, **common)
 
     def _why_refused(self, page: Page, kind: str, message: dict[str, Any]) -> str:
@@ -195,11 +207,6 @@ class Hub:
             await asyncio.shield(self._turn(page.identity_id, incoming, cid))
         self._wake.set()  # notices waiting for this person
 
-    def remember_upload(self, ref: str, identity_id: int) -> None:
-        self.uploads[ref] = identity_id
-        while len(self.uploads) > UPLOADS_KEPT:
-            del self.uploads[next(iter(self.uploads))]
-
     async def close_pages(self, identity_id: int) -> None:
         """The device was forgotten: its pages close (and open afresh, as a new visitor)."""
         self.unconfirmed.pop(identity_id, None)
@@ -222,7 +229,8 @@ class Hub:
             changed = bool(replies) and _may_change_language(incoming)
             locale = await self._locale(identity_id, incoming.locale) if changed else None
         frame = {"type": "reply", "id": cid, "lang": locale or incoming.locale,
-                 "messages": [render(r, identity_id, self.files) for r in replies]}
+                 "messages": [await render(r, identity_id, self.files, locale or incoming.locale or
+                                           self.engine.settings.default_locale) for r in replies]}
         await self._to_identity(identity_id, frame)
 
     async def _locale(self, identity_id: int, asked: str | None) -> str:
@@ -303,7 +311,7 @@ class Hub:
         except (KeyError, ValueError, IndexError, TypeError) as exc:
             await self._settle(outbox.mark_dead, message.id, f"cannot be rendered: {exc!r}", by=self.claimer)
             return 0
-        frame = {"type": "notice", "lang": locale, "messages": [render(reply, message.identity_id, self.files)]}
+        frame = {"type": "notice", "lang": locale, "messages": [await render(reply, message.identity_id, self.files, locale)]}
         if self.pages.get(message.identity_id):
             if await self._to_identity(message.identity_id, frame):
                 await self._settle(outbox.mark_sent, message.id, self.clock(), by=self.claimer)
