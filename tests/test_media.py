@@ -125,3 +125,39 @@ async def test_a_folder_that_cannot_be_written_is_unavailable(tmp_path: Path) ->
         await media.check()
     with pytest.raises(MediaUnavailable):
         await media.put("web-1.jpg", b"x")
+
+
+async def test_the_settings_choose_the_store_and_start_up_says_which(
+    s3: FakeS3, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.app import check_media, media_store
+    from bot.config import Settings
+
+    folder = media_store(Settings(media_dir=tmp_path / "m"))
+    assert isinstance(folder, DirectoryMedia) and folder.root == tmp_path / "m"
+    bucket = s3.new_bucket()
+    keys = {"media_s3_access_key": ACCESS, "media_s3_secret_key": SECRET}
+    chosen = media_store(Settings(media_dir=tmp_path / "m", media_s3_url=s3.url, media_s3_bucket=bucket, **keys))
+    assert isinstance(chosen, S3Media)
+    await chosen.put("tg-1-1.jpg", b"in the bucket")
+    assert s3.client().get_object(Bucket=bucket, Key="tg-1-1.jpg")["Body"].read() == b"in the bucket"
+    caplog.set_level("INFO")
+    assert await check_media(chosen) and f"media: media bucket '{bucket}'" in caplog.text
+    missing = media_store(Settings(media_s3_url=s3.url, media_s3_bucket="never-made", **keys))
+    assert not await check_media(missing)
+    (error,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "'never-made'" in error.getMessage() and "does not exist" in error.getMessage()
+
+
+def test_half_a_bucket_configuration_is_refused_with_what_is_missing() -> None:
+    from pydantic import ValidationError
+
+    from bot.config import Settings
+
+    with pytest.raises(ValidationError, match="CIVICBOT_MEDIA_S3_BUCKET is not"):
+        Settings(media_s3_url="http://minio:9000")
+    with pytest.raises(ValidationError, match="both CIVICBOT_MEDIA_S3_ACCESS_KEY and CIVICBOT_MEDIA_S3_SECRET_KEY"):
+        Settings(media_s3_bucket="media", media_s3_access_key="a")
+    with pytest.raises(ValidationError, match="like http://minio:9000"):
+        Settings(media_s3_bucket="media", media_s3_url="minio:9000")
+    assert Settings(media_s3_bucket=" ").media_s3_bucket is None  # blank is unset: the folder

@@ -21,10 +21,12 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.channels.web.render import render
 from bot.channels.web.server import WebChannel, WebOptions
 from dialogs import i18n
 from dialogs.context import DialogSettings
 from dialogs.registry import build_engine
+from dialogs.types import Attachment, Reply
 from store import models as m
 from store.db import create_engine, sessionmaker
 from store.media import DirectoryMedia, MediaStore, S3Media
@@ -223,3 +225,52 @@ async def test_telegram_photo_while_the_store_is_unreachable_is_answered_and_the
             assert "请核对这条进展" in p.text
         finally:
             await rig.stop()
+
+
+# -- two web processes behind a balancer ------------------------------------------------------------
+
+async def test_uploads_and_reply_files_are_served_by_whichever_web_process_a_request_reaches(
+    s3: FakeS3, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A page's upload may reach one process and its socket another; a reply's chart is rendered by the
+    process holding the socket and downloaded through another. Each has its own client of the bucket."""
+    async with sessions() as s, s.begin():
+        world = await build_world(s)
+    bucket = s3.new_bucket()
+    servers = []
+    for _ in range(2):
+        media = S3Media(s3.url, bucket, access_key=ACCESS, secret_key=SECRET)
+        channel = WebChannel(build_engine(sessions, DialogSettings(), media=media), sessions, WebOptions())
+        servers.append((TestServer(channel.app()), channel))
+        await servers[-1][0].start_server()
+    (one, one_channel), (other, _) = servers
+    origin_one, origin_other = (str(s.make_url("")).rstrip("/") for s in (one, other))
+    page = chat(origin_one)
+    try:
+        frame = await complaint_up_to_the_photo(page, world.project.code)  # the socket is held by `one`
+        page.web = SimpleNamespace(origin=origin_other)  # type: ignore[assignment]
+        uploaded = await page.upload(png())  # … the upload reaches `other`
+        assert uploaded.status == 200
+        frame = await page.photo((await uploaded.json())["ref"])
+        assert i18n.t("zh-Hans", "complain.ask.contact") in texts(frame)  # taken: on to the next step
+
+        identity_id = int(ref_identity((await uploaded.json())["ref"]))
+        message = await render(Reply("chart", image=Attachment("satisfaction.png", png(), "image/png")),
+                               identity_id, one_channel.files, "zh-Hans")
+        served = await page.http.get(origin_other + message["image"]["url"])  # rendered by one, asked of other
+        assert served.status == 200 and await served.read() == png()
+        assert served.headers["Content-Type"] == "image/png"
+        stranger = chat(origin_other)
+        try:
+            await stranger.open("/")
+            assert (await stranger.http.get(origin_other + message["image"]["url"])).status == 404
+        finally:
+            await stranger.close()
+    finally:
+        await page.close()
+        for server, _ in servers:
+            await server.close()
+
+
+def ref_identity(ref: str) -> str:
+    return ref.split("-")[1]  # web-<identity>-<token>.jpg
