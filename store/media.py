@@ -282,9 +282,10 @@ class S3Media(MediaStore):
         key = key_of(ref)
         response = await self._call("get_object", key, Key=key)
         try:
-            return await asyncio.to_thread(response["Body"].read)  # type: ignore[no-any-return]
+            content: bytes = await asyncio.to_thread(response["Body"].read)
         except (BotoCoreError, OSError) as exc:
             raise self._failed(exc, key) from exc
+        return content
 
     async def open(self, ref: str) -> AsyncIterator[bytes]:
         key = key_of(ref)
