@@ -161,3 +161,25 @@ def test_half_a_bucket_configuration_is_refused_with_what_is_missing() -> None:
     with pytest.raises(ValidationError, match="like http://minio:9000"):
         Settings(media_s3_bucket="media", media_s3_url="minio:9000")
     assert Settings(media_s3_bucket=" ").media_s3_bucket is None  # blank is unset: the folder
+
+
+async def test_reply_files_are_removed_after_their_time(tmp_path: Path) -> None:
+    from bot.channels.web.render import Files
+    from dialogs.types import Attachment
+
+    media = DirectoryMedia(tmp_path)
+    files = Files(media, ttl=3600, prune_every=0)
+    old = await files.put(7, Attachment("chart.png", b"old", "image/png"))
+    (kept,) = tmp_path.glob("reply-7-*.png")
+    two_hours_ago = datetime.now(UTC).timestamp() - 7200
+    os.utime(kept, (two_hours_ago, two_hours_ago))
+    await files.put(7, Attachment("chart.png", b"new", "image/png"))
+    assert files._pruning is not None
+    await files._pruning
+    assert [p.read_bytes() for p in tmp_path.glob("reply-7-*")] == [b"new"]
+    found = files.open(old.split("/")[2], 8)  # another identity asks for the (pruned) file's address
+    assert found is not None
+    with pytest.raises(MediaMissing):
+        await _read(found[1])
+    assert files.open("../../etc/passwd", 7) is None
+    await files.close()

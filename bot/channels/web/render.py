@@ -5,6 +5,7 @@ and files kept in the media store under unguessable addresses that only the reci
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import mimetypes
 import re
@@ -55,6 +56,13 @@ class Files:
             return None
         mime = mimetypes.guess_type(key)[0] or "application/octet-stream"
         return mime, self.media.open(key)
+
+    async def close(self) -> None:
+        """Stop a removal of old files in progress (the next process's first reply file starts another)."""
+        if self._pruning is not None and not self._pruning.done():
+            self._pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruning
 
     def _prune_now_and_then(self) -> None:
         if time.monotonic() - self._pruned < self.prune_every or (self._pruning and not self._pruning.done()):

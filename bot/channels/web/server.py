@@ -155,6 +155,7 @@ class WebChannel:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.files.close()
 
     # -- checks ---------------------------------------------------------------------------------------
 
