@@ -120,7 +120,8 @@ async def web(sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> Asy
         await build_world(session, now())
     engine = build_engine(sessions, DialogSettings(), media=DirectoryMedia(tmp_path))
     limits = Limits(upload_bytes=200_000, session_burst=10, per_session_minute=60)
-    channel = WebChannel(engine, sessions, WebOptions(limits=limits, notice_interval=0.2))
+    # notices come by the wake-up of this process's commits (and a page's hello), never by the fallback look
+    channel = WebChannel(engine, sessions, WebOptions(limits=limits, notice_interval=60))
     server = TestServer(channel.app())
     await server.start_server()
     try:
@@ -384,6 +385,40 @@ async def test_notices_reach_an_open_page_or_wait_for_the_next_visit(web: Web) -
         async with web.sessions() as session:
             states = dict((await session.execute(select(OutboxMessage.dedup_key, OutboxMessage.state))).all())
         assert states["web-test-2"] == "sent"
+    finally:
+        await browser.close()
+
+
+async def _state_becomes(sessions: async_sessionmaker[AsyncSession], row_id: int, state: str) -> bool:
+    deadline = time.monotonic() + 5
+    while True:
+        async with sessions() as session:
+            found = await session.scalar(select(OutboxMessage.state).where(OutboxMessage.id == row_id))
+        if found == state or time.monotonic() > deadline:
+            return found == state
+        await asyncio.sleep(0.05)
+
+
+async def test_a_notice_is_sent_once_a_page_confirms_it_and_waits_again_if_none_did(web: Web) -> None:
+    browser = web.browser()
+    try:
+        await browser.open("/")
+        await browser.connect(fresh=True)
+        await browser.frame("reply")
+        identity_id = await _identity_of(web.sessions, browser)
+        await _queue(web.sessions, identity_id, "unconfirmed")
+        assert browser.ws is not None
+        while (pushed := await browser.ws.receive_json(timeout=5))["type"] != "notice":
+            pass  # read as a page that goes before showing it: no "seen"
+        async with web.sessions() as session:
+            row = await session.scalar(select(OutboxMessage).where(OutboxMessage.dedup_key == "unconfirmed"))
+        assert row is not None and row.state == "sending" and pushed["n"] == f"o{row.id}"
+        await browser.ws.close()
+        assert await _state_becomes(web.sessions, row.id, "pending")
+        await browser.connect(fresh=False)  # the next visit: the same notice, the same number (shown once)
+        again = await browser.frame("notice")
+        assert again["n"] == pushed["n"]
+        assert await _state_becomes(web.sessions, row.id, "sent")
     finally:
         await browser.close()
 

@@ -27,6 +27,7 @@ from bot.channels.web.limits import Limits
 from bot.channels.web.render import Files
 from bot.channels.web.socket import Hub, Page, upload_key
 from bot.config import Settings
+from bot.dispatching import Wakeup, wakeup_for
 from dialogs import i18n
 from dialogs.engine import Engine
 from store.db import on_sqlite, transaction
@@ -61,7 +62,9 @@ class WebOptions:
     default_locale: str = "zh-Hans"
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     limits: Limits = field(default_factory=Limits)
-    notice_interval: float = 1.0
+    # seconds between looks for notices when no wake-up came; None: 1 s on SQLite (another process on
+    # the file, e.g. a command, is heard no other way), 30 s on PostgreSQL (every commit is heard by NOTIFY)
+    notice_interval: float | None = None
 
     @property
     def secure(self) -> bool:
@@ -106,6 +109,7 @@ class WebChannel:
         self._template = (STATIC / "index.html").read_text("utf-8")
         self._runner: web.AppRunner | None = None
         self._pump: asyncio.Task[None] | None = None
+        self._wakeup: Wakeup | None = None
         self.url: str | None = None
 
     # -- the application ------------------------------------------------------------------------------
@@ -128,7 +132,14 @@ class WebChannel:
         return app
 
     async def _start_pump(self, app: web.Application) -> None:
-        self._pump = asyncio.create_task(self.hub.pump(self.options.notice_interval), name="web-notices")
+        """Notices are pushed when any process queues one (``wakeup_for``: NOTIFY on PostgreSQL, this
+        process's commits on SQLite), and at the latest every ``notice_interval`` seconds."""
+        engine = self.sessions.kw["bind"]
+        interval = self.options.notice_interval
+        if interval is None:
+            interval = 1.0 if on_sqlite(self.sessions) else 30.0
+        self._wakeup = await wakeup_for(engine)
+        self._pump = asyncio.create_task(self.hub.pump(self._wakeup, interval), name="web-notices")
 
     async def _close_pages(self, app: web.Application) -> None:
         """Pages are told the server is going away (they reconnect, to this one restarted or another)."""
@@ -139,6 +150,9 @@ class WebChannel:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump
+        if self._wakeup is not None:
+            self._wakeup.close()
+            self._wakeup = None
 
     async def start(self, listen: str) -> str:
         """Serve on ``listen`` (host:port, port 0 for any free one); returns the address served."""

@@ -1,11 +1,17 @@
 """The conversation over WebSockets: a page's messages become turns of the engine, replies go back to
 every open page of the identity (or wait in memory for its next connection), and outbox notices to web
-identities are pushed to their open pages."""
+identities are pushed to their open pages.
+
+A notice is pushed by the process that holds a page of its recipient, whichever process queued it: the
+pump wakes on this process's commits and, on PostgreSQL, on every process's (``bot.dispatching.wakeup_for``:
+LISTEN/NOTIFY, no other broker). The outbox row is the guarantee of once: a pump claims it (one claimer
+wins a race), pushes it with a stable frame number (``o<row id>``, which the page de-duplicates), and marks
+it ``sent`` only when a page confirms it has shown it (``seen``). A row whose pages all close first goes
+back to ``pending``, so the next visit shows it — on whichever process the page reconnects to."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -23,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.web.limits import Limits, RateLimit
 from bot.channels.web.render import Files, render
+from bot.dispatching import Wakeup
 from dialogs import i18n
 from dialogs.engine import Engine
 from dialogs.notices import render_notice
@@ -40,7 +47,8 @@ START_PAYLOAD = re.compile(r"[sb][A-Za-z0-9_-]{1,63}")
 UNCONFIRMED_MAX = 50  # frames kept for an identity whose pages have not confirmed them (the newest win)
 UNCONFIRMED_IDENTITIES = 10_000
 BUTTON_DATA_MAX = 512
-NOTICE_LEASE = timedelta(minutes=5)
+NOTICE_LEASE = timedelta(minutes=5)  # a claimed notice waits this long for a page's confirmation
+RECOVER_EVERY = 60.0  # seconds between looks for notices left claimed by a web process that died
 STALE = "stale: the milestone was done or re-dated before this could be sent"
 
 
@@ -97,7 +105,10 @@ class Hub:
         self.pages: dict[int, set[Page]] = {}
         # replies and notices not yet confirmed by a page: sent again when a page of the identity connects
         self.unconfirmed: dict[int, list[dict[str, Any]]] = {}
-        self._wake = asyncio.Event()
+        # notices pushed to an identity's pages and not yet confirmed: identity → frame number → outbox row
+        self.awaiting: dict[int, dict[str, int]] = {}
+        self.wakeup: Wakeup | None = None  # set when the pump starts (``bot.dispatching.wakeup_for``)
+        self._recovered_at = float("-inf")
         # who holds the outbox rows this process claims (a lease: rows of a process gone are recovered)
         self.claimer = f"web:{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
@@ -119,6 +130,9 @@ class Hub:
                 pages.discard(page)
                 if not pages:
                     del self.pages[page.identity_id]
+            if not self.pages.get(page.identity_id):
+                # shielded: aiohttp cancels the handler of a connection that is gone
+                await asyncio.shield(self._give_back(page.identity_id))
 
     async def _on_frame(self, page: Page, data: str, fresh_identity: bool) -> None:
         try:
@@ -131,8 +145,7 @@ class Hub:
             await self._hello(page, message, fresh_identity)
             return
         if kind == "seen":
-            frames = self.unconfirmed.get(page.identity_id, [])
-            frames[:] = [f for f in frames if f["n"] != message.get("n")]
+            await self._seen(page.identity_id, message.get("n"))
             return
         cid = message.get("id")
         if not isinstance(cid, str) or not CLIENT_ID.fullmatch(cid) or kind not in ("text", "button", "photo"):
@@ -205,7 +218,7 @@ class Hub:
             incoming = Incoming(CHANNEL, page.external_id, f"{page.identity_id}-{cid}", locale=page.locale,
                                 command=command, payload=payload)
             await asyncio.shield(self._turn(page.identity_id, incoming, cid))
-        self._wake.set()  # notices waiting for this person
+        self.wake()  # notices waiting for this person
 
     async def close_pages(self, identity_id: int) -> None:
         """The device was forgotten: its pages close (and open afresh, as a new visitor)."""
@@ -270,23 +283,34 @@ class Hub:
     # -- outbox notices -------------------------------------------------------------------------------
 
     def wake(self) -> None:
-        self._wake.set()
+        if self.wakeup is not None:
+            self.wakeup.wake()
 
-    async def pump(self, interval: float = 1.0) -> None:
-        """Push outbox notices to open pages: at once when a page opens, else every ``interval``."""
+    async def pump(self, wakeup: Wakeup, interval: float) -> None:
+        """Push outbox notices to open pages: when ``wakeup`` says something was queued (by any process on
+        PostgreSQL) or a page opened, and every ``interval`` seconds in case a wake-up was missed."""
+        self.wakeup = wakeup
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
-            self._wake.clear()
-            if not self.pages:
-                continue
+            await wakeup.wait(interval)
             try:
-                await self.push_notices()
+                await self._recover()
+                if self.pages:
+                    await self.push_notices()
             except Exception:
                 log.exception("pushing notices to web pages failed: trying again")
 
+    async def _recover(self) -> None:
+        """Notices a dead web process had claimed go back to the queue once their lease has run out (a
+        deployment without a Telegram worker has no other dispatcher to do it)."""
+        moment = asyncio.get_running_loop().time()
+        if moment - self._recovered_at < RECOVER_EVERY:
+            return
+        self._recovered_at = moment
+        async with self.gate, transaction(self.sessions) as session:
+            await outbox.recover_stuck(session, self.clock())
+
     async def push_notices(self) -> int:
-        """Deliver what waits for the identities with a page open; returns how many were shown."""
+        """Deliver what waits for the identities with a page open; returns how many were pushed."""
         shown = 0
         while self.pages:
             now = self.clock()
@@ -311,16 +335,44 @@ class Hub:
         except (KeyError, ValueError, IndexError, TypeError) as exc:
             await self._settle(outbox.mark_dead, message.id, f"cannot be rendered: {exc!r}", by=self.claimer)
             return 0
-        frame = {"type": "notice", "lang": locale, "messages": [await render(reply, message.identity_id, self.files, locale)]}
-        if self.pages.get(message.identity_id):
-            if await self._to_identity(message.identity_id, frame):
-                await self._settle(outbox.mark_sent, message.id, self.clock(), by=self.claimer)
-                return 1
-            kept = self.unconfirmed.get(message.identity_id, [])
-            kept[:] = [f for f in kept if f is not frame]  # the row itself waits: not twice
-        async with self.gate, transaction(self.sessions) as session:  # the page closed: it waits for the next
-            await outbox.release(session, [message.id], self.clock(), by=self.claimer)
+        n = f"o{message.id}"  # the same number each time the row is pushed: a page shows it once
+        frame = {"type": "notice", "n": n, "lang": locale,
+                 "messages": [await render(reply, message.identity_id, self.files, locale)]}
+        # awaited before it is pushed: a page that confirms, or closes, at once finds it
+        self.awaiting.setdefault(message.identity_id, {})[n] = message.id
+        if await self._to_identity(message.identity_id, frame, keep=False):
+            return 1
+        waiting = self.awaiting.get(message.identity_id, {})
+        if waiting.pop(n, None) is not None:  # no page took it: the row waits for the next visit
+            await self._release(message.identity_id, [message.id])
         return 0
+
+    async def _seen(self, identity_id: int, n: object) -> None:
+        """A page has shown frame ``n``: a notice's row is sent; a reply is no longer kept."""
+        if not isinstance(n, str):
+            return
+        waiting = self.awaiting.get(identity_id)
+        message_id = waiting.pop(n, None) if waiting is not None else None
+        if message_id is not None:
+            if not waiting:
+                del self.awaiting[identity_id]
+            await asyncio.shield(self._settle(outbox.mark_sent, message_id, self.clock(), by=self.claimer))
+            return
+        frames = self.unconfirmed.get(identity_id, [])
+        frames[:] = [f for f in frames if f["n"] != n]
+
+    async def _give_back(self, identity_id: int) -> None:
+        """The identity's last page here closed: notices it did not confirm go back to the queue, due now."""
+        waiting = self.awaiting.pop(identity_id, None)
+        if waiting:
+            await self._release(identity_id, list(waiting.values()))
+
+    async def _release(self, identity_id: int, message_ids: list[int]) -> None:
+        try:
+            async with self.gate, transaction(self.sessions) as session:
+                await outbox.release(session, message_ids, self.clock(), by=self.claimer)
+        except Exception:  # the lease runs out instead, and the row is recovered then
+            log.exception("could not give back the notices %s of identity %s", message_ids, identity_id)
 
     async def _settle(self, fn: Any, *args: object, by: str) -> None:
         async with self.gate, transaction(self.sessions) as session:
