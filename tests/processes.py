@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 from sqlalchemy import select
 from yarl import URL
 
@@ -165,3 +166,90 @@ class Page:
         finally:
             await db.dispose()
         return row.id, row.external_id
+
+
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding",
+    "upgrade", "host", "content-length", "content-encoding", "sec-websocket-key", "sec-websocket-version",
+    "sec-websocket-extensions", "sec-websocket-accept", "sec-websocket-protocol",
+})
+
+
+class RoundRobinProxy:
+    """A small load balancer, as nginx stands in front of a deployment: each request (and each WebSocket,
+    upgrade passed through) goes to the next backend of its route in turn; the route is the longest
+    matching path prefix. ``served`` counts requests and sockets per backend."""
+
+    def __init__(self, routes: dict[str, list[str]]) -> None:
+        self.routes = sorted(routes.items(), key=lambda item: -len(item[0]))
+        self.turn: dict[str, int] = dict.fromkeys(routes, 0)
+        self.served: dict[str, int] = {backend: 0 for backends in routes.values() for backend in backends}
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self._runner: web.AppRunner | None = None
+        self._http: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> RoundRobinProxy:
+        self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), auto_decompress=False,
+                                           cookie_jar=aiohttp.DummyCookieJar())
+        app = web.Application(client_max_size=20 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._http is not None:
+            await self._http.close()
+
+    def _next(self, path: str) -> str:
+        for prefix, backends in self.routes:
+            if path.startswith(prefix):
+                backend = backends[self.turn[prefix] % len(backends)]
+                self.turn[prefix] += 1
+                self.served[backend] += 1
+                return backend
+        raise web.HTTPNotFound()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        assert self._http is not None
+        target = self._next(request.path) + request.path_qs
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self._socket(request, target, headers)
+        try:
+            async with self._http.request(request.method, target, headers=headers, data=await request.read(),
+                                          allow_redirects=False) as answer:
+                body = await answer.read()
+                response = web.Response(status=answer.status, body=body)
+                for name, value in answer.headers.items():
+                    if name.lower() not in HOP_BY_HOP:
+                        response.headers.add(name, value)
+                return response
+        except aiohttp.ClientError:
+            return web.Response(status=502, text="bad gateway")
+
+    async def _socket(self, request: web.Request, target: str, headers: dict[str, str]) -> web.StreamResponse:
+        assert self._http is not None
+        try:
+            upstream = await self._http.ws_connect(target, headers=headers, autoclose=False, heartbeat=None)
+        except aiohttp.WSServerHandshakeError as refused:
+            return web.Response(status=refused.status, text="refused upstream")
+        downstream = web.WebSocketResponse(autoclose=False)
+        await downstream.prepare(request)
+
+        async def pipe(source: Any, sink: Any) -> None:
+            async for message in source:
+                if message.type == aiohttp.WSMsgType.TEXT:
+                    await sink.send_str(message.data)
+                elif message.type == aiohttp.WSMsgType.BINARY:
+                    await sink.send_bytes(message.data)
+                elif message.type == aiohttp.WSMsgType.CLOSE:
+                    break
+            await sink.close()
+
+        await asyncio.gather(pipe(upstream, downstream), pipe(downstream, upstream), return_exceptions=True)
+        return downstream

@@ -448,11 +448,17 @@ class Fault:
 
 @dataclass
 class RateLimit:
-    """Telegram's flood limits as a sliding window over accepted sends."""
+    """Telegram's flood limits as a sliding window over accepted sends.
+
+    ``chat_burst`` above 1 allows a chat the short bursts Telegram tolerates ("We may allow short bursts
+    that go over this limit", Bots FAQ): then a chat takes ``per_chat`` messages per ``window`` on average
+    and up to ``chat_burst`` at once (a GCRA bucket over the moments sends arrive) instead of a strict
+    sliding window."""
 
     per_chat: int = 1
     overall: int = 30
     window: float = 1.0
+    chat_burst: int = 1
     group_per_minute: int | None = 20  # chats with a negative id
     methods: frozenset[str] = SEND_METHODS  # lower-case method names
 
@@ -904,6 +910,7 @@ class FakeTelegram:
         self._rate_all: deque[float] = deque()
         self._rate_chat: defaultdict[int, deque[float]] = defaultdict(deque)
         self._rate_group: defaultdict[int, deque[float]] = defaultdict(deque)
+        self._rate_chat_tat: dict[int, float] = {}  # with a chat burst: each chat's theoretical arrival time
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._runner: web.AppRunner | None = None
@@ -996,6 +1003,7 @@ class FakeTelegram:
         self._rate_all.clear()
         self._rate_chat.clear()
         self._rate_group.clear()
+        self._rate_chat_tat.clear()
 
     # -- configuration and injection ----------------------------------------------------------------------
 
@@ -1192,10 +1200,13 @@ class FakeTelegram:
     def _rate_retry_after(self, limit: RateLimit, chat_id: int, now: float) -> int:
         """Seconds until a send to ``chat_id`` fits all sliding windows (0: it fits now)."""
         wait = 0.0
-        windows = [
-            (self._rate_all, limit.overall, limit.window),
-            (self._rate_chat[chat_id], limit.per_chat, limit.window),
-        ]
+        windows = [(self._rate_all, limit.overall, limit.window)]
+        if limit.chat_burst > 1:
+            interval = limit.window / limit.per_chat
+            earliest = self._rate_chat_tat.get(chat_id, now) - (limit.chat_burst - 1) * interval
+            wait = max(0.0, earliest - now)
+        else:
+            windows.append((self._rate_chat[chat_id], limit.per_chat, limit.window))
         if chat_id < 0 and limit.group_per_minute:
             windows.append((self._rate_group[chat_id], limit.group_per_minute, 60.0))
         for times, allowed, window in windows:
@@ -1207,7 +1218,12 @@ class FakeTelegram:
 
     def _rate_commit(self, chat_id: int, now: float) -> None:
         self._rate_all.append(now)
-        self._rate_chat[chat_id].append(now)
+        limit = self.faults.rate_limit
+        if limit is not None and limit.chat_burst > 1:
+            tat = self._rate_chat_tat.get(chat_id, now)
+            self._rate_chat_tat[chat_id] = max(tat, now) + limit.window / limit.per_chat
+        else:
+            self._rate_chat[chat_id].append(now)
         if chat_id < 0:
             self._rate_group[chat_id].append(now)
 
