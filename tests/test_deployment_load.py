@@ -3,7 +3,9 @@ behind a round-robin proxy (Telegram's webhook deliveries and the web chat's soc
 worker`` and one ``--role scheduler`` (``--role`` has no combined worker-and-scheduler role: the two run side
 by side, as in docker-compose.yml), Telegram's limits shared through Redis.
 
-The Telegram fake enforces Telegram's limits (30 messages/s for the bot, about 1/s per chat). 2,000 messages
+The Telegram fake enforces Telegram's limits: 30 messages/s for the bot, about 1/s per chat with the short
+bursts Telegram tolerates (up to 3 at once, what the bot's limiter allows itself; the fake's strict default of
+1 per sliding second would refuse the second of two quick answers in a chat). 2,000 messages
 from 200 people — 100 on Telegram, 100 in the web chat, 10 each, each person's sent at once — are each
 answered exactly once, each person's answers in the order of their messages, and no 429 is drawn. Every
 turn runs under its conversation's row lock, whichever process takes it."""
