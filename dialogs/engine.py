@@ -68,6 +68,9 @@ class Turn:
 
     replies: list[Reply]
     reply_id: int | None = None
+    # set when the replies are an earlier turn's, kept and not yet marked sent (the incoming came again):
+    # when they were kept. Another process may be sending them right now.
+    kept_at: datetime | None = None
 
 
 class Engine:
@@ -138,7 +141,7 @@ class Engine:
                 unsent = await turn.unsent_of(incoming.channel, incoming.user_id, key) if keep else None
                 if unsent is None:
                     return Turn([])
-                return Turn([Reply.from_json(reply) for reply in unsent[1]], unsent[0])
+                return Turn([Reply.from_json(reply) for reply in unsent[1]], unsent[0], unsent[2])
             before = _snapshot(conversation.flow, conversation.step, conversation.slots)
             state = State(conversation.flow, conversation.step, dict(conversation.slots))
             locale = identity.locale or i18n.normalize_locale(incoming.locale) or self.settings.default_locale

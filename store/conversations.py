@@ -109,7 +109,7 @@ _KEEP_REPLIES = (
     .returning(_turn_replies.c.id)
 )
 _UNSENT_OF_INCOMING = (
-    select(_turn_replies.c.id, _turn_replies.c.replies)
+    select(_turn_replies.c.id, _turn_replies.c.replies, _turn_replies.c.created_at)
     .where(_turn_replies.c.channel == bindparam("reply_channel"), _turn_replies.c.user_id == bindparam("reply_user"),
            _turn_replies.c.incoming_key == bindparam("reply_key"))
 )
@@ -218,10 +218,11 @@ class TurnConnection:
                                                  "reply_values": replies, "reply_at": now})
         return int(found[0][0])
 
-    async def unsent_of(self, channel: str, user_id: str, key: str) -> tuple[int, list[Any]] | None:
-        """The replies of the turn that handled ``key``, if they were never marked sent: its id and values."""
+    async def unsent_of(self, channel: str, user_id: str, key: str) -> tuple[int, list[Any], datetime] | None:
+        """The replies of the turn that handled ``key``, if they were never marked sent: its id, values, and
+        when they were kept."""
         found = await self._rows(_UNSENT_OF_INCOMING, {"reply_channel": channel, "reply_user": user_id, "reply_key": key})
-        return (int(found[0][0]), found[0][1]) if found else None
+        return (int(found[0][0]), found[0][1], found[0][2]) if found else None
 
     async def save(self, conversation: OpenConversation, flow: str | None, step: str | None,
                    slots: dict[str, Any], now: datetime) -> None:

@@ -67,7 +67,7 @@ from bot.config import Settings
 from bot.limits import SendLimiter, send_limiter
 from bot.sending import PermanentError, RetryAfter, TransientError, Unreachable
 from dialogs import i18n
-from dialogs.engine import Engine
+from dialogs.engine import Engine, Turn
 from dialogs.types import Incoming, Media, Reply
 from store.conversations import UnsentReplies, mark_replies_sent, unsent_replies
 from store.db import create_engine, on_sqlite, sessionmaker, transaction
@@ -110,6 +110,24 @@ class TelegramOptions:
             webhook_listen=settings.telegram_webhook_listen,
             default_locale=settings.default_locale, admins=settings.admin_identities,
         )
+
+
+# --- re-deliveries -----------------------------------------------------------------------------------
+
+REPLIES_LEASE = timedelta(seconds=60)  # kept replies younger than this may be being sent by their turn's process
+
+
+class RepliesInFlight(Exception):
+    """A webhook update came again while the replies of its first turn may still be being sent."""
+
+
+def _in_flight(answered: Turn, now: datetime) -> bool:
+    """Whether ``answered`` repeats an earlier turn's replies kept so recently that their process may still
+    be sending them (once older, that process is taken to have died: they are sent here, at least once)."""
+    if answered.kept_at is None:
+        return False
+    kept_at = answered.kept_at if answered.kept_at.tzinfo is not None else answered.kept_at.replace(tzinfo=UTC)
+    return now - kept_at < REPLIES_LEASE
 
 
 # --- per-user ordered queues -----------------------------------------------------------------------
@@ -469,6 +487,10 @@ class TelegramChannel:
             try:
                 await self.process(work)
                 return None
+            except RepliesInFlight as exc:
+                log.info("update %s came again while its replies are being sent: Telegram will deliver it "
+                         "again", work.update_id)
+                return exc
             except Exception as exc:
                 attempt += 1
                 if not work.retry_here:
@@ -497,6 +519,10 @@ class TelegramChannel:
         self.requests.reachable_again(chat_id)  # they wrote, so they do not block the bot (any more)
         async with self.db_gate:
             answered = await self.engine.turn(incoming)
+        if not work.retry_here and _in_flight(answered, self.clock()):
+            # a re-delivery (Telegram gave up waiting for the first answer) while a process, perhaps another
+            # one, still sends the first turn's replies: sending them here too would answer twice
+            raise RepliesInFlight(work.update_id)
         await self.deliver(chat_id, answered.replies)
         self._settle_later(Settle(update_obj.update_id, incoming.user_id, chat_id, language_code, answered.reply_id))
 
