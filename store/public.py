@@ -248,7 +248,8 @@ def _where(stmt: Select[Any], shape: tuple[bool, ...]) -> Select[Any]:
         stmt = stmt.where(Project.brand.is_(True))
     if title:
         words = _param("title")
-        stmt = stmt.where(or_(Project.title_zh.like(words, escape="\\"),
+        # lower() on both: SQLite's LIKE ignores ASCII case, PostgreSQL's does not (a title_zh may hold "AI")
+        stmt = stmt.where(or_(func.lower(Project.title_zh).like(words, escape="\\"),
                               func.lower(Project.title_en).like(words, escape="\\")))
     return stmt
 
@@ -286,7 +287,8 @@ def _list_columns() -> Select[Any]:
 
 
 def _page_statement(shape: tuple[bool, ...], by_score: bool) -> Select[Any]:
-    order = (Project.evaluation_score.desc(), Project.code) if by_score else (Project.year.desc(), Project.code)
+    # unscored last on both databases (PostgreSQL sorts NULL first in a descending order, SQLite last)
+    order = (Project.evaluation_score.desc().nulls_last(), Project.code) if by_score else (Project.year.desc(), Project.code)
     return _where(_list_columns(), shape).order_by(*order).limit(_LIMIT).offset(_OFFSET)
 
 
