@@ -3,16 +3,22 @@ that is not disclosable (internal progress, drafts and applications, done milest
 
 from __future__ import annotations
 
+import secrets
+import shutil
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import fields
 from datetime import UTC, date, datetime
 
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store import models as m
 from store import public
+from store.db import create_engine, sessionmaker
 from store.importing.tables import text_digest
 from store.public import ProjectFilter
+from tests.conftest import _admin, run_blocking
 from tests.factories import uscc
 
 NOW = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
@@ -116,10 +122,48 @@ async def build(session: AsyncSession) -> dict[str, int]:
     return ids
 
 
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, int]]]:
+    """One database per backend for the whole module, built once: every test only reads it or rolls back."""
+    if request.param == "sqlite":
+        target = tmp_path_factory.mktemp("public") / "civicbot.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        url, drop = f"sqlite+aiosqlite:///{target}", None
+    else:
+        server, template = request.getfixturevalue("pg_template")
+        name = f"civicbot_public_{secrets.token_hex(4)}"
+        run_blocking(lambda: _admin(server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        url = make_url(server).set(drivername="postgresql+asyncpg", database=name).render_as_string(False)
+        drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+
+    async def fill() -> dict[str, int]:
+        engine = create_engine(url)
+        try:
+            async with sessionmaker(engine)() as s:
+                return await build(s)
+        finally:
+            await engine.dispose()
+
+    try:
+        yield url, run_blocking(fill)
+    finally:
+        if drop is not None:
+            run_blocking(lambda: _admin(server, drop))
+
+
 @pytest.fixture
-async def world(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
-    async with sessions() as s:
-        return await build(s)
+async def sessions(built: tuple[str, dict[str, int]]) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the module's database; what a test adds is never committed."""
+    engine = create_engine(built[0])
+    try:
+        yield sessionmaker(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def world(built: tuple[str, dict[str, int]]) -> dict[str, int]:
+    return built[1]
 
 
 def codes(page: public.ProjectPage | list[public.ProjectRow]) -> list[str]:
