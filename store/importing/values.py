@@ -85,9 +85,9 @@ def choice(values: Iterable[str]) -> Parser:
 @lru_cache(maxsize=1024, typed=True)
 def year(cell: object) -> int:
     if type(cell) is str:
-        if _YEAR.fullmatch(cell):
-            return int(cell)
-        raise Invalid(YEAR_REASON)
+        if not _YEAR.fullmatch(cell):
+            raise Invalid(YEAR_REASON)
+        cell = int(cell)  # "0999" is no more a year than the number 999
     whole = _whole(cell)
     if whole is None or not 1000 <= whole <= 9999:
         raise Invalid(YEAR_REASON)
