@@ -523,7 +523,7 @@ async def test_csv_as_excel_writes_it(sqlite_engine: AsyncEngine, tmp_path: Path
     (folder / "experts.csv").write_bytes("code,name,field\r\nE-1,王立平,law\r\n".encode("gbk"))
 
     assert await errors_of(sqlite_engine, folder) == [
-        'experts.csv:1: : : not UTF-8 text (save the file as "CSV UTF-8")',
+        'experts.csv:2: : : not UTF-8 text (save the file as "CSV UTF-8")',
     ]
     (folder / "experts.csv").unlink()
     result = await load(sqlite_engine, folder)

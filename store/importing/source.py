@@ -122,7 +122,7 @@ class _CsvFile:
             try:
                 first = next(csv.reader(handle), [])
             except UnicodeDecodeError:
-                raise SourceError(label, 1, _NOT_UTF8) from None
+                raise SourceError(label, _first_bad_line(self.path), _NOT_UTF8) from None
         return Table(self.path.stem, label, [c.strip() for c in first], self._rows(label))
 
     def _rows(self, label: str) -> Iterator[tuple[int, Cells]]:
@@ -134,10 +134,23 @@ class _CsvFile:
                 for line, record in enumerate(reader, start=2):
                     yield line, [c.strip() or None for c in record]
             except UnicodeDecodeError:
-                raise SourceError(label, line + 1, _NOT_UTF8) from None
+                raise SourceError(label, _first_bad_line(self.path), _NOT_UTF8) from None
 
 
 _NOT_UTF8 = "not UTF-8 text (save the file as \"CSV UTF-8\")"
+
+
+def _first_bad_line(path: Path) -> int:
+    """The row holding the first byte that is not UTF-8 (text is decoded by the block, so the row being
+    read when decoding fails may be far before it): read again, keeping undecodable bytes as surrogates."""
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
+        for line, record in enumerate(csv.reader(handle), start=1):
+            for cell in record:
+                try:
+                    cell.encode()
+                except UnicodeEncodeError:
+                    return line
+    return 1
 
 
 def _sheet_rows(sheet: Any) -> Iterator[tuple[int, Cells]]:
