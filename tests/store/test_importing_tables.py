@@ -363,3 +363,34 @@ async def test_rules_across_rows(engine: AsyncEngine, tmp_path: Path) -> None:
         "projects.csv:2: amount_cny: 199.99: disbursements total 200.00 exceeds the approved amount 199.99"]
     assert await rows(engine, "SELECT installment, amount_fen FROM disbursements ORDER BY installment") == [
         (1, 10000), (2, 10000)]
+
+
+async def test_survey_answers_and_members(engine: AsyncEngine, tmp_path: Path) -> None:
+    folder = tmp_path / "pkg"
+    heard: list[tuple[str, int]] = []
+    survey = ("response_id,project_code,submitted_on,item,value\n"
+              "R1,P-1,2026-05-01,overall,5\nR1,P-1,2026-05-01,suggestion,多一些活动\nR2,P-1,2026-05-02,overall,2\n")
+    members = f"channel,external_id,role,ref,locale\ntelegram,1001,org,{USCC},zh-Hant\nweb,w-1,staff,MZ,\n"
+    for name, text in {**BASE, "survey_responses.csv": survey, "members.csv": members}.items():
+        folder.mkdir(exist_ok=True)
+        (folder / name).write_text(text, encoding="utf-8")
+    result = await import_package(engine, folder, zone=ZONE, now=NOW, progress=lambda f, n: heard.append((f, n)))
+    assert counts(result)["survey_responses"] == (3, 0, 0) and counts(result)["members"] == (2, 0, 0)
+    # each file is heard of once it is read, with its row count
+    assert heard[-2:] == [("members.csv", 2), ("survey_responses.csv", 3)]
+    assert await rows(engine, "SELECT response_key, submitted_on FROM survey_responses ORDER BY response_key") in (
+        [("R1", date(2026, 5, 1)), ("R2", date(2026, 5, 2))], [("R1", "2026-05-01"), ("R2", "2026-05-02")])
+    assert sorted(await rows(engine, "SELECT item, value_int, value_text FROM survey_answers")) == [
+        ("overall", 2, None), ("overall", 5, None), ("suggestion", None, "多一些活动")]
+    identities = await rows(engine, "SELECT channel, external_id, role, organization_id IS NOT NULL, department_id IS NOT NULL,"
+                                    " locale, unreachable FROM identities ORDER BY channel")
+    assert identities == [("telegram", "1001", "org", True, False, "zh-Hant", False),
+                          ("web", "w-1", "staff", False, True, None, False)]
+
+    # a changed answer and a moved response are updates, each audited; the rest is unchanged
+    changed = survey.replace("overall,5", "overall,4").replace("R2,P-1,2026-05-02", "R2,P-1,2026-05-03")
+    again = await load(engine, folder, {"survey_responses.csv": changed, "members.csv": members})
+    assert counts(again) == {"members": (0, 0, 2), "survey_responses": (0, 2, 1)}
+    updates = [(e, k, d["changes"]) for a, e, k, d in await audit(engine) if a == "import.update"]
+    assert updates == [("survey_responses", "R2", {"submitted_on": ["2026-05-02", "2026-05-03"]}),
+                       ("survey_answers", "R1/overall", {"value": [5, 4]})]
