@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -13,6 +13,7 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs import i18n
+from dialogs.state import State
 from dialogs.types import Attachment, Button, Incoming, Reply
 from store.media import DirectoryMedia, MediaStore
 from store.models import Identity
@@ -45,20 +46,42 @@ class DialogSettings:
         return work_calendar(Path(self.holidays_file) if self.holidays_file else None)
 
 
-@dataclass
-class State:
-    """The conversation row's content while a turn runs."""
-
-    flow: str | None = None
-    step: str | None = None
-    slots: dict[str, Any] = field(default_factory=dict)
-
-    def clear(self) -> None:
-        self.flow, self.step, self.slots = None, None, {}
+Parse = dict[str, Any]  # what ``Understand`` makes of a text: "text", "intent", "entities" (nlu.parser)
+Suggestion = tuple[str, str, float]  # a known name resembling a text: its value, its label, a score (0–100)
 
 
 class Understand(Protocol):
-    def __call__(self, text: str) -> dict[str, Any]: ...
+    """The engine's language understanding (``dialogs.understanding.Understanding``; ``PlainUnderstand``
+    for a parse function alone)."""
+
+    def __call__(self, text: str) -> Parse:
+        """The intent and entities of ``text`` (the parse keeps the text: it lives for one turn only)."""
+        ...
+
+    def suggest(self, kind: str, text: str, limit: int = 5) -> list[Suggestion]:
+        """The known names of ``kind`` (project, organization, category, district…) resembling ``text``,
+        best first; none when there is no name index."""
+        ...
+
+    async def with_names(self, parse: Parse, session: AsyncSession) -> Parse:
+        """``parse`` made again with the database's names if they were not loaded yet when it was made."""
+        ...
+
+
+class PlainUnderstand:
+    """An ``Understand`` made of a parse function alone: no name index to suggest from, no names to load."""
+
+    def __init__(self, parse: Callable[[str], Parse]) -> None:
+        self._parse = parse
+
+    def __call__(self, text: str) -> Parse:
+        return self._parse(text)
+
+    def suggest(self, kind: str, text: str, limit: int = 5) -> list[Suggestion]:
+        return []
+
+    async def with_names(self, parse: Parse, session: AsyncSession) -> Parse:
+        return parse
 
 
 Notify = Callable[..., Awaitable[None]]
@@ -67,42 +90,58 @@ Notify = Callable[..., Awaitable[None]]
 RowT = TypeVar("RowT")
 
 
-class TurnSession:
-    """A turn's ORM session, made when a flow first uses it: a menu, a help page or a choice of
-    language needs none, and making one, adding the identity to it and closing it again is a good part
-    of such a turn. Stands in for the ``AsyncSession`` (every attribute is the session's)."""
-
-    def __init__(self, make: Callable[[], AsyncSession]) -> None:
-        self._make = make
-        self.opened: AsyncSession | None = None
-
-    def open(self) -> AsyncSession:
-        if self.opened is None:
-            self.opened = self._make()
-        return self.opened
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.open(), name)
-
-
-@dataclass
 class Context:
-    session: AsyncSession
-    identity: Identity
-    state: State
-    locale: str
-    now: datetime
-    settings: DialogSettings
-    incoming: Incoming
-    understand: Understand | None = None
-    # photos and documents people sent, and files made for them: shared by every process
-    media: MediaStore = field(default_factory=lambda: DirectoryMedia("media"))
-    replies: list[Reply] = field(default_factory=list)
-    opened: bool = False  # a flow was started this turn (the engine ends a finished one on the menu)
-    # lookups a turn would otherwise repeat (choices shown on a summary, an eligibility check …)
-    memo: dict[Any, Any] = field(default_factory=dict)
-    # rows read this turn, held so the session's identity map (which holds them only weakly) keeps them
-    _rows: dict[tuple[type, Any], Any] = field(default_factory=dict, repr=False)
+    """One turn as a flow sees it. ``session`` is the turn's ORM session, made when a flow first uses it
+    (a menu, a help page or a choice of language needs none: making one, adding the identity to it and
+    closing it again is a good part of such a turn); ``opened_session`` tells the engine whether one was."""
+
+    def __init__(
+        self,
+        session: AsyncSession | Callable[[], AsyncSession],
+        identity: Identity,
+        state: State,
+        locale: str,
+        now: datetime,
+        settings: DialogSettings,
+        incoming: Incoming,
+        understand: Understand | None = None,
+        follow_up: str | None = None,
+        media: MediaStore | None = None,
+    ) -> None:
+        if isinstance(session, AsyncSession):
+            self._session: AsyncSession | None = session
+            self._make_session: Callable[[], AsyncSession] | None = None
+        else:
+            self._session, self._make_session = None, session
+        self.identity = identity
+        self.state = state
+        self.locale = locale
+        self.now = now
+        self.settings = settings
+        self.incoming = incoming
+        self.understand = understand
+        # photos and documents people sent, and files made for them: shared by every process
+        self.media: MediaStore = media if media is not None else DirectoryMedia("media")
+        # the context for follow-ups as the turn found it (``State.topic``): opening a flow clears the state
+        self.follow_up = follow_up
+        self.replies: list[Reply] = []
+        self.opened = False  # a flow was started this turn (the engine ends a finished one on the menu)
+        # lookups a turn would otherwise repeat (choices shown on a summary, an eligibility check …)
+        self.memo: dict[Any, Any] = {}
+        # rows read this turn, held so the session's identity map (which holds them only weakly) keeps them
+        self._rows: dict[tuple[type, Any], Any] = {}
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            assert self._make_session is not None
+            self._session = self._make_session()
+        return self._session
+
+    @property
+    def opened_session(self) -> AsyncSession | None:
+        """The session if this turn made or was given one (None: no flow needed it)."""
+        return self._session
 
     async def get(self, model: type[RowT], key: Any) -> RowT | None:
         """``session.get``, read at most once per turn: a row nobody holds would otherwise be dropped by

@@ -20,7 +20,6 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable
-from copy import deepcopy
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -30,9 +29,10 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs import i18n
-from dialogs.context import Context, DialogSettings, State, TurnSession, Understand
+from dialogs.context import Context, DialogSettings, Parse, Understand
 from dialogs.flow import Flow, label_key, split_button
 from dialogs.forms import NO_WORDS, YES_WORDS
+from dialogs.state import State
 from dialogs.types import Button, Incoming, Reply
 from nlu.numbers import parse_number
 from store.conversations import TurnConnection, turn_connection
@@ -46,7 +46,6 @@ MAX_TEXT = 4000  # anything longer is cut before it reaches a flow; fields have 
 # typed inside any flow, these offer to leave it (an answer that is just this word is unlikely)
 LEAVE_WORDS = frozenset({"取消", "退出", "离开", "不填了", "cancel", "quit", "exit", "leave", "stop"})
 LABEL_MAX = 30  # longer text is an answer, never a button's label typed out
-LEAVE_OFFERED = "~leave_offered"  # a slot kept for one turn: the next answer may be to the offer
 # answers to that offer, besides its buttons' labels
 _LEAVE_YES = YES_WORDS | LEAVE_WORDS
 _LEAVE_NO = NO_WORDS | {"继续", "continue"}
@@ -142,32 +141,34 @@ class Engine:
                 if unsent is None:
                     return Turn([])
                 return Turn([Reply.from_json(reply) for reply in unsent[1]], unsent[0], unsent[2])
+            # compared with what the row holds: a row saved by an older release is written again, migrated
             before = _snapshot(conversation.flow, conversation.step, conversation.slots)
-            state = State(conversation.flow, conversation.step, dict(conversation.slots))
+            state = State.from_json(conversation.flow, conversation.step, conversation.slots)
             locale = identity.locale or i18n.normalize_locale(incoming.locale) or self.settings.default_locale
             # the flow's session, in the turn's transaction (its commit leaves the transaction to the
             # turn), made if the flow uses it
-            session = TurnSession(lambda: self._session(turn, identity))
+            ctx = Context(
+                session=lambda: self._session(turn, identity), identity=identity, state=state, locale=locale,
+                now=now, settings=self.settings, incoming=incoming, understand=self.understand, follow_up=state.topic,
+                media=self.media,
+            )
             try:
-                ctx = Context(
-                    session=session, identity=identity, state=state, locale=locale, now=now,  # type: ignore[arg-type]
-                    settings=self.settings, incoming=incoming, understand=self.understand,
-                    media=self.media,
-                )
                 await self._route(ctx, incoming)
                 # no dead ends: a turn that ends a flow with a bare message ("已取消。", "提交成功") ends on the menu
-                ended = (conversation.flow is not None or ctx.opened) and state.flow is None
+                ended = (conversation.flow is not None or ctx.opened) and ctx.state.flow is None
                 if not ctx.replies or (ended and not ctx.replies[-1].buttons):
                     await self.show_menu(ctx)
-                if session.opened is None and inspect(identity).modified:
-                    session.open()  # the identity changed (a language chosen): it is written below
-                if session.opened is not None:
-                    await session.opened.flush()
+                if ctx.opened_session is None and inspect(identity).modified:
+                    ctx.session.add(identity)  # the identity changed (a language chosen): it is written below
+                if ctx.opened_session is not None:
+                    await ctx.opened_session.flush()
             finally:
-                if session.opened is not None:
-                    await session.opened.close()
-            if _snapshot(state.flow, state.step, state.slots) != before:  # a menu or an answer changes nothing
-                await turn.save(conversation, state.flow, state.step, state.slots, now)
+                if ctx.opened_session is not None:
+                    await ctx.opened_session.close()
+            state = ctx.state
+            slots = state.to_json()
+            if _snapshot(state.flow, state.step, slots) != before:  # a menu or an answer changes nothing
+                await turn.save(conversation, state.flow, state.step, slots, now)
             reply_id = None
             if keep:
                 values = [reply.to_json() for reply in ctx.replies]
@@ -194,7 +195,7 @@ class Engine:
             if not active.allowed(ctx):
                 await self._refuse(ctx, active)
                 return
-            offered = ctx.state.slots.pop(LEAVE_OFFERED, False)
+            offered, ctx.state.leave_offered = ctx.state.leave_offered, False
             key = label_key(msg.text or "")
             if offered and key in _LEAVE_YES | {label_key(ctx.t("common.leave_yes"))}:
                 await active.quit(ctx)
@@ -283,7 +284,7 @@ class Engine:
         if not active.allowed(ctx):
             await self._refuse(ctx, active)
             return
-        ctx.state.slots.pop(LEAVE_OFFERED, None)  # a button of the flow itself: the offer was passed by
+        ctx.state.leave_offered = False  # a button of the flow itself: the offer was passed by
         await active.handle(ctx, msg)
 
     async def _typed_button(self, ctx: Context, flow: Flow, msg: Incoming) -> Incoming:
@@ -298,11 +299,11 @@ class Engine:
         key = label_key(text)
         if not key or parse_number(text) is not None:  # a number is read as one (a rating's too) by the step itself
             return msg
-        shown, step, slots = len(ctx.replies), ctx.state.step, deepcopy(ctx.state.slots)
+        shown, saved = len(ctx.replies), ctx.state.copy()
         await flow.reprompt(ctx)
         screen = ctx.replies[shown:]
         del ctx.replies[shown:]
-        ctx.state.step, ctx.state.slots = step, slots
+        ctx.state.restore(saved)
         for reply in screen:
             for row in reply.buttons:
                 for button in row:
@@ -311,13 +312,13 @@ class Engine:
         return msg
 
     def _offer_leave(self, ctx: Context, flow: Flow) -> None:
-        ctx.state.slots[LEAVE_OFFERED] = True
+        ctx.state.leave_offered = True
         ctx.tell("common.leave_offer_draft" if flow.can_save else "common.leave_offer", buttons=[[
             Button(ctx.t("common.leave_yes"), "g:leave"), Button(ctx.t("common.leave_no"), "g:stay"),
         ]])
 
     async def _leave_or_stay(self, ctx: Context, leave: bool) -> None:
-        ctx.state.slots.pop(LEAVE_OFFERED, None)
+        ctx.state.leave_offered = False
         active = self.flows.get(ctx.state.flow or "")
         if active is None or not active.allowed(ctx):
             await self._stale(ctx)
@@ -332,7 +333,7 @@ class Engine:
             ctx.tell("common.not_understood")
             await self.show_menu(ctx)
             return
-        parse: dict[str, Any] = self.understand(text)
+        parse = self.understand(text)
         intent = parse.get("intent", {}).get("name") or "out_of_scope"
         if intent in ("greet", "thanks", "goodbye"):
             ctx.tell(f"common.intent_{intent}")
@@ -351,10 +352,9 @@ class Engine:
             ctx.tell("common.out_of_scope")
             await self.show_menu(ctx)
             return
-        ctx.state.slots["nlu"] = parse
         await self.open(ctx, flow, None, parse=parse)
 
-    async def open(self, ctx: Context, flow: Flow, payload: str | None, *, parse: dict[str, Any] | None = None) -> None:
+    async def open(self, ctx: Context, flow: Flow, payload: str | None, *, parse: Parse | None = None) -> None:
         """Start ``flow`` (checking its role) in place of whatever was going on."""
         if not flow.allowed(ctx):
             await self._refuse(ctx, flow)
@@ -362,9 +362,7 @@ class Engine:
         ctx.state.clear()
         ctx.state.flow = flow.name
         ctx.opened = True
-        if parse is not None:
-            ctx.state.slots["nlu"] = parse
-        await flow.start(ctx, payload)
+        await flow.start(ctx, payload, parse)
 
     async def cancel(self, ctx: Context) -> None:
         active = self.flows.get(ctx.state.flow or "")

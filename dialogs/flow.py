@@ -7,7 +7,7 @@ has passed can be recognised as stale instead of being applied to a later questi
 
 from __future__ import annotations
 
-from dialogs.context import Context
+from dialogs.context import Context, Parse
 from dialogs.types import Incoming
 from nlu.normalize import fold
 
@@ -32,7 +32,10 @@ class Flow:
             return True
         return ctx.identity.role in self.roles or ("resident" in self.roles)
 
-    async def start(self, ctx: Context, payload: str | None) -> None:
+    async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
+        """Open the flow: with a /start payload or a button's argument, or with the parse of the message
+        that asked for it (free text the engine routed here by its intent). The parse is the turn's only:
+        a flow keeps what it needs of it in its state, never the parse itself."""
         raise NotImplementedError
 
     async def handle(self, ctx: Context, msg: Incoming) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from dialogs.context import Context
+from dialogs.context import Context, Parse
 from dialogs.flow import Flow, button_data, split_button
 from dialogs.types import Button, Incoming
 from nlu.dates import parse_date, parse_date_range
@@ -87,8 +87,9 @@ class Form(Flow):
     fields: tuple[Field, ...] = ()
 
     # -- hooks -------------------------------------------------------------------------------
-    async def begin(self, ctx: Context, payload: str | None) -> bool:
-        """Prepare the record (create or resume); False when the form cannot start (say why)."""
+    async def begin(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> bool:
+        """Prepare the record (create or resume), from what the opening message named (``parse``) too;
+        False when the form cannot start (say why)."""
         return True
 
     async def store(self, ctx: Context, values: Values) -> None:
@@ -106,7 +107,7 @@ class Form(Flow):
 
     # -- state -------------------------------------------------------------------------------
     def values(self, ctx: Context) -> Values:
-        return ctx.state.slots.setdefault("values", {})
+        return ctx.state.form.values
 
     def field(self, name: str | None) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -133,8 +134,8 @@ class Form(Flow):
         return ctx.memo[key]
 
     # -- flow --------------------------------------------------------------------------------
-    async def start(self, ctx: Context, payload: str | None) -> None:
-        if not await self.begin(ctx, payload):
+    async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
+        if not await self.begin(ctx, payload, parse):
             ctx.state.clear()
             return
         await self.advance(ctx, None)
@@ -148,7 +149,8 @@ class Form(Flow):
 
     async def advance(self, ctx: Context, after: str | None) -> None:
         values = self.values(ctx)
-        if ctx.state.slots.pop("editing", False):
+        editing, ctx.state.form.editing = ctx.state.form.editing, False
+        if editing:
             await self.show_summary(ctx)
             return
         nxt = self.next_field(values, after)
@@ -167,7 +169,7 @@ class Form(Flow):
         if f.name in values and problem is None:
             lines.append(ctx.t("form.current_value", value=await self.display(ctx, f, values[f.name])))
         rows = await self.input_buttons(ctx, f)
-        fails = ctx.state.slots.get("fails", 0)
+        fails = ctx.state.form.fails
         if fails >= FAILS_BEFORE_HELP:
             help_row = []
             if f.example:
@@ -188,7 +190,7 @@ class Form(Flow):
             options = await self.options(ctx, f)
             return [[Button(c.label, button_data(self.name, f.name, c.value))] for c in options]
         if f.kind == MULTI and f.choices is not None:
-            picked = set(ctx.state.slots.get("picked", []))
+            picked = set(ctx.state.form.picked)
             options = await self.options(ctx, f)
             rows = [
                 [Button(("✓ " if c.value in picked else "") + c.label, button_data(self.name, f.name, c.value))]
@@ -237,13 +239,13 @@ class Form(Flow):
             return
         result = await self.parse(ctx, f, msg, pressed)
         if isinstance(result, Problem):
-            ctx.state.slots["fails"] = ctx.state.slots.get("fails", 0) + 1
+            ctx.state.form.fails += 1
             await self.ask(ctx, f, result)
             return
         if f.check is not None:
             problem = await f.check(ctx, result, self.values(ctx))
             if problem is not None:
-                ctx.state.slots["fails"] = ctx.state.slots.get("fails", 0) + 1
+                ctx.state.form.fails += 1
                 await self.ask(ctx, f, problem)
                 return
         await self.accept(ctx, f, result)
@@ -255,8 +257,7 @@ class Form(Flow):
         for other in self.fields:  # answers that no longer apply are dropped
             if not other.applies(values):
                 values.pop(other.name, None)
-        ctx.state.slots.pop("fails", None)
-        ctx.state.slots.pop("picked", None)
+        ctx.state.form.fails, ctx.state.form.picked = 0, []
         await self.store(ctx, values)
         await self.advance(ctx, f.name)
 
@@ -265,7 +266,7 @@ class Form(Flow):
         if value not in options:
             ctx.tell("common.stale_button")
         else:
-            picked = ctx.state.slots.setdefault("picked", [])
+            picked = ctx.state.form.picked
             if value in picked:
                 picked.remove(value)
             else:
@@ -366,7 +367,7 @@ class Form(Flow):
         options = await self.options(ctx, f) if f.choices else []
         if f.kind == MULTI:
             if pressed == DONE:
-                picked = [v for v in ctx.state.slots.get("picked", []) if v in {c.value for c in options}]
+                picked = [v for v in ctx.state.form.picked if v in {c.value for c in options}]
             else:
                 picked = []
                 for part in _split_list(text):
@@ -457,7 +458,7 @@ class Form(Flow):
             if f is None or not f.editable or not f.applies(self.values(ctx)):
                 await self.show_summary(ctx)
                 return
-            ctx.state.slots["editing"] = True
+            ctx.state.form.editing = True
             await self.ask(ctx, f)
             return
         if value == "submit":

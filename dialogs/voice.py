@@ -91,10 +91,9 @@ def suggest_names(text: str, names: Sequence[str], limit: int = 3) -> list[tuple
 def suggest_known(ctx: Context, kind: str, text: str, names: Sequence[str], limit: int = 3) -> list[tuple[str, float]]:
     """Like ``suggest_names``, through the NLU's name index when the engine has one (its names may
     lag behind the database by a little: only those in ``names`` count)."""
-    suggest = getattr(ctx.understand, "suggest", None)
-    if callable(suggest):
+    if ctx.understand is not None:
         known = set(names)
-        found = [(value, float(score)) for value, _, score in suggest(kind, text, limit) if value in known]
+        found = [(value, float(score)) for value, _, score in ctx.understand.suggest(kind, text, limit) if value in known]
         if found:
             return found
     return suggest_names(text, names, limit)

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from dialogs import notify
-from dialogs.context import Context
+from dialogs.context import Context, Parse
 from dialogs.forms import (
     CHOICE,
     DATE_RANGE,
@@ -230,7 +230,7 @@ class ApplicationFlow(Form):
               example="apply.example.outcomes"),
     )
 
-    async def begin(self, ctx: Context, payload: str | None) -> bool:
+    async def begin(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> bool:
         org = await _organization(ctx)
         if org is None:
             ctx.tell("common.not_allowed")
@@ -242,9 +242,8 @@ class ApplicationFlow(Form):
         drafts = await apps.drafts_in_open_calls(ctx.session, org.id, ctx.now)
         if drafts:
             draft = drafts[0]
-            ctx.state.slots["application"] = draft.id
-            ctx.state.slots["values"] = dict(draft.content or {})
-            ctx.state.slots["values"]["call"] = str(draft.call_id)
+            ctx.state.application = draft.id
+            ctx.state.form.values = {**(draft.content or {}), "call": str(draft.call_id)}
             ctx.tell("apply.resuming", updated=ctx.moment(draft.updated_at))
             return True
         eligible = [c for c in calls if not await apps.eligibility(ctx.session, org, c, ctx.now, ctx.today)]
@@ -256,7 +255,7 @@ class ApplicationFlow(Form):
         return True
 
     async def _application(self, ctx: Context) -> Application | None:
-        app_id = ctx.state.slots.get("application")
+        app_id = ctx.state.application
         application = await ctx.get(Application, app_id) if app_id else None
         if application is None or application.organization_id != ctx.organization_id:
             return None
@@ -268,7 +267,7 @@ class ApplicationFlow(Form):
         application = await self._application(ctx)
         if application is None or application.status != "draft":
             application = await apps.get_or_create_draft(ctx.session, ctx.organization_id, int(values["call"]), ctx.now)
-            ctx.state.slots["application"] = application.id
+            ctx.state.application = application.id
             if application.content:  # another member started this draft: continue it
                 merged = {**application.content, **values}
                 values.clear()
@@ -323,7 +322,7 @@ class ApplicationFlow(Form):
         ctx.tell("apply.submitted", reference=reference, title=values["title"], total=ctx.money(values["total"]))
 
     async def leave(self, ctx: Context) -> None:
-        saved = ctx.state.slots.get("application") is not None
+        saved = ctx.state.application is not None
         ctx.state.clear()
         ctx.tell("form.saved" if saved else "common.cancelled")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from dialogs.context import Context
+from dialogs.context import Context, Parse
 from dialogs.flow import Flow, button_data, split_button
 from dialogs.listing import localized
 from dialogs.types import Button, Incoming
@@ -44,7 +44,7 @@ class BindingFlow(Flow):
     name = "bind"
     start_prefix = BINDING_PREFIX
 
-    async def start(self, ctx: Context, payload: str | None) -> None:
+    async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         lookup = await find_invite(ctx.session, payload or "", ctx.now)
         if lookup.invite is None or lookup.problem is not None:
             ctx.tell(f"bind.problem_{lookup.problem or 'unknown'}")
@@ -55,8 +55,8 @@ class BindingFlow(Flow):
         existing = await current_binding(ctx)
         if existing is not None and existing != (invite.role, invite.ref):
             old_name = await binding_name(ctx, *existing)
-            ctx.state.step = "confirm"
-            ctx.state.slots = {"invite": invite.id}
+            ctx.state.reset("confirm")
+            ctx.state.invite = invite.id
             ctx.tell(
                 "bind.confirm_replace", old=old_name, new=new_name,
                 buttons=[[
@@ -77,7 +77,7 @@ class BindingFlow(Flow):
             await self.reprompt(ctx)
             return
         _, step, value = split_button(msg.button)
-        invite = await ctx.get(Invite, ctx.state.slots.get("invite", 0))
+        invite = await ctx.get(Invite, ctx.state.invite or 0)
         if step != "confirm" or invite is None:
             ctx.tell("common.stale_button")
             ctx.state.clear()
@@ -93,7 +93,7 @@ class BindingFlow(Flow):
         await self._bind(ctx, invite, await binding_name(ctx, invite.role, invite.ref))
 
     async def reprompt(self, ctx: Context) -> None:
-        invite = await ctx.get(Invite, ctx.state.slots.get("invite", 0))
+        invite = await ctx.get(Invite, ctx.state.invite or 0)
         if invite is None:
             ctx.state.clear()
             return

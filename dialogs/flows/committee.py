@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from dialogs import i18n, notify
 from dialogs.committee import invite_drawn, ranking_chart_png
-from dialogs.context import Context
+from dialogs.context import Context, Parse
 from dialogs.flow import button_data, split_button
 from dialogs.forms import DATE_RANGE, LONG_TEXT, MONEY, TEXT, Field, Form, Problem, Values
 from dialogs.listing import localized, parse_id
@@ -79,7 +79,7 @@ class CommitteeFlow(Form):
     )
 
     # -- routing -----------------------------------------------------------------------------
-    async def start(self, ctx: Context, payload: str | None) -> None:
+    async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         if not ctx.is_staff:
             ctx.state.clear()
             ctx.tell("common.not_allowed")
@@ -111,8 +111,8 @@ class CommitteeFlow(Form):
         await super().handle(ctx, msg)
 
     async def reprompt(self, ctx: Context) -> None:
-        call_id = ctx.state.slots.get("call")
-        if isinstance(call_id, int) and ctx.state.step in ("call", "results"):
+        call_id = ctx.state.call
+        if call_id is not None and ctx.state.step in ("call", "results"):
             await self.show_call(ctx, call_id)
         elif ctx.state.step in (None, "calls", "call", "results"):
             await self.show_calls(ctx)
@@ -148,14 +148,15 @@ class CommitteeFlow(Form):
             return
         rows = [[Button(localized(ctx, c.title_zh, c.title_en)[:40], button_data(self.name, "call", str(c.id)))]
                 for c in calls]
-        ctx.state.step, ctx.state.slots = "calls", {}
+        ctx.state.reset("calls")
         ctx.tell("committee.choose_call", buttons=rows)
 
     async def show_call(self, ctx: Context, call_id: int) -> None:
         call = await self._call(ctx, call_id)
         if call is None:
             return
-        ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "call", {"call": call.id}
+        ctx.state.reset("call", flow=self.name)
+        ctx.state.call = call.id
         title = localized(ctx, call.title_zh, call.title_en)
         rows: list[list[Button]] = []
         lines = [ctx.t("committee.call_title", code=call.code, title=title)]
@@ -223,7 +224,8 @@ class CommitteeFlow(Form):
                                grade=ctx.t(f"expert.grade.{review.grade_of(nxt.expert_score)}")))
             rows.append([ctx.button("committee.confirm", button_data(self.name, "confirm", f"{call.id}.{nxt.project_id}"))])
         rows.append([ctx.button("committee.back", button_data(self.name, "call", str(call.id)))])
-        ctx.state.step, ctx.state.slots = "results", {"call": call.id}
+        ctx.state.reset("results")
+        ctx.state.call = call.id
         image = None
         if any(r.ranking_score is not None for r in ranked):
             image = Attachment(f"{committee.code}-ranking.png",
@@ -244,12 +246,13 @@ class CommitteeFlow(Form):
             plan = {"stage": stage, "redraw": step == "redraw", "seats": dict(review.DEFAULT_MEMBERS),
                     "reserves": review.DEFAULT_RESERVES}
             await self.show_plan(ctx, call, plan)
-        elif step == "seat" and isinstance(saved := ctx.state.slots.get("plan"), dict) and len(parts) == 4:
+        elif step == "seat" and (saved := ctx.state.plan) is not None and len(parts) == 4:
             await self.show_plan(ctx, call, _adjusted(saved, parts[2], 1 if parts[3] == "u" else -1))
-        elif step == "go" and isinstance(saved := ctx.state.slots.get("plan"), dict):
+        elif step == "go" and (saved := ctx.state.plan) is not None:
             await self.draw(ctx, call, saved)
         elif step == "unavail":
-            ctx.state.slots = {"call": call.id, "values": {"action": "unavailable"}}
+            ctx.state.reset(ctx.state.step)
+            ctx.state.call, ctx.state.form.values = call.id, {"action": "unavailable"}
             ctx.tell("committee.header_unavailable")
             await self.advance(ctx, None)
         elif step == "commit":
@@ -269,8 +272,9 @@ class CommitteeFlow(Form):
                 ctx.tell("common.stale_button")
                 await self.show_call(ctx, call.id)
                 return
-            ctx.state.slots = {"call": call.id, "values": {"app": app_id, "action": parts[2],
-                                                           "ref": application.reference or ""}}
+            ctx.state.reset(ctx.state.step)
+            ctx.state.call = call.id
+            ctx.state.form.values = {"app": app_id, "action": parts[2], "ref": application.reference or ""}
             ctx.tell(f"committee.header_{parts[2]}", reference=application.reference or "",
                      requested=ctx.money(application.total_fen))
             await self.advance(ctx, None)
@@ -289,7 +293,8 @@ class CommitteeFlow(Form):
     async def show_plan(self, ctx: Context, call: Call, plan: dict[str, Any]) -> None:
         """The seats per field and the reserves before a draw, each adjusted with buttons; a redraw says
         what it replaces and needs its own confirmation."""
-        ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "plan", {"call": call.id, "plan": plan}
+        ctx.state.reset("plan", flow=self.name)
+        ctx.state.call, ctx.state.plan = call.id, plan
         stage, seats = plan["stage"], plan["seats"]
         lines = [ctx.t("committee.plan", stage=ctx.t(f"committee.stage.{stage}"), reserves=plan["reserves"],
                        **{f: seats[f] for f in review.DEFAULT_MEMBERS})]
@@ -374,7 +379,7 @@ class CommitteeFlow(Form):
         return ctx.t(key, reference=values.get("ref", "")) if i18n.has(key) else ctx.t("form.summary_title")
 
     async def submit(self, ctx: Context, values: Values) -> None:
-        call_id = ctx.state.slots.get("call")
+        call_id = ctx.state.call
         call = await self._call(ctx, call_id) if isinstance(call_id, int) else None
         if call is not None and values.get("action") == "unavailable":
             await self.mark_unavailable(ctx, call, values)
@@ -416,7 +421,7 @@ class CommitteeFlow(Form):
         await self.show_call(ctx, call.id)
 
     async def leave(self, ctx: Context) -> None:
-        call_id = ctx.state.slots.get("call")
+        call_id = ctx.state.call
         ctx.tell("committee.dropped")
         if isinstance(call_id, int):
             await self.show_call(ctx, call_id)

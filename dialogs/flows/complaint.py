@@ -11,7 +11,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import LCSseq
 
 from dialogs import voice
-from dialogs.context import Context
+from dialogs.context import Context, Parse
 from dialogs.flow import button_data, run_button, split_button
 from dialogs.forms import CHOICE, LEAVE, LONG_TEXT, MEDIA, TEXT, Choice, Field, Form, Problem, Values
 from dialogs.listing import (
@@ -109,8 +109,7 @@ class ComplaintFlow(Form):
               max_len=voice.CONTACT_MAX, check=voice.check_contact, example="voice.example.contact"),
     )
 
-    async def begin(self, ctx: Context, payload: str | None) -> bool:
-        parse = ctx.state.slots.pop("nlu", None)
+    async def begin(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> bool:
         if not await voice.may_start(ctx):
             return False
         ctx.tell("complain.intro")
@@ -119,7 +118,7 @@ class ComplaintFlow(Form):
             self.values(ctx)["project"] = project.id
         return True
 
-    async def _named_project(self, ctx: Context, payload: str | None, parse: dict[str, Any] | None) -> Project | None:
+    async def _named_project(self, ctx: Context, payload: str | None, parse: Parse | None) -> Project | None:
         """The project a link (``p<id>`` or a code) or the opening sentence already names."""
         if payload:
             project_id = parse_id(payload[1:]) if payload.startswith("p") else None
@@ -168,12 +167,12 @@ class ComplaintFlow(Form):
         elif value == LEAVE:
             await self.leave(ctx)
         elif head == "p" and (project_id := parse_id(rest)) is not None and await ctx.get(Project, project_id) is not None:
-            ctx.state.slots.pop("browse", None)
+            ctx.state.browse = None
             await self.accept(ctx, f, project_id)
         elif head == "d" and rest:
             await self.show_district(ctx, rest, 0)
-        elif head == "pg" and (number := parse_id(rest)) is not None and ctx.state.slots.get("browse"):
-            await self.show_district(ctx, ctx.state.slots["browse"], number)
+        elif head == "pg" and (number := parse_id(rest)) is not None and ctx.state.browse:
+            await self.show_district(ctx, ctx.state.browse, number)
         elif value == "districts":
             await self.ask(ctx, f)
         else:
@@ -205,9 +204,8 @@ class ComplaintFlow(Form):
     async def _similar(self, ctx: Context, typed: str, query: str) -> list[Project]:
         """Projects whose name or code resembles the query, best first: from the NLU's name index
         when the engine has one, else a SQL prefilter on title pieces ranked with rapidfuzz."""
-        suggest = getattr(ctx.understand, "suggest", None)
-        if callable(suggest):
-            codes = [value for value, _, _ in suggest("project", typed, SUGGESTIONS)]
+        if ctx.understand is not None:
+            codes = [value for value, _, _ in ctx.understand.suggest("project", typed, SUGGESTIONS)]
             found = await projects.projects_by_codes(ctx.session, codes) if codes else []
             if found:
                 return found
@@ -229,7 +227,7 @@ class ComplaintFlow(Form):
         if not items:
             await self.ask(ctx, f, Problem.of("complain.error.district_empty", district=await district_label(ctx, district)))
             return
-        ctx.state.slots["browse"] = district
+        ctx.state.browse = district
         page: Page[Project] = Page(items, number, page_count(total), total, number * PAGE_SIZE)
         lines = [ctx.t("complain.district_projects", district=await district_label(ctx, district), total=total)]
         rows = [

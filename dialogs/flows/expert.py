@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from dialogs.committee import conflict_declared, invite_members
-from dialogs.context import Context
+from dialogs.context import Context, Parse
 from dialogs.flow import Flow, button_data, split_button
 from dialogs.listing import localized, parse_id
 from dialogs.rubrics import Rubric, rubric_for
@@ -59,7 +59,7 @@ class ExpertFlow(Flow):
     menu_order = 45
 
     # -- routing -----------------------------------------------------------------------------
-    async def start(self, ctx: Context, payload: str | None) -> None:
+    async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         if ctx.identity.role != "expert" or ctx.identity.expert_id is None:
             ctx.state.clear()
             ctx.tell("common.not_allowed")
@@ -76,20 +76,21 @@ class ExpertFlow(Flow):
                     ctx.tell("expert.already_answered", state=ctx.t(f"committee.member.{member.state}"))
                     ctx.state.clear()
                     return
-                ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "decline", {"member": member.id}
+                ctx.state.reset("decline", flow=self.name)
+                ctx.state.member = member.id
                 ctx.tell("expert.ask_reason")
             else:
                 await self.show_list(ctx, member)
             return
         memberships = await review.expert_memberships(ctx.session, ctx.identity.expert_id)
         if not memberships:
-            ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "home", {}
+            ctx.state.reset("home", flow=self.name)
             ctx.tell("expert.none", buttons=[[self._standing_button(ctx)]])
             return
         if len(memberships) == 1:
             member, committee = memberships[0]
             if member.state == "invited":
-                ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "home", {}
+                ctx.state.reset("home", flow=self.name)
                 ctx.tell("expert.pending_invitation", committee=committee.code, buttons=[[
                     ctx.button("expert.accept", button_data(self.name, "answer", f"{member.id}.1")),
                     ctx.button("expert.decline", button_data(self.name, "answer", f"{member.id}.0"))]])
@@ -97,7 +98,7 @@ class ExpertFlow(Flow):
             await self.show_list(ctx, member)
             return
         rows = [[Button(c.code, button_data(self.name, "list", str(m.id)))] for m, c in memberships]
-        ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "committees", {}
+        ctx.state.reset("committees", flow=self.name)
         ctx.tell("expert.choose_committee", buttons=rows)
 
     def _standing_button(self, ctx: Context) -> Button:
@@ -122,20 +123,20 @@ class ExpertFlow(Flow):
             return
         if msg.button is not None:
             if split_button(msg.button)[1] == "standing":
-                ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "standing", {}
+                ctx.state.reset("standing", flow=self.name)
                 ctx.tell("expert.ask_standing")
                 return
             await self.press(ctx, msg.button)
             return
         text = (msg.text or "").strip()
-        step, slots = ctx.state.step, ctx.state.slots
+        step, member_id = ctx.state.step, ctx.state.member
         if step == "standing":
             await self.standing_conflict(ctx, text)
             return
-        if not isinstance(slots.get("member"), int):
+        if member_id is None:
             await self.start(ctx, None)
             return
-        member = await self._member(ctx, slots.get("member"))
+        member = await self._member(ctx, member_id)
         if member is None:
             return  # _member said why
         if step == "decline":
@@ -149,8 +150,10 @@ class ExpertFlow(Flow):
             if not COMMENT_MIN <= len(text) <= COMMENT_MAX:
                 ctx.tell("expert.error.comment", low=COMMENT_MIN, high=COMMENT_MAX)
                 return
-            subject_id = int(slots["subject"])
-            if await self._try(ctx, review.set_comment(ctx.session, member, subject_id, text, ctx.now)):
+            subject_id = ctx.state.subject
+            if subject_id is None:
+                await self.show_list(ctx, member)
+            elif await self._try(ctx, review.set_comment(ctx.session, member, subject_id, text, ctx.now)):
                 ctx.tell("expert.comment_saved")
                 await self.show_subject(ctx, member, subject_id)
         else:
@@ -186,8 +189,8 @@ class ExpertFlow(Flow):
             if member.state != "accepted":
                 ctx.tell("expert.error.final")
                 return
-            ctx.state.flow, ctx.state.step = self.name, "comment"
-            ctx.state.slots = {"member": member.id, "subject": two[1]}
+            ctx.state.reset("comment", flow=self.name)
+            ctx.state.member, ctx.state.subject = member.id, two[1]
             ctx.tell("expert.ask_comment", low=COMMENT_MIN)
         elif step == "submit":
             await self.submit(ctx, member)
@@ -268,7 +271,8 @@ class ExpertFlow(Flow):
         elif done == len(assigned):
             rows.append([ctx.button("expert.submit", button_data(self.name, "submit", str(member.id)))])
         rows.append([self._standing_button(ctx)])
-        ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "list", {"member": member.id}
+        ctx.state.reset("list", flow=self.name)
+        ctx.state.member = member.id
         ctx.say("\n".join(lines), rows[:40])
 
     async def _subject_lines(self, ctx: Context, committee: ReviewCommittee, subject: ReviewSubject) -> list[str]:
@@ -358,7 +362,8 @@ class ExpertFlow(Flow):
                          ctx.button("expert.declare_conflict",
                                     button_data(self.name, "conflict", f"{member.id}.{subject_id}"))])
         rows.append([ctx.button("expert.back", button_data(self.name, "list", str(member.id)))])
-        ctx.state.flow, ctx.state.step, ctx.state.slots = self.name, "subject", {"member": member.id, "subject": subject_id}
+        ctx.state.reset("subject", flow=self.name)
+        ctx.state.member, ctx.state.subject = member.id, subject_id
         ctx.say("\n".join(lines), rows)
 
     # -- scores ------------------------------------------------------------------------------
@@ -375,20 +380,19 @@ class ExpertFlow(Flow):
         top = criterion.points
         choices = sorted({top, round(top * 0.9), round(top * 0.8), round(top * 0.7), round(top * 0.6), 0}, reverse=True)
         rows = [[Button(str(v), button_data(self.name, "pts", f"{member.id}.{subject_id}.{code}.{v}")) for v in choices]]
-        ctx.state.flow, ctx.state.step = self.name, "points"
-        ctx.state.slots = {"member": member.id, "subject": subject_id, "criterion": code}
+        ctx.state.reset("points", flow=self.name)
+        ctx.state.member, ctx.state.subject, ctx.state.criterion = member.id, subject_id, code
         ctx.tell("expert.ask_points", label=criterion.label.get(ctx.locale) or criterion.label["zh-Hans"], max=top,
                  buttons=rows)
 
     async def typed_points(self, ctx: Context, member: ReviewMember, text: str) -> None:
-        slots = ctx.state.slots
-        value = parse_points(text)
-        if value is None:
+        value, subject_id = parse_points(text), ctx.state.subject
+        if value is None or subject_id is None:
             _, rubric = await self._rubric(ctx, member)
-            criterion = rubric.criterion(str(slots.get("criterion")))
+            criterion = rubric.criterion(str(ctx.state.criterion))
             ctx.tell("expert.error.not_number", max=criterion.points if criterion else 100)
             return
-        await self.set_points(ctx, member, int(slots["subject"]), str(slots.get("criterion")), value)
+        await self.set_points(ctx, member, subject_id, str(ctx.state.criterion), value)
 
     async def set_points(self, ctx: Context, member: ReviewMember, subject_id: int, code: str, value: int | None) -> None:
         _, rubric = await self._rubric(ctx, member)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from dialogs import voice
-from dialogs.context import Context
+from dialogs.context import Context, Parse
 from dialogs.forms import CHOICE, LONG_TEXT, MEDIA, TEXT, YES_NO, Choice, Field, Form, Problem, Values
 from dialogs.listing import district as district_label
 from dialogs.listing import localized
@@ -60,15 +60,14 @@ class NeedFlow(Form):
               example="voice.example.contact"),
     )
 
-    async def begin(self, ctx: Context, payload: str | None) -> bool:
-        parse = ctx.state.slots.pop("nlu", None)
+    async def begin(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> bool:
         if not await voice.may_start(ctx):
             return False
         ctx.tell("need.intro")
         await self._prefill(ctx, parse)
         return True
 
-    async def _prefill(self, ctx: Context, parse: dict[str, Any] | None) -> None:
+    async def _prefill(self, ctx: Context, parse: Parse | None) -> None:
         """Take the district and category named in the sentence that opened the form, when they are known."""
         values = self.values(ctx)
         district = _entity(parse, "district")

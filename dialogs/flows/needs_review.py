@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from dialogs import voice
-from dialogs.context import Context
+from dialogs.context import Context, Parse
 from dialogs.flow import Flow, button_data, split_button
 from dialogs.listing import PAGE_SIZE, Page, clamp_page, nav_row, page_count, page_label, parse_id, shorten
 from dialogs.needs_export import XLSX_MIME, Labels, workbook
@@ -43,7 +43,7 @@ class NeedsReviewFlow(Flow):
     menu_key = "needs.menu"
     menu_order = 55
 
-    async def start(self, ctx: Context, payload: str | None) -> None:
+    async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         need_id = parse_id((payload or "")[1:]) if (payload or "").startswith("n") else None
         if need_id is not None:
             await self.show_need(ctx, need_id)
@@ -66,7 +66,7 @@ class NeedsReviewFlow(Flow):
             ctx.state.step = "since"
             ctx.tell("needs.ask_since", buttons=[[self._back(ctx)]])
         elif step == "report":
-            await self.show_report(ctx, ctx.state.slots.get("period", "month"), self._since(ctx))
+            await self.show_report(ctx, ctx.state.period or "month", self._since(ctx))
         elif step == "latest" and (page := parse_id(value)) is not None:
             await self.show_latest(ctx, page)
         elif step == "open" and (need_id := parse_id(value)) is not None:
@@ -74,7 +74,7 @@ class NeedsReviewFlow(Flow):
         elif step == "take" and (need_id := parse_id(head)) is not None and (year := parse_id(rest)) is not None:
             await self.take(ctx, need_id, year)
         elif step == "decline" and (need_id := parse_id(value)) is not None:
-            ctx.state.step, ctx.state.slots["id"] = "reason", need_id
+            ctx.state.step, ctx.state.id = "reason", need_id
             ctx.tell("needs.ask_reason", buttons=[[Button(ctx.t("needs.back"), button_data(self.name, "open", value))]])
         elif step == "export":
             await self.export(ctx)
@@ -98,21 +98,21 @@ class NeedsReviewFlow(Flow):
         await self.reprompt(ctx)
 
     async def reprompt(self, ctx: Context) -> None:
-        need_id = ctx.state.slots.get("id")
+        need_id = ctx.state.id
         if ctx.state.step in ("need", "reason") and isinstance(need_id, int):
             await self.show_need(ctx, need_id)
         else:
-            await self.show_report(ctx, ctx.state.slots.get("period", "month"), self._since(ctx))
+            await self.show_report(ctx, ctx.state.period or "month", self._since(ctx))
 
     def _since(self, ctx: Context) -> date | None:
-        since = ctx.state.slots.get("since")
+        since = ctx.state.since
         return date.fromisoformat(since) if isinstance(since, str) else None
 
     def _back(self, ctx: Context) -> Button:
         return Button(ctx.t("needs.back"), button_data(self.name, "report"))
 
     def _period(self, ctx: Context) -> needs.Period:
-        return period_of(ctx.state.slots.get("period", "month"), ctx.today, self._since(ctx))
+        return period_of(ctx.state.period or "month", ctx.today, self._since(ctx))
 
     async def _labels(self, ctx: Context) -> Labels:
         english = await public.district_english_names(ctx.session) if ctx.locale == "en" else {}
@@ -121,9 +121,10 @@ class NeedsReviewFlow(Flow):
     # -- the report --------------------------------------------------------------------------
     async def show_report(self, ctx: Context, kind: str, since: date | None = None) -> None:
         kind = kind if kind in (*PERIODS, "since") and (kind != "since" or since) else "month"
-        ctx.state.step, ctx.state.slots = "report", {"period": kind}
+        ctx.state.reset("report")
+        ctx.state.period = kind
         if kind == "since" and since is not None:
-            ctx.state.slots["since"] = since.isoformat()
+            ctx.state.since = since.isoformat()
         period = self._period(ctx)
         report = await needs.needs_report(ctx.session, period, ctx.settings.zone)
         labels = await self._labels(ctx)
@@ -184,7 +185,7 @@ class NeedsReviewFlow(Flow):
         if not items and total:  # a page that no longer exists: show the last one
             number = clamp_page(number, total)
             items, total = await needs.latest_needs(ctx.session, number * PAGE_SIZE, PAGE_SIZE)
-        ctx.state.step, ctx.state.slots = "latest", {**ctx.state.slots, "page": number}
+        ctx.state.step, ctx.state.page = "latest", number
         if not items:
             ctx.tell("needs.none_yet", buttons=[[self._back(ctx)]])
             return
@@ -215,7 +216,7 @@ class NeedsReviewFlow(Flow):
         need = await ctx.get(Need, need_id)
         if need is None:
             ctx.tell("needs.not_found")
-            await self.show_report(ctx, ctx.state.slots.get("period", "month"), self._since(ctx))
+            await self.show_report(ctx, ctx.state.period or "month", self._since(ctx))
             return
         labels = await self._labels(ctx)
         lines = [
@@ -243,9 +244,9 @@ class NeedsReviewFlow(Flow):
                 for year in (ctx.today.year, ctx.today.year + 1)
             ])
             rows.append([Button(ctx.t("needs.decline"), button_data(self.name, "decline", str(need.id)))])
-        page = ctx.state.slots.get("page", 0)
+        page = ctx.state.page or 0
         rows.append([Button(ctx.t("needs.back_to_list"), button_data(self.name, "latest", str(page))), self._back(ctx)])
-        ctx.state.step, ctx.state.slots = "need", {**ctx.state.slots, "id": need.id}
+        ctx.state.step, ctx.state.id = "need", need.id
         ctx.say("\n".join(lines), rows)
 
     # -- decisions ---------------------------------------------------------------------------
@@ -257,7 +258,7 @@ class NeedsReviewFlow(Flow):
         await self._decide(ctx, need_id, "taken", year=year)
 
     async def decline(self, ctx: Context, text: str) -> None:
-        need_id = ctx.state.slots.get("id")
+        need_id = ctx.state.id
         try:
             reason = clean_text(text, REASON_MAX, multiline=False)
         except TextTooLong as exc:

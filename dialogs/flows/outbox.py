@@ -4,7 +4,7 @@ waiting, failed and dead, with the reasons — to notice a recipient who blocked
 from __future__ import annotations
 
 from dialogs import i18n
-from dialogs.context import Context
+from dialogs.context import Context, Parse
 from dialogs.flow import Flow, button_data, split_button
 from dialogs.listing import PAGE_SIZE, Page, clamp_page, localized, nav_row, page_count, page_label, parse_id
 from dialogs.types import Button, Incoming
@@ -22,7 +22,7 @@ class OutboxFlow(Flow):
     menu_key = "outbox.menu"
     menu_order = 90
 
-    async def start(self, ctx: Context, payload: str | None) -> None:
+    async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         await self.show(ctx, "all", 0)
 
     async def handle(self, ctx: Context, msg: Incoming) -> None:
@@ -38,8 +38,8 @@ class OutboxFlow(Flow):
             await self.reprompt(ctx)
 
     async def reprompt(self, ctx: Context) -> None:
-        view = ctx.state.slots.get("view")
-        page = ctx.state.slots.get("page")
+        view = ctx.state.view
+        page = ctx.state.page
         await self.show(ctx, view if view in VIEWS else "all", page if isinstance(page, int) else 0)
 
     async def show(self, ctx: Context, view: str, number: int) -> None:
@@ -80,5 +80,7 @@ class OutboxFlow(Flow):
         rows = [nav_row(ctx, self.name, view, page)] if page.pages > 1 else []
         other = "problems" if view == "all" else "all"
         rows.append([Button(ctx.t(f"outbox.view_{other}"), button_data(self.name, other, "0"))])
-        ctx.state.step, ctx.state.slots = view, {"view": view, "page": page.number}
+        ctx.state.reset(view)
+        ctx.state.view = view
+        ctx.state.page = page.number
         ctx.say("\n".join(lines), [row for row in rows if row])

@@ -6,7 +6,7 @@ the latest updates of their department's projects, internal ones included and ma
 
 from __future__ import annotations
 
-from dialogs.context import Context
+from dialogs.context import Context, Parse
 from dialogs.flow import split_button
 from dialogs.forms import CHOICE, LONG_TEXT, MEDIA, YES_NO, Choice, Field, Form, Values
 from dialogs.listing import (
@@ -55,13 +55,13 @@ class ProgressFlow(Form):
         Field("public", YES_NO, "progress.ask.public", "progress.label.public"),
     )
 
-    async def start(self, ctx: Context, payload: str | None) -> None:
+    async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         if ctx.is_staff:
             await self.show_feed(ctx, 0)
             return
         await super().start(ctx, payload)
 
-    async def begin(self, ctx: Context, payload: str | None) -> bool:
+    async def begin(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> bool:
         if ctx.organization_id is None:
             ctx.tell("common.not_allowed")
             return False
@@ -82,7 +82,7 @@ class ProgressFlow(Form):
 
     async def reprompt(self, ctx: Context) -> None:
         if ctx.state.step == FEED:
-            page = ctx.state.slots.get("page")
+            page = ctx.state.page
             await self.show_feed(ctx, page if isinstance(page, int) else 0)
             return
         await super().reprompt(ctx)
@@ -141,7 +141,8 @@ class ProgressFlow(Form):
             ctx.state.clear()
             ctx.tell("progress.feed_empty")
             return
-        ctx.state.step, ctx.state.slots = FEED, {"page": number}
+        ctx.state.reset(FEED)
+        ctx.state.page = number
         scope = ctx.t("progress.all_departments")
         if department_id is not None:
             department = await ctx.get(Department, department_id)

@@ -3,7 +3,7 @@ evaluations, deadlines, how it works), asked in free text or reached through the
 
 Every answer is one turn: the flow never stays open, so the next message is routed afresh. Its buttons
 carry the whole question (``g:run:query:<payload>``), so old pages keep working, and the last question
-answered is kept in the conversation slots (``topic``) for follow-ups such as "那它的满意度呢？".
+answered is kept in the conversation state (``State.topic``) for follow-ups such as "那它的满意度呢？".
 Only disclosable data is read (store/public.py, surveys.public_satisfaction).
 """
 
@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from dialogs.context import Context
+from dialogs.context import Context, Parse
 from dialogs.flow import Flow
 from dialogs.flows import query_reading as reading
 from dialogs.listing import PAGE_SIZE, clamp_page, district, localized, page_count, shorten
@@ -56,15 +56,13 @@ class QueryFlow(Flow):
     menu_key = "query.menu"
     menu_order = 5
 
-    async def start(self, ctx: Context, payload: str | None) -> None:
-        parse = ctx.state.slots.pop("nlu", None)
+    async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         question: Question | None
         if payload:
             question = decode(payload)
-        elif isinstance(parse, dict):
-            with_names = getattr(ctx.understand, "with_names", None)
-            if with_names is not None:
-                parse = await with_names(parse, ctx.session)
+        elif parse is not None:
+            if ctx.understand is not None:
+                parse = await ctx.understand.with_names(parse, ctx.session)
             question = await reading.read(ctx, parse)
             if question is None:  # replied otherwise: "did you mean…", a place not in the data…
                 ctx.state.clear()
@@ -77,9 +75,7 @@ class QueryFlow(Flow):
     async def handle(self, ctx: Context, msg: Incoming) -> None:
         # The flow ends with every answer; a message reaching it is a new question.
         parse = ctx.understand(msg.text) if msg.text and ctx.understand else None
-        if parse is not None:
-            ctx.state.slots["nlu"] = parse
-        await self.start(ctx, None)
+        await self.start(ctx, None, parse)
 
     # -- answers --------------------------------------------------------------------------------
     async def answer(self, ctx: Context, q: Question) -> None:
@@ -93,7 +89,7 @@ class QueryFlow(Flow):
         }
         await handlers[q.intent](ctx, q)
         if q.intent in PROJECT_INTENTS or q.intent in ("query_organizations", "query_budget", "query_catalog"):
-            ctx.state.slots["topic"] = encode(replace(q, page=0))
+            ctx.state.topic = encode(replace(q, page=0))
 
     def _back(self, ctx: Context) -> Button:
         return reading.back(ctx)

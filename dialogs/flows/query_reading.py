@@ -45,7 +45,6 @@ from dialogs.questions import (
 from dialogs.types import Button
 from nlu.normalize import fold, fold_preserving
 from store import public
-from store.conversations import lock_conversation
 
 NAME = "query"
 
@@ -262,11 +261,10 @@ async def _unknown_place(ctx: Context, place: str) -> None:
 async def _nothing_about(ctx: Context, words: str) -> None:
     """Nothing is about these words: say so and offer the categories nearest to them."""
     categories = await public.level1_categories(ctx.session)
-    suggest = getattr(ctx.understand, "suggest", None)
     near: list[str] = []
-    if suggest is not None:
+    if ctx.understand is not None:
         labels = {zh for zh, _ in categories}
-        for value, label, _ in suggest("category", words, 20):
+        for value, label, _ in ctx.understand.suggest("category", words, 20):
             for name in (value, label):
                 if name in labels and name not in near:
                     near.append(name)
@@ -306,8 +304,7 @@ async def _checked_organization(ctx: Context, q: Question, entity: dict[str, Any
 
 async def _continue(ctx: Context, q: Question) -> Question:
     """Fill in what the previous answer was about (its project, organization or filters)."""
-    conversation = await lock_conversation(ctx.session, ctx.identity.id, ctx.now)
-    previous = decode(str((conversation.slots or {}).get("topic") or ""))
+    previous = decode(ctx.follow_up or "")
     if previous is None:
         return q
     if previous.project and q.intent in PROJECT_INTENTS:
@@ -365,10 +362,10 @@ def _suggest_pieces(ctx: Context, kind: str, text: str, content: Sequence[str] =
 
 
 def _suggest(ctx: Context, kind: str, text: str) -> list[tuple[str, float]]:
-    suggest = getattr(ctx.understand, "suggest", None)
-    if suggest is None or not text.strip():
+    if ctx.understand is None or not text.strip():
         return []
-    return [(value, score) for value, _, score in suggest(kind, text, SUGGESTIONS) if score >= SUGGEST_FLOOR]
+    return [(value, score) for value, _, score in ctx.understand.suggest(kind, text, SUGGESTIONS)
+            if score >= SUGGEST_FLOOR]
 
 
 async def _offer(ctx: Context, q: Question, rows: list[public.ProjectRow], asked: str) -> Question | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from dialogs import notify
-from dialogs.context import Context
+from dialogs.context import Context, Parse
 from dialogs.flow import button_data, split_button
 from dialogs.forms import LONG_TEXT, MONEY, Field, Form, Problem, Values
 from dialogs.listing import localized, nav_row, page_label, page_of, parse_id, shorten
@@ -67,7 +67,7 @@ class ReviewFlow(Form):
     )
 
     # -- routing -----------------------------------------------------------------------------
-    async def start(self, ctx: Context, payload: str | None) -> None:
+    async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         if payload and payload[:1] == "a" and (app_id := parse_id(payload[1:])) is not None:
             await self.show_detail(ctx, app_id)
         else:
@@ -99,11 +99,11 @@ class ReviewFlow(Form):
         await super().handle(ctx, msg)
 
     async def reprompt(self, ctx: Context) -> None:
-        app_id = ctx.state.slots.get("id")
+        app_id = ctx.state.id
         if ctx.state.step == "detail" and isinstance(app_id, int):
             await self.show_detail(ctx, app_id)
         elif ctx.state.step in (None, "list", "detail"):
-            page = ctx.state.slots.get("page")
+            page = ctx.state.page
             await self.show_list(ctx, page if isinstance(page, int) else 0)
         else:
             await super().reprompt(ctx)
@@ -150,7 +150,8 @@ class ReviewFlow(Form):
         if page.pages > 1:
             lines.append(page_label(ctx, page))
             rows.append(nav_row(ctx, self.name, "list", page))
-        ctx.state.step, ctx.state.slots = "list", {"page": page.number}
+        ctx.state.reset("list")
+        ctx.state.page = page.number
         ctx.say("\n".join(lines), rows)
 
     # -- one application ---------------------------------------------------------------------
@@ -165,7 +166,8 @@ class ReviewFlow(Form):
         ]]
         rows.append([Button(ctx.t("review.back"), button_data(self.name, "list", "0"))])
         rows = [row for row in rows if row]
-        ctx.state.step, ctx.state.slots = "detail", {"id": application.id}
+        ctx.state.reset("detail")
+        ctx.state.id = application.id
         if not full:
             ctx.tell("review.next_actions", reference=application.reference or "", title=_title(ctx, application),
                      status=ctx.t(f"lifecycle.application.{application.status}"), buttons=rows)
@@ -242,7 +244,8 @@ class ReviewFlow(Form):
         if action in ("eligible", "review"):
             await self._decide(ctx, application.id, {"action": action})
             return
-        ctx.state.slots = {"values": {"app": application.id, "action": action, "ref": reference}}
+        ctx.state.reset(ctx.state.step)
+        ctx.state.form.values = {"app": application.id, "action": action, "ref": reference}
         limit = await _ceiling(ctx, application)
         money = ctx.amounts([application.total_fen, limit])
         total, ceiling = money(application.total_fen), money(limit)

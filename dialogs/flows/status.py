@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from dialogs.context import Context
+from dialogs.context import Context, Parse
 from dialogs.flow import Flow, button_data, run_button, split_button
 from dialogs.listing import fill_label, localized, nav_row, page_label, page_of, parse_id
 from dialogs.types import Button, Incoming
@@ -46,7 +46,7 @@ class StatusFlow(Flow):
     menu_key = "status.menu"
     menu_order = 20
 
-    async def start(self, ctx: Context, payload: str | None) -> None:
+    async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         if ctx.organization_id is None:
             ctx.state.clear()
             ctx.tell("common.not_allowed")
@@ -89,13 +89,13 @@ class StatusFlow(Flow):
             ctx.state.clear()
             ctx.tell("common.not_allowed")
             return
-        step, item_id = ctx.state.step, ctx.state.slots.get("id")
+        step, item_id = ctx.state.step, ctx.state.id
         if step in ("application", "confirm") and isinstance(item_id, int):
             await (self.ask_withdraw(ctx, item_id) if step == "confirm" else self.show_application(ctx, item_id))
         elif step == "project" and isinstance(item_id, int):
             await self.show_project(ctx, item_id)
         else:
-            page = ctx.state.slots.get("page")
+            page = ctx.state.page
             await self.show_list(ctx, page if isinstance(page, int) else 0)
 
     # -- the list ----------------------------------------------------------------------------
@@ -143,7 +143,8 @@ class StatusFlow(Flow):
         if page.pages > 1:
             lines.append(page_label(ctx, page))
             rows.append(nav_row(ctx, self.name, "list", page))
-        ctx.state.step, ctx.state.slots = "list", {"page": page.number}
+        ctx.state.reset("list")
+        ctx.state.page = page.number
         ctx.say("\n".join(lines), rows)
 
     def _application_row(
@@ -213,7 +214,8 @@ class StatusFlow(Flow):
             lines.append(ctx.t("status.project_opened", code=project.code))
             rows.append([Button(ctx.t("status.open_project"), button_data(self.name, "open", f"p{project.id}"))])
         rows.append([Button(ctx.t("status.back"), button_data(self.name, "list", "0"))])
-        ctx.state.step, ctx.state.slots = "application", {"id": application.id}
+        ctx.state.reset("application")
+        ctx.state.id = application.id
         ctx.say("\n".join(lines), rows)
 
     async def _timeline(self, ctx: Context, application: Application) -> list[str]:
@@ -278,7 +280,8 @@ class StatusFlow(Flow):
         if project.status in prj.ACTIVE_STATUSES:
             rows.append([Button(ctx.t("status.post_progress"), run_button("progress"))])
         rows.append([Button(ctx.t("status.back"), button_data(self.name, "list", "0"))])
-        ctx.state.step, ctx.state.slots = "project", {"id": project.id}
+        ctx.state.reset("project")
+        ctx.state.id = project.id
         ctx.say("\n".join(lines), rows)
 
     def _stages(self, ctx: Context, status: str) -> str:
@@ -301,7 +304,8 @@ class StatusFlow(Flow):
             ctx.tell("status.cannot_withdraw", status=ctx.t(f"lifecycle.application.{application.status}"))
             await self.show_application(ctx, application.id)
             return
-        ctx.state.step, ctx.state.slots = "confirm", {"id": application.id}
+        ctx.state.reset("confirm")
+        ctx.state.id = application.id
         ctx.tell(
             "status.withdraw_confirm", title=application_title(ctx, application),
             buttons=[[
@@ -311,7 +315,7 @@ class StatusFlow(Flow):
         )
 
     async def confirm_withdraw(self, ctx: Context, yes: bool) -> None:
-        item_id = ctx.state.slots.get("id")
+        item_id = ctx.state.id
         application = await decisions.lock_application(ctx.session, item_id) if isinstance(item_id, int) else None
         if application is None or application.organization_id != ctx.organization_id:
             await self._refuse(ctx)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dialogs.context import Context
+from dialogs.context import Context, Parse
 from dialogs.flow import Flow, button_data, label_key, split_button
 from dialogs.forms import (
     CHOICE,
@@ -107,7 +107,7 @@ class SurveyForm(Form):
             nav.append(Button(ctx.t("survey.back"), button_data(self.name, f.name, BACK)))
         if not f.required:
             nav.append(Button(ctx.t("survey.skip"), button_data(self.name, f.name, SKIP)))
-        if ctx.state.slots.get("fails", 0) >= FAILS_BEFORE_HELP:
+        if ctx.state.form.fails >= FAILS_BEFORE_HELP:
             nav.append(Button(ctx.t("form.leave"), button_data(self.name, f.name, LEAVE)))
         if nav:
             rows.append(nav)
@@ -159,8 +159,7 @@ class SurveyForm(Form):
         if msg.button is not None and ctx.state.step != "summary":
             _, step, value = split_button(msg.button)
             if value == BACK and step == ctx.state.step:
-                ctx.state.slots.pop("fails", None)
-                ctx.state.slots.pop("picked", None)
+                ctx.state.form.fails, ctx.state.form.picked = 0, []
                 target = self.previous(ctx, step) or self.field(step)
                 if target is not None:
                     await self.ask(ctx, target)
@@ -170,7 +169,7 @@ class SurveyForm(Form):
     async def advance(self, ctx: Context, after: str | None) -> None:
         # After going back or editing from the summary, go on with the first unanswered question
         # (or the summary when there is none), so a changed answer that opens a follow-up asks it.
-        ctx.state.slots.pop("editing", None)
+        ctx.state.form.editing = False
         nxt = self.next_field(self.values(ctx), after)
         if nxt is None:
             await self.show_summary(ctx)
@@ -200,7 +199,7 @@ class SurveyForm(Form):
     # -- ending ------------------------------------------------------------------------------
     async def submit(self, ctx: Context, values: dict[str, Any]) -> None:
         answers = {f.name: values[f.name] for f in self.visible(ctx) if values.get(f.name) is not None}
-        invitation = ctx.state.slots.get("invitation", 0)
+        invitation = ctx.state.invitation or 0
         problem = await surveys.submit_response(ctx.session, invitation, answers, ctx.now, ctx.today)
         ctx.state.clear()  # the answers and the invitation id leave the conversation row now
         ctx.tell("survey.submitted" if problem is None else f"survey.problem_{problem}")
@@ -228,7 +227,7 @@ class SurveyFlow(Flow):
             form = self._forms[code] = SurveyForm(template)
         return form
 
-    async def start(self, ctx: Context, payload: str | None) -> None:
+    async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         found = await surveys.redeem(ctx.session, payload or "", ctx.now)
         if found.problem is not None or found.survey is None or found.invitation_id is None:
             ctx.state.clear()
@@ -240,10 +239,12 @@ class SurveyFlow(Flow):
             ctx.state.clear()
             ctx.tell("survey.unavailable")
             return
-        if ctx.state.slots.get("invitation") == found.invitation_id and ctx.state.slots.get("values"):
+        if ctx.state.invitation == found.invitation_id and ctx.state.form.values:
             await self.reprompt(ctx)  # the same link again mid-survey: carry on where they were
             return
-        ctx.state.slots = {"invitation": found.invitation_id, "template": form.template.code, "values": {}}
+        ctx.state.reset(ctx.state.step)
+        ctx.state.invitation = found.invitation_id
+        ctx.state.template = form.template.code
         ctx.say("\n".join([
             ctx.t("survey.intro", project=localized(ctx, project.title_zh, project.title_en),
                   title=text(form.template.title, ctx.locale), count=len(form.visible(ctx))),
@@ -253,12 +254,12 @@ class SurveyFlow(Flow):
 
     async def _active(self, ctx: Context) -> SurveyForm | None:
         """The form to continue with, after checking the invitation is still good (it may have closed)."""
-        found = await surveys.check_invitation(ctx.session, ctx.state.slots.get("invitation", 0), ctx.now)
+        found = await surveys.check_invitation(ctx.session, ctx.state.invitation or 0, ctx.now)
         if found.problem is not None:
             ctx.state.clear()
             ctx.tell(f"survey.problem_{found.problem}")
             return None
-        form = self.form(ctx.state.slots.get("template", ""))
+        form = self.form(ctx.state.template or "")
         if form is None:
             ctx.state.clear()
             ctx.tell("survey.unavailable")
@@ -275,5 +276,5 @@ class SurveyFlow(Flow):
             await form.reprompt(ctx)
 
     async def quit(self, ctx: Context) -> None:
-        form = self.form(ctx.state.slots.get("template", ""))
+        form = self.form(ctx.state.template or "")
         await (form.leave(ctx) if form is not None else super().quit(ctx))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from dialogs.context import Context
+from dialogs.context import Context, Parse
 from dialogs.flow import Flow, button_data, split_button
 from dialogs.listing import fill_label, localized, nav_row, page_label, page_of, parse_id
 from dialogs.surveys import cards, report
@@ -61,7 +61,7 @@ class SurveyStaffFlow(Flow):
     menu_order = 50
 
     # -- routing -----------------------------------------------------------------------------
-    async def start(self, ctx: Context, payload: str | None) -> None:
+    async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         if payload:
             project = await projects.project_by_code(ctx.session, payload)
             if project is not None and ctx.staff_of(project.department_id):
@@ -82,7 +82,7 @@ class SurveyStaffFlow(Flow):
         if step == "list":
             await self.show_list(ctx, parse_id(value) or 0)
             return
-        project_id = parse_id(value) if step == "open" else ctx.state.slots.get("project")
+        project_id = parse_id(value) if step == "open" else ctx.state.project
         project = await self._project(ctx, project_id)
         if project is None:
             ctx.tell("survey.staff.not_found", code="")
@@ -111,9 +111,9 @@ class SurveyStaffFlow(Flow):
                 await self.show_project(ctx, found)
             else:
                 ctx.tell("survey.staff.not_found", code=typed[:LABEL_LIMIT])
-                await self.show_list(ctx, ctx.state.slots.get("page", 0))
+                await self.show_list(ctx, ctx.state.page or 0)
             return
-        project = await self._project(ctx, ctx.state.slots.get("project"))
+        project = await self._project(ctx, ctx.state.project)
         if project is None:
             await self.show_list(ctx, 0)
         elif step == "close":
@@ -135,9 +135,9 @@ class SurveyStaffFlow(Flow):
             await self.show_project(ctx, project)
 
     async def reprompt(self, ctx: Context) -> None:
-        project = await self._project(ctx, ctx.state.slots.get("project"))
+        project = await self._project(ctx, ctx.state.project)
         if ctx.state.step == "list" or project is None:
-            await self.show_list(ctx, ctx.state.slots.get("page", 0))
+            await self.show_list(ctx, ctx.state.page or 0)
         else:
             await self.show_project(ctx, project)
 
@@ -162,7 +162,8 @@ class SurveyStaffFlow(Flow):
             return
         page = page_of(found, number)
         ctx.state.step = "list"
-        ctx.state.slots = {"page": page.number}
+        ctx.state.reset(ctx.state.step)
+        ctx.state.page = page.number
         rows = [
             [Button(fill_label(f"{p.code} {{title}}", localized(ctx, p.title_zh, p.title_en), LABEL_LIMIT),
                     button_data(self.name, "open", str(p.id)))]
@@ -174,7 +175,8 @@ class SurveyStaffFlow(Flow):
 
     async def show_project(self, ctx: Context, project: Project) -> None:
         ctx.state.step = "project"
-        ctx.state.slots = {"project": project.id}
+        ctx.state.reset(ctx.state.step)
+        ctx.state.project = project.id
         lines = [ctx.t("survey.staff.project_title", code=project.code, title=localized(ctx, project.title_zh, project.title_en))]
         current = await surveys.open_survey_of(ctx.session, project.id, ctx.now)
         latest = await surveys.latest_survey(ctx.session, project.id, ctx.now, zone=ctx.settings.zone)

@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from typing import Literal
 
 from dialogs import voice
-from dialogs.context import Context
+from dialogs.context import Context, Parse
 from dialogs.flow import Flow, button_data, run_button, split_button
 from dialogs.listing import (
     PAGE_SIZE,
@@ -49,7 +49,7 @@ class TicketsFlow(Flow):
     menu_key = "tickets.menu"
     menu_order = 65
 
-    async def start(self, ctx: Context, payload: str | None) -> None:
+    async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         ticket_id = parse_id((payload or "")[1:]) if (payload or "").startswith("t") else None
         if ticket_id is not None:
             await self.show_ticket(ctx, ticket_id)
@@ -77,14 +77,14 @@ class TicketsFlow(Flow):
             await self.reprompt(ctx)
 
     async def reprompt(self, ctx: Context) -> None:
-        ticket_id = ctx.state.slots.get("id")
+        ticket_id = ctx.state.id
         if ctx.state.step == "note" and isinstance(ticket_id, int):
-            await self.ask_note(ctx, ticket_id, str(ctx.state.slots.get("target")))
+            await self.ask_note(ctx, ticket_id, str(ctx.state.target))
         elif ctx.state.step == "ticket" and isinstance(ticket_id, int):
             await self.show_ticket(ctx, ticket_id)
         else:
-            page = ctx.state.slots.get("page")
-            await self.show_list(ctx, page if isinstance(page, int) else 0, mine=ctx.state.slots.get("mine") is True)
+            page = ctx.state.page
+            await self.show_list(ctx, page if isinstance(page, int) else 0, mine=ctx.state.mine is True)
 
     # -- whose tickets -----------------------------------------------------------------------
     async def _page(self, ctx: Context, number: int, mine: bool) -> tuple[list[tuple[Ticket, Project]], int]:
@@ -112,7 +112,9 @@ class TicketsFlow(Flow):
         if not items and total:
             number = clamp_page(number, total)
             items, total = await self._page(ctx, number, mine)
-        ctx.state.step, ctx.state.slots = "list", {"page": number, "mine": mine}
+        ctx.state.reset("list")
+        ctx.state.page = number
+        ctx.state.mine = mine
         own_too = ctx.is_staff and not mine and (await self._page(ctx, 0, True))[1] > 0
         own_row = [Button(ctx.t("tickets.my_reports"), button_data(self.name, "mine", "0"))] if own_too else None
         if not items:
@@ -171,10 +173,13 @@ class TicketsFlow(Flow):
             if moves:
                 rows.append([Button(ctx.t(f"tickets.move.{target}"), button_data(self.name, "move", f"{ticket.id}.{target}"))
                              for target in moves])
-        page, mine = ctx.state.slots.get("page", 0), ctx.state.slots.get("mine") is True
+        page, mine = ctx.state.page or 0, ctx.state.mine is True
         back = button_data(self.name, "mine" if mine else "list", str(page if isinstance(page, int) else 0))
         rows.append([Button(ctx.t("tickets.back"), back)])
-        ctx.state.step, ctx.state.slots = "ticket", {"id": ticket.id, "page": page, "mine": mine}
+        ctx.state.reset("ticket")
+        ctx.state.id = ticket.id
+        ctx.state.page = page
+        ctx.state.mine = mine
         image = await self._photo(ctx, ticket) if handles else None
         if image is False:
             lines.append(ctx.t("common.media_unshown"))
@@ -210,15 +215,18 @@ class TicketsFlow(Flow):
             ctx.tell("tickets.cannot_move", state=ctx.t(f"tickets.state.{ticket.state}"))
             await self.show_ticket(ctx, ticket.id)
             return
-        page = ctx.state.slots.get("page", 0)
-        ctx.state.step, ctx.state.slots = "note", {"id": ticket.id, "target": target, "page": page}
+        page = ctx.state.page or 0
+        ctx.state.reset("note")
+        ctx.state.id = ticket.id
+        ctx.state.target = target
+        ctx.state.page = page
         ctx.tell(
             "tickets.ask_note", reference=ticket.reference, state=ctx.t(f"tickets.state.{target}"),
             buttons=[[Button(ctx.t("tickets.back"), button_data(self.name, "open", str(ticket.id)))]],
         )
 
     async def apply_move(self, ctx: Context, text: str) -> None:
-        ticket_id, target = ctx.state.slots.get("id"), ctx.state.slots.get("target")
+        ticket_id, target = ctx.state.id, ctx.state.target
         try:
             note = clean_text(text, NOTE_MAX, multiline=True)
         except TextTooLong as exc:
