@@ -15,6 +15,7 @@ from bot.channels.console import ConsoleChat, act_as, parse_role, render
 from bot.cli import main
 from dialogs.context import DialogSettings
 from dialogs.registry import build_engine
+from dialogs.state import State
 from dialogs.types import Button, Reply
 from store.db import create_engine, sessionmaker
 from tests.factories import NOW, build_world
@@ -120,7 +121,7 @@ async def test_console_survey_records_the_typed_value_and_shows_notices(sqlite_u
     await chat.send("2")
     async with sessions() as s:
         conversation = (await s.execute(select(m.Conversation))).scalar_one()
-        assert conversation.slots["values"] == {"needs_met": 5, "attitude": 2}
+        assert State.from_json(None, None, conversation.slots).form.values == {"needs_met": 5, "attitude": 2}
         identity = (await s.execute(select(m.Identity).where(m.Identity.channel == "console"))).scalar_one()
     async with sessions() as s, s.begin():  # a ticket's news for this console person, queued elsewhere
         await queue_notice(s, identity.id, "tickets.notice_state", "t1", NOW, reference="T-1",

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dialogs.context import Context, DialogSettings, State
+from dialogs.context import Context, DialogSettings, Parse, State
 from dialogs.engine import Engine
 from dialogs.flow import Flow
 from dialogs.registry import all_flows, build_engine
@@ -126,14 +126,14 @@ class Tally(Flow):
     name = "tally"
     commands = ("tally",)
 
-    async def start(self, ctx: Context, payload: str | None) -> None:
+    async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         ctx.state.flow, ctx.state.step = self.name, "count"
-        ctx.state.slots["values"] = {"n": 0}
+        ctx.state.form.values = {"n": 0}
         ctx.say("0")
 
     async def handle(self, ctx: Context, msg: Incoming) -> None:
-        ctx.state.slots["values"]["n"] += 1
-        ctx.say(str(ctx.state.slots["values"]["n"]))
+        ctx.state.form.values["n"] += 1
+        ctx.say(str(ctx.state.form.values["n"]))
 
 
 async def test_a_turn_writes_the_conversation_only_when_it_changed(sessions) -> None:  # type: ignore[no-untyped-def]
@@ -157,10 +157,10 @@ async def test_a_turn_writes_the_conversation_only_when_it_changed(sessions) -> 
     await p.say("/menu")
     assert await conversation() == (0, None, {})
     await p.say("/tally")
-    assert await conversation() == (1, "tally", {"values": {"n": 0}})
+    assert await conversation() == (1, "tally", {"form": {"values": {"n": 0}}, "v": 2})
     await p.say("+")
     await p.say("+")
-    assert p.text == "2" and await conversation() == (3, "tally", {"values": {"n": 2}})
+    assert p.text == "2" and await conversation() == (3, "tally", {"form": {"values": {"n": 2}}, "v": 2})
 
 
 class CountingSessions(async_sessionmaker[AsyncSession]):

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dialogs import i18n
-from dialogs.context import DialogSettings
+from dialogs.context import DialogSettings, PlainUnderstand
 from dialogs.engine import GLOBAL_COMMANDS, Engine
 from dialogs.forms import Form
 from dialogs.registry import all_flows, build_engine
@@ -159,7 +159,7 @@ def test_random_conversations_never_break_the_engine(sqlite_url: str) -> None:
     loop = asyncio.new_event_loop()
     try:
         db, sessions, world = loop.run_until_complete(_setup(sqlite_url))
-        engine = build_engine(sessions, DialogSettings(), understand=understand, clock=lambda: NOW)
+        engine = build_engine(sessions, DialogSettings(), understand=PlainUnderstand(understand), clock=lambda: NOW)
         ground = Playground(sessions, engine, world)
 
         @settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

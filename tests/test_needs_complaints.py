@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cli import main
 from dialogs import i18n
-from dialogs.context import DialogSettings
+from dialogs.context import DialogSettings, PlainUnderstand
 from dialogs.flows.complaint import rank_projects, search_terms
 from dialogs.notices import render_notice
 from dialogs.registry import build_engine
@@ -208,7 +208,7 @@ async def test_need_opened_by_intent_takes_the_district_named(sessions, clock, v
         return {"intent": {"name": "submit_demand", "confidence": 0.9},
                 "entities": [{"entity": "district", "value": "江北区"}]}
 
-    bot = build_engine(sessions, DialogSettings(), understand=understand, clock=lambda: clock.now)
+    bot = build_engine(sessions, DialogSettings(), understand=PlainUnderstand(understand), clock=lambda: clock.now)
     p = Person(bot, "res1")
     await p.say("江北区缺少托育服务")
     await p.press("社区治理")
@@ -317,14 +317,12 @@ async def test_complaint_project_by_code_title_or_district(bot, sessions, voice)
     assert [msg.identity_id for msg in messages] == [voice.other_staff.id]
 
 
-class IndexedNames:
+class IndexedNames(PlainUnderstand):
     """An ``understand`` with the NLU's name index (``suggest``), recording what it was asked."""
 
     def __init__(self) -> None:
+        super().__init__(lambda text: {"intent": {"name": "out_of_scope", "confidence": 0.2}, "entities": []})
         self.asked: list[tuple[str, str]] = []
-
-    def __call__(self, text: str) -> dict:  # type: ignore[type-arg]
-        return {"intent": {"name": "out_of_scope", "confidence": 0.2}, "entities": []}
 
     def suggest(self, kind: str, text: str, limit: int = 5) -> list[tuple[str, str, float]]:
         self.asked.append((kind, text))

@@ -32,11 +32,12 @@ from bot.config import Settings
 from bot.outbox import Dispatcher
 from bot.sending import Unreachable, configured_sender
 from dialogs import i18n
-from dialogs.context import Context, DialogSettings
+from dialogs.context import Context, DialogSettings, Parse
 from dialogs.engine import Engine, Turn
 from dialogs.flow import Flow, button_data, split_button
 from dialogs.notices import queue_notice
 from dialogs.registry import all_flows
+from dialogs.state import State
 from dialogs.types import Button, Incoming, Reply
 from store import models as m
 from store.db import create_engine, sessionmaker
@@ -81,7 +82,7 @@ class EchoFlow(Flow):
     name = "echo"
     commands = ("echo",)
 
-    async def start(self, ctx: Context, payload: str | None) -> None:
+    async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         ctx.state.step = "ask"
         ctx.say("echo ready", [
             [Button("long choice", button_data(self.name, "pick", "x" * 100))],
@@ -303,7 +304,7 @@ async def test_typed_ratings_and_a_contact_on_a_text_step(tg: FakeTelegram, sess
     async with sessions() as s:
         slots = (await s.execute(select(m.Conversation.slots).join(m.Identity).where(
             m.Identity.external_id == str(UID + 1)))).scalar_one()
-    assert slots["values"] == {"needs_met": 5, "attitude": 1, "skill": 2, "convenience": 3, "helpfulness": 4,
+    assert State.from_json(None, None, slots).form.values == {"needs_met": 5, "attitude": 1, "skill": 2, "convenience": 3, "helpfulness": 4,
                                "responsiveness": 5, "overall": 4, "recommend": 8}
 
 
