@@ -129,9 +129,10 @@ class Form(Flow):
         if f.choices is None:
             return []
         key = ("choices", self.name, f.name)
-        if key not in ctx.memo:
-            ctx.memo[key] = await f.choices(ctx, self.values(ctx))
-        return ctx.memo[key]
+        found: list[Choice] | None = ctx.memo.get(key)
+        if found is None:
+            found = ctx.memo[key] = await f.choices(ctx, self.values(ctx))
+        return found
 
     # -- flow --------------------------------------------------------------------------------
     async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
@@ -392,7 +393,8 @@ class Form(Flow):
         if value is None:
             return ctx.t("common.none")
         if f.kind == MONEY:
-            return ctx.memo.get(SUMMARY_MONEY, ctx.money)(value)
+            show: Callable[[int | None], str] = ctx.memo.get(SUMMARY_MONEY, ctx.money)
+            return show(value)
         if f.kind == DATE:
             return ctx.day(date.fromisoformat(value))
         if f.kind == DATE_RANGE:
