@@ -135,8 +135,10 @@ class State:
                 if isinstance(form.get("picked"), list) else [],
                 editing=form.get("editing") is True,
             )
-        for name, kind in _SCALARS:
-            value = data.get(name)
+        for name, value in data.items():
+            kind = _KINDS.get(name)
+            if kind is None:  # "form", or a key this version does not know
+                continue
             if kind is int:
                 value = _int(value)
             elif kind is bool:
@@ -166,6 +168,9 @@ def _copied_value(value: Any) -> Any:
     if isinstance(value, list):
         return [_copied_value(item) for item in value]
     return value
+
+
+_KINDS = dict(_SCALARS)
 
 
 def _int(value: object) -> int | None:
