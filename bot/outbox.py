@@ -23,16 +23,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.sending import PermanentError, RetryAfter, Sender, TransientError, Unreachable
 from dialogs.notices import render_notice
-from dialogs.reminders import complete_notices
+from dialogs.notices.complete import complete_notices
 from store import outbox
 from store.db import transaction
+from store.notices import Notice, UnreadableNotice
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,27 @@ def dead_claimers(names: Iterable[str]) -> list[str]:
         if (int(pid) == os.getpid() and name not in _working) or (int(pid) != os.getpid() and not _pid_alive(int(pid))):
             dead.append(name)
     return dead
+
+
+# a claimed message as it is to be sent: its notice completed, None if it went stale, or why it cannot be read
+Ready = Notice | UnreadableNotice | None
+
+
+async def completed(
+    session: AsyncSession, batch: Sequence[outbox.Claimed], zone: ZoneInfo, now: datetime
+) -> dict[int, Ready]:
+    """Each claimed message's notice as it is to be rendered now (values read at sending filled in), or
+    None for one gone stale — about a milestone done or re-dated after it was queued."""
+    ready: dict[int, Ready] = {}
+    notices: dict[int, Notice] = {}
+    for message in batch:
+        try:
+            notices[message.id] = message.notice()
+        except UnreadableNotice as exc:
+            ready[message.id] = exc
+    done = await complete_notices(session, list(notices.values()), zone, now)
+    ready.update(zip(notices.keys(), done, strict=True))
+    return ready
 
 
 @dataclass(frozen=True)
@@ -249,7 +270,7 @@ class Dispatcher:
             return await outbox.next_due(session, now)
 
     async def _deliver_batch(
-        self, sender: Sender, batch: list[outbox.Claimed], ready: dict[int, dict[str, Any] | None], run: _Pass,
+        self, sender: Sender, batch: list[outbox.Claimed], ready: dict[int, Ready], run: _Pass,
     ) -> None:
         """Deliver a claimed batch, several chats at a time and each chat's messages in order. Messages not
         attempted — a stop, or their chat rate limited for longer than is waited out here — are given
@@ -296,33 +317,32 @@ class Dispatcher:
             for at, ids in due.items():
                 run.counts.released += await outbox.release(session, ids, at, by=self.claimer)
 
-    async def _complete(
-        self, session: AsyncSession, batch: Sequence[outbox.Claimed], now: datetime
-    ) -> dict[int, dict[str, Any] | None]:
-        """Each claimed message's payload as it is to be rendered now (values read at sending filled in),
-        or None for one gone stale — about a milestone done or re-dated after it was queued."""
-        completed = await complete_notices(session, [m.payload for m in batch], self.zone, now)
-        return {m.id: payload for m, payload in zip(batch, completed, strict=True)}
+    async def _complete(self, session: AsyncSession, batch: Sequence[outbox.Claimed], now: datetime) -> dict[int, Ready]:
+        return await completed(session, batch, self.zone, now)
 
     async def _settle(self, fn: Callable[..., Awaitable[bool]], *args: object, **kwargs: object) -> None:
         async with transaction(self.sessions) as session:
             await fn(session, *args, by=self.claimer, **kwargs)
 
     async def _deliver(
-        self, sender: Sender, message: outbox.Claimed, payload: dict[str, Any] | None, gate: asyncio.Semaphore,
+        self, sender: Sender, message: outbox.Claimed, notice: Ready, gate: asyncio.Semaphore,
         run: _Pass,
     ) -> None:
         counts, clock = run.counts, run.clock
-        if payload is None:
+        if notice is None:
             await self._settle(outbox.mark_cancelled, message.id, STALE)
             counts.cancelled += 1
+            return
+        if isinstance(notice, UnreadableNotice):
+            await self._settle(outbox.mark_dead, message.id, f"cannot be read: {notice}")
+            counts.dead += 1
             return
         if message.unreachable or message.identity_id in run.blocked:
             await self._settle(outbox.mark_dead, message.id, UNREACHABLE, count_attempt=False)
             counts.dead += 1
             return
         try:
-            reply = render_notice(payload, message.locale or self.default_locale, self.zone)
+            reply = render_notice(notice, message.locale or self.default_locale, self.zone)
         except (KeyError, ValueError, IndexError, TypeError) as exc:
             await self._settle(outbox.mark_dead, message.id, f"cannot be rendered: {exc!r}")
             counts.dead += 1

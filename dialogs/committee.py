@@ -17,11 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs import i18n
 from dialogs.flow import run_button
-from dialogs.notices import day, money, queue_notice
+from dialogs.notices import bilingual, day, money, queue_notice, text
 from dialogs.rubrics import Rubric
 from dialogs.surveys.drawing import cjk_text
 from store import approval, review
 from store.models import Call, Expert, ReviewCommittee, ReviewMember
+from store.notices import Names
 from store.recipients import department_staff
 from store.reminders import Schedule
 
@@ -32,8 +33,8 @@ KIND_CONFLICT = "review_conflict"
 STAGE_KEYS = {"approval": "committee.stage.approval", "acceptance": "committee.stage.acceptance"}
 
 
-def _call_title(call: Call) -> dict[str, str]:
-    return {"zh-Hans": call.title_zh, "en": call.title_en or call.title_zh}
+def _call_title(call: Call) -> Names:
+    return bilingual(call.title_zh, call.title_en)
 
 
 async def invite_members(
@@ -52,8 +53,8 @@ async def invite_members(
             session, identity_id, "committee.invitation", f"review:invite:{member.id}", now, kind=KIND_INVITATION,
             buttons=[[("expert.accept", run_button("expert", f"y{member.id}")),
                       ("expert.decline", run_button("expert", f"n{member.id}"))]],
-            call=_call_title(call), stage={"t": STAGE_KEYS[committee.stage]}, committee=committee.code,
-            field={"t": f"committee.field.{member.field}"}, hours=hours,
+            call=_call_title(call), stage=text(STAGE_KEYS[committee.stage]), committee=committee.code,
+            field=text(f"committee.field.{member.field}"), hours=hours,
         )
     return queued
 
@@ -102,8 +103,7 @@ async def contract_reminders(session: AsyncSession, now: datetime, schedule: Sch
             queued += await queue_notice(
                 session, staff.identity_id, "committee.contract_due", f"notice:contract:{project.id}:{staff.identity_id}",
                 now, kind=KIND_CONTRACT, buttons=[[("committee.mark_contracted", run_button("committee", f"k{project.id}"))]],
-                code=project.code, title={"zh-Hans": project.title_zh,
-                                                                    "en": project.title_en or project.title_zh},
+                code=project.code, title=bilingual(project.title_zh, project.title_en),
                 amount=money(project.amount_fen), ended=day(notice.ends_on),
             )
         notice.contract_reminded_at = now

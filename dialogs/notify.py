@@ -8,15 +8,15 @@ send time in the member's language.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs.flow import run_button
-from dialogs.notices import day, money, queue_notice, text
+from dialogs.notices import bilingual, day, money, queue_notice, text
 from store.audit import imported_changes_since, last_audit_id
 from store.leases import get_cursor, past_cursors, set_cursor
 from store.models import Application, AuditEntry, Disbursement, Inspection, Project
+from store.notices import Names, Value
 from store.projects import (
     imported_projects_since,
     last_id,
@@ -29,8 +29,8 @@ from store.recipients import organization_members
 KIND = "status"
 
 
-def _title(zh: str | None, en: str | None = None) -> dict[str, str]:
-    return {"zh-Hans": zh or "", "en": en or zh or ""}
+def _title(zh: str | None, en: str | None = None) -> Names:
+    return bilingual(zh, en)
 
 
 async def _to_members(
@@ -43,7 +43,7 @@ async def _to_members(
     button: tuple[str, str],
     *,
     exclude_identity_id: int | None = None,
-    **values: Any,
+    **values: Value,
 ) -> int:
     queued = 0
     for member in (await organization_members(session, [organization_id])).get(organization_id, []):
@@ -56,7 +56,7 @@ async def _to_members(
     return queued
 
 
-def _application_values(application: Application) -> dict[str, Any]:
+def _application_values(application: Application) -> dict[str, Value]:
     title = application.title or (application.content or {}).get("title") or application.reference or ""
     return {"reference": application.reference or "", "title": _title(title)}
 
@@ -65,7 +65,7 @@ def _application_button(application: Application) -> tuple[str, str]:
     return ("notify.open", run_button("status", f"a{application.id}"))
 
 
-def _project_values(project: Project) -> dict[str, Any]:
+def _project_values(project: Project) -> dict[str, Value]:
     return {"code": project.code, "title": _title(project.title_zh, project.title_en)}
 
 

@@ -498,7 +498,10 @@ class OutboxMessage(Base):
     # not indexed: nothing looks messages up by recipient (migration 0005), and every row would pay for it
     identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(48))
-    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)  # a notice: store.notices.encode
+    # the milestone the notice is about (store.notices.AboutMilestone): checked and completed when it is
+    # sent; no foreign key (a milestone removed makes its notices stale, not anonymous), no index
+    milestone_id: Mapped[int | None] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]

@@ -10,21 +10,15 @@ its claimer is known to be dead). Only the claimer settles a row it holds.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
-    ColumnElement,
-    FunctionElement,
     Select,
-    String,
     and_,
     bindparam,
-    cast,
     event,
     exists,
     func,
@@ -35,114 +29,80 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.ext.compiler import compiles
 
 from store.inserts import InsertIgnore, insert_ignore
 from store.models import Application, CatalogItem, Identity, OutboxMessage, Project
+from store.notices import AboutMilestone, Notice, decode, encode
 
 WAITING = ("pending", "failed")  # states a claim takes rows from
 INTERRUPTED = "interrupted while sending (process stopped); retried"
 
 
-async def enqueue(
-    session: AsyncSession,
-    identity_id: int,
-    kind: str,
-    payload: dict[str, Any],
-    dedup_key: str,
-    now: datetime,
-    *,
-    not_before: datetime | None = None,
-) -> bool:
-    """Queue a message; False when one with the same ``dedup_key`` was queued before."""
-    result = await session.execute(
-        insert_ignore(OutboxMessage, dedup_key=dedup_key, identity_id=identity_id, kind=kind, payload=payload,
-            state="pending", attempts=0, next_attempt_at=not_before or now, created_at=now,
-        ).returning(OutboxMessage.id)
-    )
-    return result.first() is not None
-
-
 @dataclass(frozen=True)
-class NewMessage:
+class Outgoing:
+    """A notice for one recipient, queued once per ``dedup_key``; not sent before ``not_before`` if given."""
+
     identity_id: int
-    kind: str
-    payload: dict[str, Any]
     dedup_key: str
+    notice: Notice
+    not_before: datetime | None = None
 
 
-async def enqueue_many(session: AsyncSession, messages: Sequence[NewMessage], now: datetime) -> int:
-    """Queue many messages in few round trips; returns how many were new (the rest had their key queued).
-
-    A Core executemany, which SQLAlchemy batches into multi-row INSERTs of one cached statement.
-    """
-    if not messages:
+async def enqueue(session: AsyncSession, messages: Outgoing | Sequence[Outgoing], now: datetime) -> int:
+    """Queue one message or many (in few round trips: a Core executemany, which SQLAlchemy batches into
+    multi-row INSERTs of one cached statement); returns how many were new — a message whose
+    ``dedup_key`` was queued before is skipped."""
+    batch = [messages] if isinstance(messages, Outgoing) else list(messages)
+    if not batch:
         return 0
     rows = [
-        {"dedup_key": m.dedup_key, "identity_id": m.identity_id, "kind": m.kind, "payload": m.payload,
-         "state": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
-        for m in messages
+        {"dedup_key": m.dedup_key, "identity_id": m.identity_id, "kind": m.notice.row_kind,
+         "payload": encode(m.notice), "milestone_id": _milestone(m.notice), "state": "pending", "attempts": 0,
+         "next_attempt_at": m.not_before or now, "created_at": now}
+        for m in batch
     ]
     stmt = insert_ignore(OutboxMessage).returning(OutboxMessage.__table__.c.id)
-    result = await session.execute(stmt, rows)
-    return len(result.all())
+    if len(rows) == 1:
+        return len((await session.execute(stmt.values(rows[0]))).all())
+    return len((await session.execute(stmt, rows)).all())
 
 
-class JsonText(FunctionElement[Any]):
-    """Text that is JSON, stored in a JSON column (PostgreSQL casts it; SQLite stores the text)."""
-
-    type = JSON()
-    inherit_cache = True
-
-
-@compiles(JsonText, "sqlite")
-def _json_text_sqlite(element: JsonText, compiler: Any, **kw: Any) -> str:
-    return compiler.process(element.clauses, **kw)  # type: ignore[no-any-return]
+def _milestone(notice: Notice) -> int | None:
+    if isinstance(notice.about, AboutMilestone) and notice.about.milestone is None:
+        raise ValueError("a notice about a milestone needs the milestone (None only in enqueue_selected's template)")
+    return notice.milestone
 
 
-@compiles(JsonText, "postgresql")
-def _json_text_pg(element: JsonText, compiler: Any, **kw: Any) -> str:
-    return f"CAST({compiler.process(element.clauses, **kw)} AS JSONB)"
-
-
-ROW_VALUE = "\x00row\x00"  # where a row's number goes in a ``json_halves`` template
-
-
-def json_halves(value: Any) -> tuple[str, str]:
-    """``value`` as JSON text, cut in two where its one ``ROW_VALUE`` stands: with a number between the
-    halves (``json_spliced``) it is that value with the number in place. Queuing thousands of rows that
-    differ in one number, the database then joins three strings per row instead of building JSON objects."""
-    head, tail = json.dumps(value, ensure_ascii=False, separators=(",", ":")).split(json.dumps(ROW_VALUE))
-    return head, tail
-
-
-def json_spliced(head: ColumnElement[str], number: ColumnElement[int], tail: ColumnElement[str]) -> ColumnElement[Any]:
-    """The JSON of ``json_halves`` halves (SQL expressions, e.g. bind parameters) around a row's number."""
-    return JsonText(head + cast(number, String) + tail)
-
-
-def insert_from(source: Select[Any]) -> InsertIgnore:
-    """``INSERT … SELECT`` of the messages ``source`` selects — columns (dedup_key, identity_id, kind,
-    payload) — as pending rows queued at the bind parameter ``queued_at``; a key queued before is skipped.
-    Build it once and execute it with parameters: the rows never come into Python."""
+def insert_selected(rows: Select[Any]) -> InsertIgnore:
+    """``INSERT … SELECT`` of one notice for every row ``rows`` selects — columns (dedup_key, identity_id,
+    milestone_id) — as pending messages: the notice is the bind parameters ``notice_kind`` and
+    ``notice_payload``, one constant for all rows, each about its row's milestone (None: about none).
+    Build it once (it is cached by identity) and run it with ``enqueue_selected``: the rows never come into
+    Python, and the database joins no strings and builds no JSON per row."""
     table = OutboxMessage.__table__
     moment = bindparam("queued_at", type_=table.c.created_at.type)
+    selected = rows.add_columns(
+        bindparam("notice_kind", type_=table.c.kind.type), bindparam("notice_payload", type_=table.c.payload.type),
+        literal("pending"), literal(0), moment, moment,
     # SQLite reads "… JOIN y ON … ON CONFLICT" ambiguously unless the SELECT has a WHERE clause
-    rows = source.add_columns(literal("pending"), literal(0), moment, moment).where(true())
+    ).where(true())
     return InsertIgnore(table).from_select(
-        ["dedup_key", "identity_id", "kind", "payload", "state", "attempts", "next_attempt_at", "created_at"], rows,
+        ["dedup_key", "identity_id", "milestone_id", "kind", "payload", "state", "attempts", "next_attempt_at",
+         "created_at"], selected,
     )
 
 
-async def enqueue_each(
-    session: AsyncSession, stmt: InsertIgnore, params: Sequence[dict[str, Any]], now: datetime
+async def enqueue_selected(
+    session: AsyncSession, stmt: InsertIgnore, template: Notice, params: Mapping[str, Any], now: datetime
 ) -> int:
-    """Run an ``insert_from`` statement once per parameter set; returns how many messages were new."""
-    queued = 0
-    for values in params:
-        result = await session.execute(stmt, {**values, "queued_at": now})
-        queued += max(result.rowcount or 0, 0)
-    return queued
+    """Queue ``template`` for every row an ``insert_selected`` statement selects with ``params``; a template
+    about a milestone (``AboutMilestone(None, due, open)``) is about each row's own. Returns how many
+    messages were new."""
+    if isinstance(template.about, AboutMilestone) and template.about.milestone is not None:
+        raise ValueError("the template of enqueue_selected is about each row's milestone: give None")
+    values = {**params, "notice_kind": template.row_kind, "notice_payload": encode(template), "queued_at": now}
+    result = await session.execute(stmt, values)
+    return max(getattr(result, "rowcount", 0) or 0, 0)
 
 
 async def queued_keys(session: AsyncSession, keys: Iterable[str]) -> set[str]:
@@ -266,11 +226,16 @@ class Claimed:
     identity_id: int
     kind: str
     payload: dict[str, Any]
+    milestone_id: int | None
     attempts: int
     channel: str
     external_id: str
     locale: str | None
     unreachable: bool
+
+    def notice(self) -> Notice:
+        """The notice it holds (``store.notices.UnreadableNotice`` when it holds none this version reads)."""
+        return decode(self.kind, self.payload, self.milestone_id)
 
 
 async def claim(
@@ -294,7 +259,7 @@ async def claim(
         .where(OutboxMessage.id.in_(due.scalar_subquery()), OutboxMessage.state.in_(WAITING))
         .values(state="sending", claimed_by=by, claimed_at=now, lease_until=lease_until)
         .returning(OutboxMessage.id, OutboxMessage.identity_id, OutboxMessage.kind, OutboxMessage.payload,
-                   OutboxMessage.attempts)
+                   OutboxMessage.milestone_id, OutboxMessage.attempts)
         .execution_options(synchronize_session=False)
     )
     rows = (await session.execute(stmt)).all()
@@ -310,7 +275,8 @@ async def claim(
         ).all()
     }
     claimed = [
-        Claimed(r.id, r.identity_id, r.kind, r.payload or {}, r.attempts, identities[r.identity_id].channel,
+        Claimed(r.id, r.identity_id, r.kind, r.payload or {}, r.milestone_id, r.attempts,
+                identities[r.identity_id].channel,
                 identities[r.identity_id].external_id, identities[r.identity_id].locale,
                 identities[r.identity_id].unreachable)
         for r in rows

@@ -12,14 +12,32 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, func, or_, select, tuple_, union_all, update
+from sqlalchemy import (
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.decisions import PENDING_STATUSES
+from store.inserts import InsertIgnore
 from store.models import Application, CatalogItem, Identity, Milestone, Organization, Project
+from store.outbox import insert_selected
+from store.types import UTCDateTime
 
 # Projects whose milestones nobody is chased for any more.
 FINISHED_PROJECT_STATUSES = ("closed", "terminated")
@@ -185,7 +203,7 @@ async def mark_alerted(session: AsyncSession, milestone_ids: Iterable[int]) -> N
         )
 
 
-def member_reminder_source(due_from: datetime, due_to: datetime) -> Select[Any]:
+def member_reminder_source(due_from: Any, due_to: Any) -> Select[Any]:
     """Open milestones of running projects due in ``[due_from, due_to)``, once per reachable member of the
     project's organization: the rows reminders are queued from (columns labelled for the caller).
 
@@ -203,6 +221,30 @@ def member_reminder_source(due_from: datetime, due_to: datetime) -> Select[Any]:
         .where(Milestone.done_at.is_(None), Milestone.due_at >= due_from, Milestone.due_at < due_to,
                Project.status.not_in(FINISHED_PROJECT_STATUSES))
     )
+
+
+@cache
+def reminder_rows() -> Select[Any]:
+    """(dedup_key, identity_id, milestone_id) of the organizations' reminders about the open milestones due
+    on one day, once per reachable member — bind parameters ``due_from``, ``due_to`` (the day as a UTC
+    range) and ``dedup_suffix`` (``:<rule>:<day>``): built once, run per due day, fanned out by the
+    database; no milestone or member row comes into Python."""
+    # the day's bounds are rendered into the SQL at execution (the compiled form stays cached), so
+    # PostgreSQL plans each run for its own few rows instead of a generic plan after five runs
+    rows = member_reminder_source(
+        bindparam("due_from", type_=UTCDateTime(), literal_execute=True),
+        bindparam("due_to", type_=UTCDateTime(), literal_execute=True),
+    ).subquery()
+    dedup = (literal("remind:") + cast(rows.c.milestone_id, String) + ":" + cast(rows.c.identity_id, String)
+             + bindparam("dedup_suffix", type_=String()))
+    return select(dedup.label("dedup_key"), rows.c.identity_id, rows.c.milestone_id)
+
+
+@cache
+def reminder_insert() -> InsertIgnore:
+    """The reminders' INSERT … SELECT (``store.outbox.enqueue_selected``), one object for the life of the
+    process (its cache key is computed once)."""
+    return insert_selected(reminder_rows())
 
 
 async def organization_names(session: AsyncSession, ids: Iterable[int]) -> dict[int, tuple[str, str | None]]:

@@ -115,7 +115,7 @@ async def claim_waiting(
             .where(OutboxMessage.id.in_(due.scalar_subquery()), OutboxMessage.state.in_(WAITING))
             .values(state="sending", claimed_by=by, claimed_at=now, lease_until=lease_until)
             .returning(OutboxMessage.id, OutboxMessage.identity_id, OutboxMessage.kind, OutboxMessage.payload,
-                       OutboxMessage.attempts)
+                       OutboxMessage.milestone_id, OutboxMessage.attempts)
             .execution_options(synchronize_session=False)
         )
     ).all()
@@ -130,8 +130,8 @@ async def claim_waiting(
         )
     }
     claimed = [
-        Claimed(r.id, r.identity_id, r.kind, r.payload or {}, r.attempts, CHANNEL, who[r.identity_id].external_id,
-                who[r.identity_id].locale, False)
+        Claimed(r.id, r.identity_id, r.kind, r.payload or {}, r.milestone_id, r.attempts, CHANNEL,
+                who[r.identity_id].external_id, who[r.identity_id].locale, False)
         for r in rows
     ]
     return sorted(claimed, key=lambda c: c.id)

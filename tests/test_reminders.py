@@ -230,11 +230,13 @@ async def test_a_waiting_reminder_and_digest_say_what_holds_when_they_are_sent(a
         first = await run_once(app, None, datetime.now(UTC))
     assert (first.evaluation.reminders, first.evaluation.digests) == (4, 2)
     async with app.sessions() as s:
-        queued = (await s.execute(select(m.OutboxMessage.kind, m.OutboxMessage.payload))).all()
-    reminder = next(p for kind, p in queued if kind == "reminder")
-    assert reminder["about"]["milestone"] in {world.inspection.id, world.report.id}
+        queued = (await s.execute(select(m.OutboxMessage.kind, m.OutboxMessage.payload,
+                                         m.OutboxMessage.milestone_id))).all()
+    reminder, milestone = next((p, ref) for kind, p, ref in queued if kind == "reminder")
+    assert milestone in {world.inspection.id, world.report.id} and reminder["v"] == 2
+    assert reminder["about"]["open"] == "status"
     assert "title" not in reminder["values"] and "阳光助老" not in json.dumps(reminder, ensure_ascii=False)
-    assert all("overdue" not in p["values"] for kind, p in queued if kind == "digest")
+    assert all("overdue" not in p["values"] and "digest" in p["about"] for kind, p, _ in queued if kind == "digest")
     # before anything is sent, the project is renamed and its mid-term report handed in
     async with app.sessions() as s, s.begin():
         await s.execute(update(m.Project).where(m.Project.id == world.project.id).values(title_zh="阳光助老（二期）"))

@@ -26,7 +26,7 @@ from dialogs.listing import (
     shorten,
 )
 from dialogs.listing import district as district_label
-from dialogs.notices import queue_notice
+from dialogs.notices import bilingual, queue_notice, text
 from dialogs.types import Button, Incoming
 from nlu.normalize import fold, normalize
 from store import needs, projects, tickets
@@ -275,12 +275,12 @@ class ComplaintFlow(Form):
             contact=voice.normalize_contact(values["contact"]) if values.get("contact") else None,
             reporter_identity_id=ctx.identity.id, now=ctx.now, year=ctx.today.year,
         )
-        title = {"zh-Hans": project.title_zh, "en": project.title_en or project.title_zh}
+        title = bilingual(project.title_zh, project.title_en)
         for staff_id in await tickets.department_staff(ctx.session, project.department_id, ctx.settings.admins):
             await queue_notice(
                 ctx.session, staff_id, "complain.notice_staff", f"ticket:{ticket.id}:new:{staff_id}", ctx.now,
                 buttons=[[("tickets.open", run_button("tickets", f"t{ticket.id}"))]],
-                reference=ticket.reference, code=project.code, title=title, problem={"t": f"complain.kind.{ticket.kind}"},
+                reference=ticket.reference, code=project.code, title=title, problem=text(f"complain.kind.{ticket.kind}"),
             )
         ctx.state.clear()
         key = "complain.submitted_org" if ctx.identity.role == "org" else "complain.submitted"

@@ -250,7 +250,7 @@ class TicketsFlow(Flow):
             await queue_notice(
                 ctx.session, ticket.reporter_identity_id, "tickets.notice_state", f"ticket:{ticket.id}:event:{event.id}",
                 ctx.now, buttons=[[("tickets.open", run_button("tickets", f"t{ticket.id}"))]],
-                reference=ticket.reference, state={"t": f"tickets.state.{target}"}, note=note,
+                reference=ticket.reference, state=text(f"tickets.state.{target}"), note=note,
             )
         ctx.tell("tickets.moved", reference=ticket.reference, state=ctx.t(f"tickets.state.{target}"))
         if ticket.kind == "objection" and target == "resolved" and project.status == "publicized":

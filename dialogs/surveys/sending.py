@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dialogs.notices import day, queue_notice
+from dialogs.notices import bilingual, day, queue_notice
 from dialogs.surveys.cards import deep_link
 from store import surveys
 from store.models import Identity, Project, Survey
@@ -25,7 +25,7 @@ async def send_invitations(
         link = deep_link(username, invitation.token) or f"/start {invitation.token}"
         queued += await queue_notice(
             session, identity.id, "survey.invitation_notice", f"survey-invite:{invitation.invitation_id}", now,
-            kind="survey_invitation", project={"zh-Hans": project.title_zh, "en": project.title_en or project.title_zh},
+            kind="survey_invitation", project=bilingual(project.title_zh, project.title_en),
             closes=day(last_day), secret={"link": link},
         )
     return queued

@@ -30,14 +30,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.channels.web.limits import Limits, RateLimit
 from bot.channels.web.render import Files, render
 from bot.dispatching import Wakeup
+from bot.outbox import Ready, completed
 from dialogs import i18n
 from dialogs.engine import Engine
 from dialogs.notices import render_notice
-from dialogs.reminders import complete_notices
 from dialogs.types import Incoming, Media, Reply
 from store import outbox
 from store.db import transaction
 from store.media import MediaUnavailable, new_key
+from store.notices import UnreadableNotice
 from store.web_sessions import CHANNEL, claim_waiting, identity_locale, waiting_recipients
 
 log = logging.getLogger(__name__)
@@ -317,21 +318,23 @@ class Hub:
             async with self.gate, transaction(self.sessions) as session:
                 wanted = await waiting_recipients(session) & self.pages.keys()
                 batch = await claim_waiting(session, wanted, now, now + NOTICE_LEASE, self.claimer) if wanted else []
-                payloads = await complete_notices(session, [m.payload for m in batch], self.zone, now) \
-                    if batch else []
+                ready = await completed(session, batch, self.zone, now) if batch else {}
             if not batch:
                 return shown
-            for message, payload in zip(batch, payloads, strict=True):
-                shown += await self._notice(message, payload)
+            for message in batch:
+                shown += await self._notice(message, ready[message.id])
         return shown
 
-    async def _notice(self, message: outbox.Claimed, payload: dict[str, Any] | None) -> int:
-        if payload is None:
+    async def _notice(self, message: outbox.Claimed, notice: Ready) -> int:
+        if notice is None:
             await self._settle(outbox.mark_cancelled, message.id, STALE, by=self.claimer)
+            return 0
+        if isinstance(notice, UnreadableNotice):
+            await self._settle(outbox.mark_dead, message.id, f"cannot be read: {notice}", by=self.claimer)
             return 0
         locale = message.locale or self.engine.settings.default_locale
         try:
-            reply: Reply = render_notice(payload, locale, self.zone)
+            reply: Reply = render_notice(notice, locale, self.zone)
         except (KeyError, ValueError, IndexError, TypeError) as exc:
             await self._settle(outbox.mark_dead, message.id, f"cannot be rendered: {exc!r}", by=self.claimer)
             return 0
