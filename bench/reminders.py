@@ -50,21 +50,23 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
-from sqlalchemy import String, and_, cast, delete, func, insert, or_, select, text, union_all, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, union_all, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.outbox import Dispatcher, RetryPolicy
 from bot.reminders import WATERMARK, evaluate_rules
-from dialogs.reminders import RuleSettings, complete_notices, reminder_days, reminder_source, window_start
+from dialogs.notices.complete import complete_notices
+from dialogs.reminders import RuleSettings, reminder_days, window_start
 from dialogs.types import Reply
 from store import models as m
 from store.db import create_engine, sessionmaker, transaction
 from store.importer import import_package
 from store.leases import set_watermark
 from store.migrate import upgrade
-from store.outbox import NewMessage, enqueue_many
-from store.reminders import Schedule
+from store.notices import Notice, decode
+from store.outbox import Outgoing, enqueue
+from store.reminders import Schedule, reminder_rows
 from store.synth import write_synthetic_package
 from store.workdays import WorkCalendar
 
@@ -189,23 +191,23 @@ async def parts(engine: AsyncEngine, now: datetime) -> dict[str, float]:
     decided, rows fanned out, keys and payloads built, but counted instead of written); then, with the
     tick's messages queued, completing them as the dispatcher does before rendering (``complete_notices``
     in its batches): the reminders (project, title, stale check) and the digests (their one pass)."""
-    rows = reminder_source().subquery()
-    key, payload = rows.c[0], rows.c[3]
-    # summing the lengths makes the database build every key and payload, as the INSERT does
-    built = select(func.count(), func.sum(func.length(key) + func.length(cast(payload, String))))
+    rows = reminder_rows().subquery()
+    # summing the keys' lengths makes the database build every key, as the INSERT does (the payload is
+    # one constant of the day, its milestone a column)
+    built = select(func.count(), func.sum(func.length(rows.c.dedup_key) + rows.c.milestone_id))
     sessions = sessionmaker(engine)
     async with sessions() as s:
         started = time.perf_counter()
-        for params in reminder_days(RULES.schedule, now, now - TICK):  # one run per due day, as the rule does
-            await s.execute(built, params)
+        for due_day in reminder_days(RULES.schedule, now, now - TICK):  # one run per due day, as the rule does
+            await s.execute(built, due_day.params)
         fan_out = time.perf_counter() - started
     await evaluation(engine, now, keep=True)
     batch = RetryPolicy().batch
     async with sessions() as s:
-        queued = (await s.execute(select(m.OutboxMessage.kind, m.OutboxMessage.payload)
+        queued = (await s.execute(select(m.OutboxMessage.kind, m.OutboxMessage.payload, m.OutboxMessage.milestone_id)
                                   .order_by(m.OutboxMessage.id))).all()
-        reminders = [p for kind, p in queued if kind != "digest"]
-        digests = [p for kind, p in queued if kind == "digest"]
+        reminders = [decode(kind, p, ref) for kind, p, ref in queued if kind != "digest"]
+        digests = [decode(kind, p, ref) for kind, p, ref in queued if kind == "digest"]
         started = time.perf_counter()
         for i in range(0, len(reminders), batch):
             await complete_notices(s, reminders[i:i + batch], ZONE, now)
@@ -273,9 +275,9 @@ async def dispatch_rate(engine: AsyncEngine, sender: Any, messages: int,
         recipients = (await s.execute(
             select(m.Identity.id).where(m.Identity.channel.in_(sender.channels)).limit(messages)
         )).scalars().all()
-        await enqueue_many(s, [
-            NewMessage(identity_id, "status", {"key": "notify.publicized", "values": {"code": "B", "title": "T"},
-                                               "buttons": []}, f"bench:dispatch:{identity_id}")
+        await enqueue(s, [
+            Outgoing(identity_id, f"bench:dispatch:{identity_id}",
+                     Notice("notify.publicized", {"code": "B", "title": "T"}, kind="status"))
             for identity_id in recipients
         ], QUIET_TICK)
     dispatcher = Dispatcher(sessions, sender, zone=ZONE, default_locale="zh-Hans", quiet=None,

@@ -45,7 +45,8 @@ from bot.outbox import Dispatcher as OutboxDispatcher
 from dialogs.engine import Engine, Turn
 from dialogs.types import Button, Incoming, Reply
 from store.models import Identity
-from store.outbox import NewMessage, enqueue_many
+from store.notices import Notice
+from store.outbox import Outgoing, enqueue
 from tests.fakes.telegram_api import FakeTelegram, RateLimit, make_bot
 
 ECHO_TOKEN = "222222:ECHO"
@@ -170,9 +171,7 @@ async def outbox_rate(tg: FakeTelegram, app: App, count: int) -> None:
                   for n in range(count)]
         s.add_all(people)
         await s.flush()
-        messages = [NewMessage(p.id, "bench", {"key": "common.welcome", "values": {}, "buttons": []}, f"bench-{p.id}")
-                    for p in people]
-        await enqueue_many(s, messages, now)
+        await enqueue(s, [Outgoing(p.id, f"bench-{p.id}", Notice("common.welcome", kind="bench")) for p in people], now)
     channel = TelegramChannel(make_bot(tg.base_url, OUTBOX_TOKEN), app.engine(), app.sessions,
                               TelegramOptions())  # the production limiter
     tg.faults.rate_limit = RateLimit(overall=30, per_chat=1)

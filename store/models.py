@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from store.notices import Notice, decode
 from store.types import JSONType, UTCDateTime
 
 NAMING = {
@@ -513,6 +514,11 @@ class OutboxMessage(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(120))
     claimed_at: Mapped[datetime | None]
     lease_until: Mapped[datetime | None]
+
+    @property
+    def notice(self) -> Notice:
+        """The notice the row holds (``store.notices.UnreadableNotice`` if none this version reads)."""
+        return decode(self.kind, self.payload, self.milestone_id)
 
 
 class AuditEntry(Base):

@@ -103,7 +103,7 @@ def test_console_numbers_on_a_rating_are_its_values() -> None:
 async def test_console_survey_records_the_typed_value_and_shows_notices(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from sqlalchemy import select
 
-    from dialogs.notices import queue_notice
+    from dialogs.notices import Text, queue_notice
     from store import models as m
     from store import surveys
 
@@ -125,7 +125,7 @@ async def test_console_survey_records_the_typed_value_and_shows_notices(sqlite_u
         identity = (await s.execute(select(m.Identity).where(m.Identity.channel == "console"))).scalar_one()
     async with sessions() as s, s.begin():  # a ticket's news for this console person, queued elsewhere
         await queue_notice(s, identity.id, "tickets.notice_state", "t1", NOW, reference="T-1",
-                           state={"t": "tickets.state.resolved"}, note="已修好")
+                           state=Text("tickets.state.resolved"), note="已修好")
     shown = await chat.send("4")
     assert "T-1" in shown and "已修好" in shown and "第 4/11 题" in shown
     assert "T-1" not in await chat.send("3")  # shown once
@@ -134,7 +134,7 @@ async def test_console_survey_records_the_typed_value_and_shows_notices(sqlite_u
     try:
         async with sessions() as s, s.begin():
             await queue_notice(s, identity.id, "tickets.notice_state", "t2", NOW, reference="T-2",
-                               state={"t": "tickets.state.resolved"}, note="再次确认", buttons=[[("tickets.open", "g:run:tickets:t2")]])
+                               state=Text("tickets.state.resolved"), note="再次确认", buttons=[[("tickets.open", "g:run:tickets:t2")]])
         for _ in range(500):
             if "T-2" in out.getvalue():
                 break

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dialogs import hant, i18n
 from dialogs.context import DialogSettings
-from dialogs.notices import notice_payload, render_notice
+from dialogs.notices import Notice, bilingual, render_notice
 from dialogs.questions import Question, encode
 from dialogs.registry import build_engine
 from dialogs.surveys import report
@@ -236,8 +236,8 @@ async def test_hong_kong_phrasing_is_a_setting(demo: Rig, hong_kong: None) -> No
 
 
 def test_notices_name_projects_in_the_readers_script() -> None:
-    title = {"zh-Hans": "临江市阳光社区养老服务项目", "en": "Sunshine elderly care"}
-    payload = notice_payload("notify.publicized", {"code": "LJ-2026-001", "title": title}, [])
+    title = bilingual("临江市阳光社区养老服务项目", "Sunshine elderly care")
+    payload = Notice("notify.publicized", {"code": "LJ-2026-001", "title": title})
     assert "臨江市陽光社區養老服務項目" in render_notice(payload, "zh-Hant", ZONE).text
     assert "Sunshine elderly care" in render_notice(payload, "en", ZONE).text
     assert "临江市阳光社区养老服务项目" in render_notice(payload, "zh-Hans", ZONE).text

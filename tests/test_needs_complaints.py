@@ -237,7 +237,7 @@ async def test_staff_decide_needs_and_consenting_residents_are_told(bot, session
     res1 = await identity_id(sessions, "res1")
     messages = await outbox(sessions)
     assert [(msg.identity_id, msg.kind) for msg in messages] == [(res1, "needs.notice_taken")]
-    text = render_notice(messages[0].payload, "zh-Hans", SHANGHAI).text
+    text = render_notice(messages[0].notice, "zh-Hans", SHANGHAI).text
     assert f"XQ-{YEAR}-000001" in text and str(YEAR + 1) in text
     async with sessions() as s:
         states = dict((await s.execute(select(m.Need.reference, m.Need.state))).all())
@@ -287,7 +287,7 @@ async def test_complaint_found_by_name_notifies_department_staff_only(bot, sessi
         assert ticket.contact == "wechat:zhang_san88" and ticket.state == "received"
     messages = await outbox(sessions)
     assert [msg.identity_id for msg in messages] == [voice.staff.id]
-    notice = render_notice(messages[0].payload, "zh-Hans", SHANGHAI)
+    notice = render_notice(messages[0].notice, "zh-Hans", SHANGHAI)
     assert f"TS-{YEAR}-000001" in notice.text and "服务没有提供" in notice.text
     assert "zhang_san88" not in notice.text and "上门探访" not in notice.text
 
@@ -388,7 +388,7 @@ async def test_ticket_moves_with_notes_and_the_reporter_is_told(bot, sessions, v
     res1 = await identity_id(sessions, "res1")
     notices = [msg for msg in await outbox(sessions, res1)]
     assert [msg.kind for msg in notices] == ["tickets.notice_state", "tickets.notice_state"]
-    texts = [render_notice(msg.payload, "en", SHANGHAI).text for msg in notices]
+    texts = [render_notice(msg.notice, "en", SHANGHAI).text for msg in notices]
     assert "Under investigation" in texts[0] and "已联系机构核实排班" in texts[0]
     assert "Resolved" in texts[1]
     await resident.say("/tickets")

@@ -26,7 +26,7 @@ from dialogs.listing import (
     shorten,
 )
 from dialogs.listing import district as district_label
-from dialogs.notices import bilingual, queue_notice, text
+from dialogs.notices import Text, bilingual, queue_notice
 from dialogs.types import Button, Incoming
 from nlu.normalize import fold, normalize
 from store import needs, projects, tickets
@@ -280,7 +280,7 @@ class ComplaintFlow(Form):
             await queue_notice(
                 ctx.session, staff_id, "complain.notice_staff", f"ticket:{ticket.id}:new:{staff_id}", ctx.now,
                 buttons=[[("tickets.open", run_button("tickets", f"t{ticket.id}"))]],
-                reference=ticket.reference, code=project.code, title=title, problem=text(f"complain.kind.{ticket.kind}"),
+                reference=ticket.reference, code=project.code, title=title, problem=Text(f"complain.kind.{ticket.kind}"),
             )
         ctx.state.clear()
         key = "complain.submitted_org" if ctx.identity.role == "org" else "complain.submitted"

@@ -26,7 +26,7 @@ from dialogs.listing import (
     parse_id,
     shorten,
 )
-from dialogs.notices import queue_notice
+from dialogs.notices import Text, queue_notice
 from dialogs.types import Attachment, Button, Incoming
 from nlu.normalize import TextTooLong, clean_text
 from store import tickets
@@ -250,7 +250,7 @@ class TicketsFlow(Flow):
             await queue_notice(
                 ctx.session, ticket.reporter_identity_id, "tickets.notice_state", f"ticket:{ticket.id}:event:{event.id}",
                 ctx.now, buttons=[[("tickets.open", run_button("tickets", f"t{ticket.id}"))]],
-                reference=ticket.reference, state=text(f"tickets.state.{target}"), note=note,
+                reference=ticket.reference, state=Text(f"tickets.state.{target}"), note=note,
             )
         ctx.tell("tickets.moved", reference=ticket.reference, state=ctx.t(f"tickets.state.{target}"))
         if ticket.kind == "objection" and target == "resolved" and project.status == "publicized":

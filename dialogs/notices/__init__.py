@@ -19,7 +19,8 @@ from dialogs.notices.render import render_notice
 from store.notices import Day, Moment, Money, Names, Notice, Text, Value
 from store.outbox import Outgoing, enqueue
 
-__all__ = ["Notice", "bilingual", "day", "moment", "money", "queue_notice", "render_notice", "text"]
+__all__ = ["Day", "Moment", "Money", "Names", "Notice", "Text", "Value", "bilingual", "day", "moment", "money",
+           "queue_notice", "render_notice", "text"]
 
 
 def money(fen: int | None) -> Money:
