@@ -7,16 +7,18 @@ send time in the member's language.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dialogs.flow import run_button
-from dialogs.notices import bilingual, day, money, queue_notice, text
+from dialogs.notices import bilingual, day, money, text
 from store.audit import imported_changes_since, last_audit_id
 from store.leases import get_cursor, past_cursors, set_cursor
 from store.models import Application, AuditEntry, Disbursement, Inspection, Project
-from store.notices import Names, Value
+from store.notices import Names, Notice, Value
+from store.outbox import Outgoing, enqueue
 from store.projects import (
     imported_projects_since,
     last_id,
@@ -41,19 +43,16 @@ async def _to_members(
     key: str,
     now: datetime,
     button: tuple[str, str],
+    values: Mapping[str, Value],
     *,
     exclude_identity_id: int | None = None,
-    **values: Value,
 ) -> int:
-    queued = 0
-    for member in (await organization_members(session, [organization_id])).get(organization_id, []):
-        if member.identity_id == exclude_identity_id:
-            continue
-        queued += await queue_notice(
-            session, member.identity_id, key, f"notify:{event}:{entity}:{member.identity_id}", now,
-            kind=KIND, buttons=[[button]], **values,
-        )
-    return queued
+    notice = Notice(key, values, ((button,),), kind=KIND)
+    members = (await organization_members(session, [organization_id])).get(organization_id, [])
+    return await enqueue(session, [
+        Outgoing(member.identity_id, f"notify:{event}:{entity}:{member.identity_id}", notice)
+        for member in members if member.identity_id != exclude_identity_id
+    ], now)
 
 
 def _application_values(application: Application) -> dict[str, Value]:
@@ -79,7 +78,7 @@ async def application_submitted(
     """To the organization's other members (the one who submitted got the answer in their chat)."""
     return await _to_members(
         session, application.organization_id, "submitted", f"a{application.id}", "notify.submitted", now,
-        _application_button(application), exclude_identity_id=submitted_by, **_application_values(application),
+        _application_button(application), _application_values(application), exclude_identity_id=submitted_by,
     )
 
 
@@ -88,13 +87,13 @@ async def eligibility_decided(session: AsyncSession, application: Application, n
     if application.status == "eligible":
         return await _to_members(
             session, application.organization_id, "eligible", f"a{application.id}", "notify.eligible", now,
-            _application_button(application), **_application_values(application),
+            _application_button(application), _application_values(application),
         )
     if application.status == "eligibility_failed":
         return await _to_members(
             session, application.organization_id, "ineligible", f"a{application.id}", "notify.ineligible", now,
-            _application_button(application), reason=application.decision_reason or "",
-            **_application_values(application),
+            _application_button(application),
+            {"reason": application.decision_reason or "", **_application_values(application)},
         )
     raise ValueError(f"application {application.id} is {application.status!r}, not an eligibility result")
 
@@ -103,16 +102,16 @@ async def application_approved(session: AsyncSession, application: Application, 
     """Approval opens the project in public notice (公示); one notice says both."""
     return await _to_members(
         session, application.organization_id, "approved", f"a{application.id}", "notify.approved", now,
-        _project_button(project), granted=money(application.granted_fen), code=project.code,
-        **_application_values(application),
+        _project_button(project),
+        {"granted": money(application.granted_fen), "code": project.code, **_application_values(application)},
     )
 
 
 async def application_rejected(session: AsyncSession, application: Application, now: datetime) -> int:
     return await _to_members(
         session, application.organization_id, "rejected", f"a{application.id}", "notify.rejected", now,
-        _application_button(application), reason=application.decision_reason or "",
-        **_application_values(application),
+        _application_button(application),
+        {"reason": application.decision_reason or "", **_application_values(application)},
     )
 
 
@@ -120,14 +119,14 @@ async def project_publicized(session: AsyncSession, project: Project, now: datet
     """For a project put in public notice other than by an approval in chat (e.g. imported)."""
     return await _to_members(
         session, project.organization_id, "publicized", f"p{project.id}", "notify.publicized", now,
-        _project_button(project), **_project_values(project),
+        _project_button(project), _project_values(project),
     )
 
 
 async def project_contracted(session: AsyncSession, project: Project, now: datetime) -> int:
     return await _to_members(
         session, project.organization_id, "contracted", f"p{project.id}", "notify.contracted", now,
-        _project_button(project), amount=money(project.amount_fen), **_project_values(project),
+        _project_button(project), {"amount": money(project.amount_fen), **_project_values(project)},
     )
 
 
@@ -135,7 +134,7 @@ async def approval_withdrawn(session: AsyncSession, project: Project, now: datet
     """An objection to the project under public notice was upheld: no contract, the approval withdrawn."""
     return await _to_members(
         session, project.organization_id, "withdrawn", f"p{project.id}", "notify.withdrawn", now,
-        _project_button(project), **_project_values(project),
+        _project_button(project), _project_values(project),
     )
 
 
@@ -143,21 +142,23 @@ async def inspection_recorded(session: AsyncSession, project: Project, inspectio
     key = "notify.inspection_scored" if inspection.score is not None else "notify.inspection"
     return await _to_members(
         session, project.organization_id, "inspection", f"i{inspection.id}", key, now, _project_button(project),
-        inspection=text(f"notify.inspection_kind.{inspection.kind}"),
-        result=text(f"notify.inspection_result.{inspection.result}"), score=inspection.score or 0,
-        held_on=day(inspection.held_on), **_project_values(project),
+        {"inspection": text(f"notify.inspection_kind.{inspection.kind}"),
+         "result": text(f"notify.inspection_result.{inspection.result}"), "score": inspection.score or 0,
+         "held_on": day(inspection.held_on), **_project_values(project)},
     )
 
 
 async def payment_made(session: AsyncSession, project: Project, payment: Disbursement, now: datetime) -> int:
     return await _to_members(
         session, project.organization_id, "payment", f"d{payment.id}", "notify.payment", now,
-        _project_button(project), installment=payment.installment, amount=money(payment.amount_fen),
-        paid_on=day(payment.paid_on), **_project_values(project),
+        _project_button(project),
+        {"installment": payment.installment, "amount": money(payment.amount_fen), "paid_on": day(payment.paid_on),
+         **_project_values(project)},
     )
 
 
-EVENT_CURSORS: dict[str, type[Disbursement] | type[Inspection]] = {"events.disbursements": Disbursement, "events.inspections": Inspection}
+EVENT_CURSORS: dict[str, type[Disbursement] | type[Inspection]] = {
+    "events.disbursements": Disbursement, "events.inspections": Inspection}
 # every cursor the events below keep, with the id it follows
 ALL_CURSORS = {
     **{name: model.id for name, model in EVENT_CURSORS.items()},

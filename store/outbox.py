@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from store.db import affected
 from store.inserts import InsertIgnore, insert_ignore
 from store.models import Application, CatalogItem, Identity, OutboxMessage, Project
 from store.notices import AboutMilestone, Notice, decode, encode
@@ -102,7 +103,7 @@ async def enqueue_selected(
         raise ValueError("the template of enqueue_selected is about each row's milestone: give None")
     values = {**params, "notice_kind": template.row_kind, "notice_payload": encode(template), "queued_at": now}
     result = await session.execute(stmt, values)
-    return max(getattr(result, "rowcount", 0) or 0, 0)
+    return max(affected(result), 0)  # SQLite may not count an INSERT … SELECT: -1
 
 
 async def queued_keys(session: AsyncSession, keys: Iterable[str]) -> set[str]:
@@ -143,8 +144,9 @@ def watch_queued(engine: AsyncEngine, on_queued: Callable[[], None]) -> Callable
         if record is not None and record.info.pop(committed, False):
             on_queued()
 
-    listeners = [(sync_engine, "after_cursor_execute", after_cursor_execute), (sync_engine, "commit", on_commit),
-                 (sync_engine, "rollback", on_rollback), (sync_engine.pool, "checkin", on_checkin)]
+    listeners: list[tuple[Any, str, Callable[..., Any]]] = [
+        (sync_engine, "after_cursor_execute", after_cursor_execute), (sync_engine, "commit", on_commit),
+        (sync_engine, "rollback", on_rollback), (sync_engine.pool, "checkin", on_checkin)]
     for target, name, fn in listeners:
         event.listen(target, name, fn)
 
@@ -187,8 +189,9 @@ def notify_queued(engine: AsyncEngine) -> Callable[[], None]:
         if not conn.invalidated:  # an invalidated connection's info cannot be read (and its marks die with it)
             conn.info.pop(sent, None)
 
-    listeners = [(sync_engine, "after_cursor_execute", after_cursor_execute), (sync_engine, "commit", on_end),
-                 (sync_engine, "rollback", on_end)]
+    listeners: list[tuple[Any, str, Callable[..., Any]]] = [
+        (sync_engine, "after_cursor_execute", after_cursor_execute), (sync_engine, "commit", on_end),
+        (sync_engine, "rollback", on_end)]
     for target, name, fn in listeners:
         event.listen(target, name, fn)
 
@@ -292,7 +295,7 @@ async def renew(session: AsyncSession, by: str, lease_until: datetime) -> int:
         .values(lease_until=lease_until)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return affected(result)
 
 
 async def claimers(session: AsyncSession) -> list[str]:
@@ -310,7 +313,7 @@ async def _settle(session: AsyncSession, message_id: int, by: str, **values: Any
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return (result.rowcount or 0) == 1
+    return affected(result) == 1
 
 
 def _without_secret(session: AsyncSession) -> Any:
@@ -361,7 +364,7 @@ async def release(session: AsyncSession, message_ids: Sequence[int], next_attemp
                 lease_until=None)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return affected(result)
 
 
 async def recover_stuck(session: AsyncSession, now: datetime, dead: Sequence[str] = ()) -> int:
@@ -383,7 +386,7 @@ async def recover_stuck(session: AsyncSession, now: datetime, dead: Sequence[str
                 lease_until=None)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return affected(result)
 
 
 async def next_due(session: AsyncSession, now: datetime) -> datetime | None:
@@ -399,7 +402,7 @@ async def next_due(session: AsyncSession, now: datetime) -> datetime | None:
     ]
     leases = select(func.min(OutboxMessage.lease_until)).where(OutboxMessage.state == "sending",
                                                                 OutboxMessage.lease_until > now)
-    moments = [await session.scalar(stmt) for stmt in (*firsts, leases)]
+    moments = [*[await session.scalar(stmt) for stmt in firsts], await session.scalar(leases)]
     found = [m for m in moments if m is not None]
     return min(found) if found else None
 
@@ -412,7 +415,7 @@ async def defer_due(session: AsyncSession, now: datetime, until: datetime) -> in
         .values(next_attempt_at=until)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return affected(result)
 
 
 async def mark_identity_unreachable(session: AsyncSession, identity_id: int) -> None:

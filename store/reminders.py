@@ -152,7 +152,7 @@ class OpenMilestone:
     department_id: int
 
 
-def _open_milestones():  # type: ignore[no-untyped-def]
+def _open_milestones() -> Select[Any]:
     return (
         select(
             Milestone.id, Milestone.kind, Milestone.due_at, Project.id, Project.code, Project.title_zh,

@@ -18,7 +18,6 @@ from store import needs, public
 from store.audit import record
 from store.lifecycle import IllegalTransition
 from store.models import Need
-from store.notices import Value
 
 PERIODS = ("month", "quarter", "year")
 REASON_MAX = 300
@@ -286,7 +285,7 @@ class NeedsReviewFlow(Flow):
         await record(ctx.session, ctx.now, f"identity:{ctx.identity.id}", state, "need", need.reference,
                      catalog_year=year, reason=reason)
         if need.identity_id is not None:
-            values: dict[str, Value] = {"reference": need.reference}
+            values: dict[str, object] = {"reference": need.reference}
             values.update({"year": year} if state == "taken" else {"reason": reason or ""})
             await queue_notice(ctx.session, need.identity_id, f"needs.notice_{state}", f"need:{need.id}:decision",
                                ctx.now, **values)
