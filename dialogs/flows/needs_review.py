@@ -10,7 +10,7 @@ from dialogs.context import Context, Parse
 from dialogs.flow import Flow, button_data, split_button
 from dialogs.listing import PAGE_SIZE, Page, clamp_page, nav_row, page_count, page_label, parse_id, shorten
 from dialogs.needs_export import XLSX_MIME, Labels, workbook
-from dialogs.notices import queue_notice
+from dialogs.notices import Notice, Value
 from dialogs.types import Attachment, Button, Incoming
 from nlu.dates import parse_date
 from nlu.normalize import TextTooLong, clean_text
@@ -18,6 +18,7 @@ from store import needs, public
 from store.audit import record
 from store.lifecycle import IllegalTransition
 from store.models import Need
+from store.outbox import Outgoing, enqueue
 
 PERIODS = ("month", "quarter", "year")
 REASON_MAX = 300
@@ -285,10 +286,9 @@ class NeedsReviewFlow(Flow):
         await record(ctx.session, ctx.now, f"identity:{ctx.identity.id}", state, "need", need.reference,
                      catalog_year=year, reason=reason)
         if need.identity_id is not None:
-            values: dict[str, object] = {"reference": need.reference}
-            values.update({"year": year} if state == "taken" else {"reason": reason or ""})
-            await queue_notice(ctx.session, need.identity_id, f"needs.notice_{state}", f"need:{need.id}:decision",
-                               ctx.now, **values)
+            detail: dict[str, Value] = {"year": year} if state == "taken" else {"reason": reason or ""}
+            notice = Notice(f"needs.notice_{state}", {"reference": need.reference, **detail})
+            await enqueue(ctx.session, Outgoing(need.identity_id, f"need:{need.id}:decision", notice), ctx.now)
         ctx.tell(f"needs.done_{state}", reference=need.reference, year=year or "")
         await self.show_need(ctx, need.id)
 

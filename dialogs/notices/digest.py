@@ -13,7 +13,7 @@ from dialogs import i18n
 from dialogs.flow import run_button
 from dialogs.notices import bilingual
 from dialogs.questions import Question, encode
-from store.models import Department
+from store.models import LOCALES, Department
 from store.notices import AboutDigest, Day, Names, Notice, Text, Value
 from store.reminders import DigestItem, DigestScope, digest_scopes
 
@@ -53,7 +53,7 @@ class DigestPass:
 
 def _digest_lines(items: list[DigestItem], total: int, zone: ZoneInfo) -> Names:
     lines: dict[str, str] = {}
-    for locale in i18n.LOCALES:
+    for locale in LOCALES:
         rows = [
             i18n.t(locale, "digest.line", code=item.project_code,
                    title=i18n.name(locale, item.title_zh, item.title_en),
