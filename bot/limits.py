@@ -28,6 +28,10 @@ class SendLimiter(Protocol):
     def release(self, permit: Permit) -> None:
         """The request of ``permit`` is over (answered or failed)."""
 
+    def _let_go(self, step: asyncio.Future[Any], token: str) -> None:
+        if not step.cancelled() and step.exception() is None and float(step.result()) >= 0:
+            self._in_background(self._answered(keys=self._bot_keys, args=[token, "0", self.overall]))
+
     def block(self, chat_id: int, seconds: float) -> None:
         """Nothing may go to ``chat_id`` for ``seconds`` (Telegram's retry_after)."""
 
@@ -51,43 +55,51 @@ redis.call('SET', KEYS[1], tostring(math.max(tat, start) + interval), 'EX', 3600
 return tostring(start - now)
 """
 
-# Step 2, the bot: as in ``RateLimiter``, a send may start ``window`` after the *answer* to the send granted
-# ``overall`` places before it (so no jitter on the way can put ``overall + 1`` arrivals in one window).
-# KEYS: the grant order (a list of permit keys, the last ``overall``), the floor, the chat's arrival time,
-# this permit's key. A permit's key holds "p" while its request is out, then the time of its answer.
-# Returns -1 while the permit to follow is still out (the caller asks again shortly); a permit out longer
-# than ``stuck`` seconds (its process died) counts as answered.
+# Step 2, the bot. Telegram counts a message when it arrives, somewhere between our sending it and our getting
+# its answer. So a send may start once fewer than ``overall`` of the sends granted before it can still arrive
+# within ``window`` of it: a send still out might, an answered one only if its answer came less than ``window``
+# before the start. Hence: wait while ``overall`` sends are out (-1: the caller asks again shortly), else start
+# ``window`` after the ``overall - out``-th latest answer. Then no ``overall + 1`` arrivals fit in one window
+# (of any ``overall + 1``, the one granted last would have had ``overall`` such sends before it), and, unlike
+# following the answer to the send granted ``overall`` places before, one slow answer holds up no other send.
+# KEYS: the sends out (permit -> start), the answers (permit -> time, the latest ``overall`` kept), the chat's
+# arrival time. ARGV: overall, window, the chat's interval, stuck seconds, the permit. A send out longer than
+# ``stuck`` seconds (its process died) counts as answered now.
 _BOT_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local overall, window, interval, stuck = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local start = math.max(now, tonumber(redis.call('GET', KEYS[2]) or '0'))
-if redis.call('LLEN', KEYS[1]) >= overall then
-  local oldest = redis.call('LINDEX', KEYS[1], -overall)
-  local state = redis.call('GET', oldest)
-  if state and string.sub(state, 1, 1) == 'p' then
-    if now - tonumber(string.sub(state, 2)) < stuck then return '-1' end
-    state = tostring(now)
-  end
-  if state then start = math.max(start, tonumber(state) + window) end
-  redis.call('SET', KEYS[2], tostring(start), 'EX', 3600)
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - stuck)) do
+  redis.call('ZREM', KEYS[1], gone)
+  redis.call('ZADD', KEYS[2], now, gone)
 end
-redis.call('RPUSH', KEYS[1], KEYS[4])
-redis.call('LTRIM', KEYS[1], -overall, -1)
+local out = redis.call('ZCARD', KEYS[1])
+if out >= overall then return '-1' end
+local start = now
+local nth = redis.call('ZREVRANGE', KEYS[2], overall - out - 1, overall - out - 1, 'WITHSCORES')
+if nth[2] then start = math.max(start, tonumber(nth[2]) + window) end
+redis.call('ZADD', KEYS[1], start, ARGV[5])
 redis.call('EXPIRE', KEYS[1], 3600)
-redis.call('SET', KEYS[4], 'p' .. tostring(start), 'EX', 3600)
 local tat = tonumber(redis.call('GET', KEYS[3]) or '0')
 redis.call('SET', KEYS[3], tostring(math.max(tat, start + interval)), 'EX', 3600)
 return tostring(start - now)
 """
 
+# The answer's time is the send's start plus the time this process saw pass from it to the answer (measured
+# here, so neither this write's own trip nor a busy loop before it makes the answer look later than it was).
 _ANSWERED_SCRIPT = """
-local t = redis.call('TIME')
-redis.call('SET', KEYS[1], tostring(tonumber(t[1]) + tonumber(t[2]) / 1e6), 'EX', 3600)
+local start = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if start then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('ZADD', KEYS[2], tonumber(start) + tonumber(ARGV[2]), ARGV[1])
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[3]) - 1)
+  redis.call('EXPIRE', KEYS[2], 3600)
+end
 """
 
-POLL_SECONDS = 0.01  # how soon to ask again while the permit to follow is out
+POLL_SECONDS = 0.01  # how soon to ask again while the sends out are at the cap
 STUCK_SECONDS = 30.0
+REDIS_CONNECTIONS = 16  # per process
 
 
 class RedisRateLimiter:
@@ -115,9 +127,13 @@ class RedisRateLimiter:
         self._chat_step = redis.register_script(_CHAT_SCRIPT)
         self._bot_step = redis.register_script(_BOT_SCRIPT)
         self._answered = redis.register_script(_ANSWERED_SCRIPT)
-        self._keys_of: dict[Permit, str] = {}  # permits out, by their key in Redis
+        self._keys_of: dict[Permit, tuple[str, float]] = {}  # permits out: their name in Redis, their start here
+        self._bot_keys = [f"{prefix}out", f"{prefix}answers"]
         self._blocks: dict[int, float] = {}  # this process's copy, for ``wait_unblocked`` without a round trip
         self._writes: set[asyncio.Task[Any]] = set()
+        # This process's permits for the whole bot are asked for one at a time, in order: one caller polls
+        # while the bot's sends out are at the cap (not every waiting send), so the loop and Redis stay free
+        self._turn = asyncio.Lock()
 
     def _keys(self, chat_id: int) -> tuple[str, str]:
         return f"{self.prefix}chat:{chat_id}", f"{self.prefix}block:{chat_id}"
@@ -127,24 +143,46 @@ class RedisRateLimiter:
         delay = float(await self._chat_step(keys=[chat_key, block_key], args=[self.interval, self.tolerance]))
         if delay > 0:
             await self.sleep(delay)
-        permit_key = f"{self.prefix}permit:{secrets.token_hex(8)}"
-        keys = [f"{self.prefix}grants", f"{self.prefix}floor", chat_key, permit_key]
-        while (delay := float(await self._bot_step(
-                keys=keys, args=[self.overall, self.window, self.interval, STUCK_SECONDS]))) < 0:
-            await self.sleep(POLL_SECONDS)
-        if delay > 0:
-            await self.sleep(delay)
+        token = secrets.token_hex(8)
+        keys = [*self._bot_keys, chat_key]
+        async with self._turn:
+            while True:
+                asked = time.monotonic()
+                step = asyncio.ensure_future(self._bot_step(
+                    keys=keys, args=[self.overall, self.window, self.interval, STUCK_SECONDS, token]))
+                try:
+                    delay = float(await asyncio.shield(step))
+                except asyncio.CancelledError:  # a grant made for a caller gone must not count as out
+                    step.add_done_callback(lambda done: self._let_go(done, token))
+                    raise
+                if delay >= 0:
+                    break
+                await self.sleep(POLL_SECONDS)
+        # Redis's clock read ``delay`` at some moment after ``asked``: so the start is no earlier than
+        # ``asked + delay`` here, and an answer's time counted from there is never earlier than it was
         permit = Permit()
-        self._keys_of[permit] = permit_key
+        self._keys_of[permit] = (token, asked + delay)
+        if delay > 0:
+            try:
+                await self.sleep(delay)
+            except BaseException:  # cancelled before sending: the permit is over, or it would count as out
+                self.release(permit)
+                raise
         return permit
 
     def release(self, permit: Permit) -> None:
         if permit.done_at is None:
             permit.done_at = time.monotonic()
             permit.finished.set()
-        key = self._keys_of.pop(permit, None)
-        if key is not None:
-            self._in_background(self._answered(keys=[key]))
+        out = self._keys_of.pop(permit, None)
+        if out is not None:
+            token, started = out
+            elapsed = repr(time.monotonic() - started)
+            self._in_background(self._answered(keys=self._bot_keys, args=[token, elapsed, self.overall]))
+
+    def _let_go(self, step: asyncio.Future[Any], token: str) -> None:
+        if not step.cancelled() and step.exception() is None and float(step.result()) >= 0:
+            self._in_background(self._answered(keys=self._bot_keys, args=[token, "0", self.overall]))
 
     def block(self, chat_id: int, seconds: float) -> None:
         self._blocks[chat_id] = max(self._blocks.get(chat_id, 0.0), time.monotonic() + seconds)
@@ -175,6 +213,13 @@ def send_limiter(settings: Settings, bot_id: int) -> SendLimiter:
     process's own (no round trip: one process stays as fast as it was)."""
     if not settings.redis_url:
         return RateLimiter()
-    from redis.asyncio import Redis
+    return shared_limiter(settings.redis_url, f"civicbot:telegram:{bot_id}:")
 
-    return RedisRateLimiter(Redis.from_url(settings.redis_url), f"civicbot:telegram:{bot_id}:")
+
+def shared_limiter(redis_url: str, prefix: str, **options: Any) -> RedisRateLimiter:
+    """A ``RedisRateLimiter`` on its own few connections to ``redis_url``: a send waits for one rather than
+    failing when many chats are sent to at once."""
+    from redis.asyncio import BlockingConnectionPool, Redis
+
+    pool = BlockingConnectionPool.from_url(redis_url, max_connections=REDIS_CONNECTIONS, timeout=None)
+    return RedisRateLimiter(Redis(connection_pool=pool), prefix, **options)
