@@ -10,6 +10,9 @@ its claimer is known to be dead). Only the claimer settles a row it holds.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +37,8 @@ from store.db import affected
 from store.inserts import InsertIgnore, insert_ignore
 from store.models import Application, CatalogItem, Identity, OutboxMessage, Project
 from store.notices import AboutMilestone, Notice, decode, encode
+
+log = logging.getLogger(__name__)
 
 WAITING = ("pending", "failed")  # states a claim takes rows from
 INTERRUPTED = "interrupted while sending (process stopped); retried"
@@ -203,17 +208,67 @@ def notify_queued(engine: AsyncEngine) -> Callable[[], None]:
     return stop
 
 
-async def listen_queued(engine: AsyncEngine, on_queued: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+LISTEN_CHECK_SECONDS = 30.0  # how often a quiet listening connection is asked whether it still answers
+LISTEN_RETRY_SECONDS = (0.1, 5.0)  # reconnecting: the first pause, doubled up to the last
+
+
+async def listen_queued(
+    engine: AsyncEngine, on_queued: Callable[[], None], *, check_every: float = LISTEN_CHECK_SECONDS
+) -> Callable[[], Awaitable[None]]:
     """``LISTEN`` on a PostgreSQL connection of its own (outside ``engine``'s pool, which must not lose a
     connection for good) and call ``on_queued`` for every ``notify_queued`` notification, from whichever
-    process committed; returns the coroutine function that closes it."""
+    process committed; returns the coroutine function that closes it.
+
+    The connection is kept: when it is lost (the server restarted, the backend terminated, or it stopped
+    answering the check made every ``check_every`` seconds) it is opened again, with growing pauses while the
+    server is away, and ``on_queued`` is called once it listens again, for what was queued meanwhile."""
     import asyncpg
 
     dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    await conn.add_listener(NOTIFY_CHANNEL, lambda *_: on_queued())
+    lost = asyncio.Event()
+
+    async def connect() -> Any:
+        conn = await asyncpg.connect(dsn)
+        conn.add_termination_listener(lambda *_: lost.set())
+        await conn.add_listener(NOTIFY_CHANNEL, lambda *_: on_queued())
+        return conn
+
+    conn = await connect()  # the first time, a database that cannot be reached is the caller's error
+
+    async def still_answers() -> bool:
+        try:
+            await asyncio.wait_for(conn.fetchval("SELECT 1"), check_every / 3)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return False
+        return True
+
+    async def keep() -> None:
+        nonlocal conn
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), check_every)
+            if not lost.is_set() and not conn.is_closed() and await still_answers():
+                continue
+            log.warning("the outbox's LISTEN connection was lost: opening it again")
+            conn.terminate()
+            pause = LISTEN_RETRY_SECONDS[0]
+            while True:
+                lost.clear()
+                try:
+                    conn = await connect()
+                    break
+                except Exception as exc:  # the server away, restarting, refusing: try again
+                    log.warning("LISTEN again failed (%s): retrying in %.1f s", exc, pause)
+                    await asyncio.sleep(pause)
+                    pause = min(LISTEN_RETRY_SECONDS[1], pause * 2)
+            on_queued()
+
+    keeper = asyncio.create_task(keep(), name="outbox-listen")
 
     async def close() -> None:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
         await conn.close()
 
     return close

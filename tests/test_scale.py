@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import open_app
 from bot.channels.telegram import serve
@@ -19,7 +21,7 @@ from bot.reminders import dispatcher
 from dialogs.notices import queue_notice
 from store.conversations import ensure_identity
 from store.db import create_engine, transaction
-from store.outbox import notify_queued
+from store.outbox import NOTIFY_CHANNEL, listen_queued, notify_queued
 from tests.fakes.sender import FakeSender
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram
 from tests.reminder_world import app_for, build_calendar_world
@@ -121,3 +123,34 @@ async def test_a_web_process_answers_and_a_worker_process_dispatches_what_its_tu
             await web_app.close()
             await worker_app.close()
     assert second.at - queued < 2
+
+
+async def _listening_backends(engine: AsyncEngine) -> list[int]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND query LIKE 'LISTEN%'"))).scalars())
+
+
+@pytest.mark.postgres
+async def test_a_lost_listen_connection_is_opened_again_and_wakes_up_keep_coming(pg_url: str) -> None:
+    """The LISTEN connection's backend terminated (as a PostgreSQL restart or a failover would): the listener
+    connects again, wakes its loop once for what was queued while it was away, and later notices wake it."""
+    admin = create_engine(pg_url)
+    woken = asyncio.Event()
+    close = await listen_queued(admin, woken.set)
+    try:
+        [first] = await _listening_backends(admin)
+        async with admin.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        await asyncio.wait_for(woken.wait(), 5)  # listening again: a pass for what may have been missed
+        woken.clear()
+        again = await _listening_backends(admin)
+        assert len(again) == 1 and again != [first]
+        async with admin.connect() as conn:
+            await conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+            await conn.commit()
+        await asyncio.wait_for(woken.wait(), 2)
+    finally:
+        await close()
+        await admin.dispose()
