@@ -211,9 +211,10 @@ class RedisRateLimiter:
 def send_limiter(settings: Settings, bot_id: int) -> SendLimiter:
     """The limiter of the bot ``bot_id``: shared through ``CIVICBOT_REDIS_URL`` when it is set, else this
     process's own (no round trip: one process stays as fast as it was)."""
+    overall = settings.telegram_messages_per_second
     if not settings.redis_url:
-        return RateLimiter()
-    return shared_limiter(settings.redis_url, f"civicbot:telegram:{bot_id}:")
+        return RateLimiter(overall=overall)
+    return shared_limiter(settings.redis_url, f"civicbot:telegram:{bot_id}:", overall=overall)
 
 
 def shared_limiter(redis_url: str, prefix: str, **options: Any) -> RedisRateLimiter:
