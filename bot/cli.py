@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from bot.cli_reminders import add_parser as add_reminders_parser
 from bot.cli_review import add_parser as add_review_parser
 from bot.cli_survey import add_parser as add_survey_parser
 from bot.config import Settings, load_settings
+from bot.health import BEAT_SECONDS, STALE_SECONDS
 
 Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
 
@@ -290,6 +292,11 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     web = None
+    heartbeat = None
+    if settings.heartbeat_file is not None:
+        from bot.health import beat
+
+        heartbeat = asyncio.create_task(beat(settings.heartbeat_file, app.db), name="heartbeat")
     try:
         if settings.web_listen and args.role in ("all", "web"):
             from bot.channels.web.server import start_channel
@@ -307,11 +314,26 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     except AiogramError as exc:
         raise CliError(f"Telegram ({settings.telegram_api_url}): {exc}") from None
     finally:
+        if heartbeat is not None:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         if web is not None:
             await web.stop()
         await app.close()
+    return 0
+
+
+async def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.health import stale
+
+    if settings.heartbeat_file is None:
+        raise CliError("civicbot health reads the heartbeat of `civicbot run`: set CIVICBOT_HEARTBEAT_FILE")
+    reason = stale(settings.heartbeat_file, args.max_age)
+    if reason is not None:
+        raise CliError(reason)
     return 0
 
 
@@ -357,6 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="web: receive updates; worker: dispatch the outbox; scheduler: evaluate the rules "
                         "(one at a time across processes); all (default): the three in this process")
     p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("health", help="exit 0 if this container's `civicbot run` beat lately "
+                                      "(CIVICBOT_HEARTBEAT_FILE), else 1 with the reason")
+    p.add_argument("--max-age", type=float, default=STALE_SECONDS, metavar="SECONDS",
+                   help=f"how old the heartbeat may be (default {STALE_SECONDS:.0f}; it beats every {BEAT_SECONDS:.0f} s)")
+    p.set_defaults(handler=cmd_health)
 
     p = sub.add_parser("db", help="database maintenance")
     db_sub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     media_s3_secret_key: str | None = None
     redis_url: str | None = None
     telegram_messages_per_second: int = Field(default=30, ge=1)
+    heartbeat_file: Path | None = None
     send_hour: str = "09:00"
     quiet_hours: str = "21:00-08:00"
     reminder_days: str = "14,7,3,1,0"

@@ -38,6 +38,14 @@ def test_the_deployment_has_its_services(services: dict[str, Any]) -> None:
     assert "proxy_set_header Upgrade $http_upgrade" in nginx
 
 
+def test_workers_and_schedulers_are_checked_by_their_heartbeat(services: dict[str, Any]) -> None:
+    """They serve no HTTP: their health check is the heartbeat file their ``civicbot run`` touches."""
+    for name in ("worker", "scheduler"):
+        service = services[name]
+        assert service["healthcheck"]["test"] == ["CMD", "python", "-m", "bot.health"], name
+        assert str(service["environment"]["CIVICBOT_HEARTBEAT_FILE"]).startswith("/"), name
+
+
 def test_every_command_is_one_the_cli_accepts(services: dict[str, Any]) -> None:
     parser = build_parser()
     roles = {}

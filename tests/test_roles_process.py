@@ -3,7 +3,9 @@ is in hand, gives back the claims and exits within 10 s."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -15,6 +17,11 @@ from tests.test_run_process import CHATS, Service, mid_dispatch, outbox_states, 
 from tests.test_telegram import free_port
 
 STOP_WITHIN = 10.0
+
+
+async def health_check(service: Service) -> int:
+    check = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.health", env=service.env)
+    return await asyncio.wait_for(check.wait(), 30)
 
 
 async def stop(service: Service) -> tuple[int, float]:
@@ -37,9 +44,13 @@ async def test_a_worker_stopped_mid_dispatch_gives_back_its_claims_within_ten_se
         tg.faults.latency_by_method["sendMessage"] = 0.3
         await queue_notices(pg_url)
         worker = Service(pg_url, tg, tmp_path, "worker", "--role", "worker")
+        beat = tmp_path / "heartbeat"
+        worker.env["CIVICBOT_HEARTBEAT_FILE"] = str(beat)
         await worker.start()
         await until(lambda: mid_dispatch(tg), 60, "sends in flight", worker)
+        assert await health_check(worker) == 0  # its loop beats (the container's health check)
         code, took = await stop(worker)
+        assert not beat.exists()  # stopped: no longer healthy
         log = worker.output()
         assert code == 0 and took < STOP_WITHIN, log
         assert "Traceback" not in log, log
