@@ -133,11 +133,11 @@ async def round_robin(backends: list[str]) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}/telegram"
 
 
-async def until(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+async def until(condition, timeout: float, what) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not await condition():
         if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
+            raise SystemExit(f"timed out waiting for {what() if callable(what) else what}")
         await asyncio.sleep(0.1)
 
 
@@ -225,7 +225,7 @@ async def worker_round(server: str, workers: int, redis: str | None, args: argpa
             async def done() -> bool:
                 return len(tg.stats.sent_at) >= args.outbox
 
-            await until(done, 60 + args.outbox / 20, "the outbox sent")
+            await until(done, 120 + args.outbox / 10, lambda: f"the outbox sent ({len(tg.stats.sent_at)} so far)")
         finally:
             for process in procs:
                 await process.stop()

@@ -221,25 +221,50 @@ class Dispatcher:
         return run.counts
 
     async def _passes(self, now: datetime, run: _Pass) -> None:
-        first = True
-        while not self._stopping:
-            moment = now if first else run.clock()
-            async with transaction(self.sessions) as session:
-                if first:
-                    dead = dead_claimers(await outbox.claimers(session))
-                    run.counts.recovered = await outbox.recover_stuck(session, moment, dead)
-                    first = False
-                batch: list[outbox.Claimed] = []
-                if self.quiet is not None and self.quiet.contains(moment):
-                    run.counts.deferred += await outbox.defer_due(session, moment, self.quiet.end_after(moment))
-                elif self.sender is not None:
-                    batch = await outbox.claim(session, moment, moment + self.policy.lease, self.sender.channels,
-                                               self.policy.batch, self.claimer)
-                    ready = await self._complete(session, batch, moment)
-            if not batch:
-                return
+        """Claim and deliver batches until nothing is due. The next batch is claimed (and rendered) while one
+        is being delivered, so the sends do not pause for the database between batches; it is delivered once
+        this one is over (each chat's messages stay in order). The pass ends when a claim made after the last
+        delivery finds nothing."""
+        batch, ready = await self._claim(now, run, first=True)
+        while batch and not self._stopping:
             assert self.sender is not None
-            await self._deliver_batch(self.sender, batch, ready, run)
+            ahead = asyncio.create_task(self._claim(run.clock(), run, first=False))
+            try:
+                await self._deliver_batch(self.sender, batch, ready, run)
+            except BaseException:
+                await self._drop_ahead(ahead, run)
+                raise
+            batch, ready = await ahead
+            if not batch and not self._stopping:
+                batch, ready = await self._claim(run.clock(), run, first=False)
+        if batch:  # claimed ahead, and then the stop came
+            await self._give_back({run.clock(): [m.id for m in batch]}, run)
+
+    async def _claim(
+        self, moment: datetime, run: _Pass, *, first: bool
+    ) -> tuple[list[outbox.Claimed], dict[int, dict[str, Any] | None]]:
+        async with transaction(self.sessions) as session:
+            if first:
+                dead = dead_claimers(await outbox.claimers(session))
+                run.counts.recovered = await outbox.recover_stuck(session, moment, dead)
+            if self.quiet is not None and self.quiet.contains(moment):
+                run.counts.deferred += await outbox.defer_due(session, moment, self.quiet.end_after(moment))
+            elif self.sender is not None and not self._stopping:
+                batch = await outbox.claim(session, moment, moment + self.policy.lease, self.sender.channels,
+                                           self.policy.batch, self.claimer)
+                return batch, await self._complete(session, batch, moment)
+        return [], {}
+
+    async def _drop_ahead(self, ahead: asyncio.Task[Any], run: _Pass) -> None:
+        """The batch claimed ahead goes back unsent (the delivery before it failed or was cancelled)."""
+        try:
+            batch, _ = await asyncio.shield(ahead)
+        except BaseException:
+            ahead.cancel()
+            return
+        if batch:
+            with suppress(Exception):  # if the database is what failed, the leases run out instead
+                await self._give_back({run.clock(): [m.id for m in batch]}, run)
 
     @asynccontextmanager
     async def _heartbeat(self, clock: Clock) -> AsyncIterator[None]:
