@@ -1,6 +1,6 @@
 """Two ``civicbot run --role worker`` processes on one PostgreSQL outbox, one of them killed (SIGKILL) and
 restarted in the middle: no message is lost, and a message reaches its chat at most once more per crash
-(only the sends the dead process had in flight can be repeated)."""
+(only the sends of the dead process's batch not yet recorded can be repeated; counted and printed)."""
 
 from __future__ import annotations
 
@@ -79,5 +79,7 @@ async def test_3000_messages_two_workers_one_killed_and_restarted_none_lost(pg_u
           f"{time.monotonic() - started:.1f} s")
     assert set(after) == {FIRST_CHAT + n for n in range(MESSAGES)}  # none lost
     assert max(after.values()) <= 1 + crashes  # a message repeated at most once per crash
-    assert duplicates <= crashes * RetryPolicy().concurrency  # only what the dead process had in flight
+    # only what the dead process had sent and not yet recorded: its batch (a send's record is written after
+    # the send, outside the limit on sends at once, so on a busy machine a whole batch can be sent, unrecorded)
+    assert duplicates <= crashes * RetryPolicy().batch
     assert await outbox_states(pg_url) == {"sent": MESSAGES}
