@@ -242,7 +242,7 @@ class Dispatcher:
 
     async def _claim(
         self, moment: datetime, run: _Pass, *, first: bool
-    ) -> tuple[list[outbox.Claimed], dict[int, dict[str, Any] | None]]:
+    ) -> tuple[list[outbox.Claimed], dict[int, Ready]]:
         async with transaction(self.sessions) as session:
             if first:
                 dead = dead_claimers(await outbox.claimers(session))
@@ -255,7 +255,7 @@ class Dispatcher:
                 return batch, await self._complete(session, batch, moment)
         return [], {}
 
-    async def _drop_ahead(self, ahead: asyncio.Task[Any], run: _Pass) -> None:
+    async def _drop_ahead(self, ahead: asyncio.Task[tuple[list[outbox.Claimed], dict[int, Ready]]], run: _Pass) -> None:
         """The batch claimed ahead goes back unsent (the delivery before it failed or was cancelled)."""
         try:
             batch, _ = await asyncio.shield(ahead)
