@@ -17,7 +17,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bot.app import App, check_media, demo_identity, is_empty, load_demo, open_app, use_data_folders
+from bot.app import (
+    App,
+    check_media,
+    demo_identity,
+    is_empty,
+    load_demo,
+    open_app,
+    settle_heap,
+    use_data_folders,
+)
 from bot.cli_needs import add_parser as add_needs_parser
 from bot.cli_nlu import add_parser as add_nlu_parser
 from bot.cli_reminders import add_parser as add_reminders_parser
@@ -297,6 +306,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         from bot.health import beat
 
         heartbeat = asyncio.create_task(beat(settings.heartbeat_file, app.db), name="heartbeat")
+    settling = asyncio.create_task(settle_heap(app)) if args.role != "scheduler" else None
     try:
         if settings.web_listen and args.role in ("all", "web"):
             from bot.channels.web.server import start_channel
@@ -320,6 +330,8 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                 await heartbeat
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        if settling is not None:
+            settling.cancel()
         if web is not None:
             await web.stop()
         await app.close()

@@ -97,6 +97,7 @@ class Understanding:
         self._checked_at: float | None = None
         self._model_lock = threading.Lock()
         self._refreshing: asyncio.Task[bool] | None = None
+        self._warming: asyncio.Task[bool] | None = None
 
     # -- the model ---------------------------------------------------------------------------
     def base(self) -> NluParser:
@@ -136,8 +137,14 @@ class Understanding:
         except RuntimeError:
             return
         if self._refreshing is None:
-            self._refreshing = loop.create_task(self._prepared())
+            self._refreshing = self._warming = loop.create_task(self._prepared())
             self._refreshing.add_done_callback(_log_failure)
+
+    async def ready(self) -> None:
+        """Until ``warm_up``'s work is done (started now if it was not, unless a question loaded the model)."""
+        self.warm_up()
+        if self._warming is not None:
+            await asyncio.shield(self._warming)
 
     async def _prepared(self) -> bool:
         await self.prepare()

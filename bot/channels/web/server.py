@@ -28,6 +28,7 @@ from bot.channels.web.render import Files
 from bot.channels.web.socket import Hub, Page, upload_key
 from bot.config import Settings
 from bot.dispatching import Wakeup, wakeup_for
+from bot.gate import Gate
 from dialogs import i18n
 from dialogs.engine import Engine
 from store.db import on_sqlite, transaction
@@ -100,7 +101,7 @@ class WebChannel:
         self.sessions = sessions
         self.options = options or WebOptions()
         self.clock = clock
-        self.gate = asyncio.Semaphore(1 if on_sqlite(sessions) else 32)
+        self.gate = Gate(1 if on_sqlite(sessions) else 32)
         self.files = Files(engine.media)
         self.hub = Hub(engine, sessions, self.files, zone=self.options.zone,
                        gate=self.gate, limits=self.options.limits, clock=clock)

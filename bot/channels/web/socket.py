@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.channels.web.limits import Limits, RateLimit
 from bot.channels.web.render import Files, render
 from bot.dispatching import Wakeup
+from bot.gate import Gate
 from bot.outbox import Ready, completed
 from dialogs import i18n
 from dialogs.engine import Engine
@@ -67,6 +68,12 @@ def upload_of(ref: str, identity_id: int) -> bool:
     return re.fullmatch(rf"web-{identity_id}-[0-9a-f]{{32}}\.jpg", ref) is not None
 
 
+def quick(incoming: Incoming) -> bool:
+    """Whether a turn is let in before free text (bot/gate.py): a command or a button press runs no NLU,
+    while free text may be a question (a parse and a public answer, ten times a menu's work)."""
+    return incoming.text is None or incoming.command is not None
+
+
 def _may_change_language(incoming: Incoming) -> bool:
     return incoming.command == "lang" or (incoming.button or "").startswith("g:lang")
 
@@ -90,7 +97,7 @@ class Hub:
         files: Files,
         *,
         zone: ZoneInfo,
-        gate: asyncio.Semaphore,
+        gate: Gate,
         limits: Limits | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -237,7 +244,8 @@ class Hub:
 
     async def _turn(self, identity_id: int, incoming: Incoming, cid: str) -> None:
         await self._to_identity(identity_id, {"type": "typing"}, keep=False)
-        async with self.gate:  # on SQLite every transaction takes the write lock: queue here, not in its busy wait
+        # on SQLite every transaction takes the write lock: queue here, not in its busy wait
+        async with self.gate(quick=quick(incoming)):
             replies = await self.engine.handle(incoming)
             # the language changes only by choice (or with a new identity): read it again only then
             changed = bool(replies) and _may_change_language(incoming)
