@@ -18,8 +18,11 @@ QUICK_IN_A_ROW = 32
 
 
 class Gate:
-    def __init__(self, slots: int, *, quick_in_a_row: int = QUICK_IN_A_ROW) -> None:
+    def __init__(self, slots: int, *, slow_slots: int | None = None, quick_in_a_row: int = QUICK_IN_A_ROW) -> None:
         self._free = slots
+        # slow ones in at once: where transactions interleave (PostgreSQL), a quick turn shares the loop with
+        # them, each of its round trips waiting for a slice of every one
+        self._slow_free = min(slots, slow_slots or slots)
         self._quick_in_a_row = quick_in_a_row
         self._queues: dict[bool, deque[asyncio.Future[None]]] = {True: deque(), False: deque()}
         self._in_a_row = 0  # quick waiters let in since the last slow one while slow ones waited
@@ -41,13 +44,14 @@ class Gate:
             await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
-                self.release()  # let in just as it was cancelled: the slot goes to the next
+                self.release(quick)  # let in just as it was cancelled: the slot goes to the next
             elif waiter in queue:  # (not if it was passed over already)
                 queue.remove(waiter)
             raise
 
-    def release(self) -> None:
+    def release(self, quick: bool = True) -> None:
         self._free += 1
+        self._slow_free += 0 if quick else 1
         self._let_in()
 
     def _let_in(self) -> None:
@@ -56,18 +60,21 @@ class Gate:
             waiter = self._next()
             if waiter is None:
                 return
-            self._free -= 1
             waiter.set_result(None)
 
     def _next(self) -> asyncio.Future[None] | None:
+        """The next waiter let in (its slot taken), or None."""
         quick, slow = self._queues[True], self._queues[False]
-        while quick or slow:
-            if slow and (not quick or self._in_a_row >= self._quick_in_a_row):
+        while quick or (slow and self._slow_free > 0):
+            slow_turn = self._slow_free > 0 and bool(slow) and (not quick or self._in_a_row >= self._quick_in_a_row)
+            if slow_turn:
                 waiter, self._in_a_row = slow.popleft(), 0
             else:
                 waiter = quick.popleft()
                 self._in_a_row += 1 if slow else 0
             if not waiter.done():  # a cancelled waiter is skipped
+                self._free -= 1
+                self._slow_free -= 1 if slow_turn else 0
                 return waiter
         return None
 
@@ -93,4 +100,4 @@ class _Entry:
 
     async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
                         trace: TracebackType | None) -> None:
-        self.gate.release()
+        self.gate.release(self.quick)

@@ -70,6 +70,18 @@ async def test_turns_arriving_together_at_a_free_gate_go_in_by_kind() -> None:
     assert entered == ["quick", "slow"]
 
 
+async def test_slow_ones_hold_at_most_their_slots_and_quick_ones_pass_them() -> None:
+    gate = Gate(3, slow_slots=1)
+    await gate.acquire(quick=False)
+    second_slow = asyncio.create_task(gate.acquire(quick=False))
+    quick = asyncio.create_task(gate.acquire())
+    await asyncio.wait_for(quick, 1)  # a slot was free for it
+    await asyncio.sleep(0)
+    assert not second_slow.done()  # one is free too, but not for a slow one
+    gate.release(quick=False)
+    await asyncio.wait_for(second_slow, 1)
+
+
 @pytest.mark.parametrize("let_in_first", [False, True])
 async def test_a_cancelled_waiter_takes_no_slot(let_in_first: bool) -> None:
     gate = Gate(1)

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from yarl import URL
 
+from bot.channels.web import socket as web_socket
 from bot.channels.web.limits import Limits, RateLimit
 from bot.channels.web.render import render
 from bot.channels.web.server import WebChannel, WebOptions
@@ -239,17 +240,18 @@ async def test_a_hundred_messages_a_second_are_slowed_not_dropped(web: Web) -> N
         await browser.frame("reply")
         for n in range(100):
             await browser.ws.send_json({"type": "text", "id": f"flood{n}", "text": "/menu"})  # type: ignore[union-attr]
-        seen: dict[str, int] = {"ack": 0, "reply": 0}
+        replied: set[str] = set()
         limited: set[str] = set()
-        while seen["ack"] + len(limited) < 100 or seen["reply"] < seen["ack"]:
+        while len(replied) + len(limited) < 100:
             frame = await browser.ws.receive_json(timeout=10)  # type: ignore[union-attr]
             if frame["type"] == "limit":
                 limited.add(frame["id"])
                 assert frame["retry"] > 0 and frame["text"] == i18n.t("zh-Hans", "web.slow_down")
-            elif frame["type"] in seen:
-                seen[frame["type"]] += 1
+            elif frame["type"] == "reply":
+                assert frame["messages"]
+                replied.add(frame["id"])
         assert 50 <= len(limited) <= 95  # a burst of 10 (and a refill) went through; the rest wait
-        assert seen["ack"] == seen["reply"] == 100 - len(limited)
+        assert not replied & limited
         assert not browser.ws.closed  # type: ignore[union-attr]
     finally:
         await browser.close()
@@ -319,6 +321,41 @@ async def test_a_stolen_survey_token_works_once(web: Web) -> None:
     finally:
         await owner.close()
         await thief.close()
+
+
+async def test_a_turn_is_acknowledged_only_while_it_takes_long(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quick turn's reply is its only frame; a turn still running after WORKING_AFTER is acknowledged to
+    its page (which shows "typing…") and other pages of the person are told it is typing."""
+    monkeypatch.setattr(web_socket, "WORKING_AFTER", 5.0)  # quick, even on a loaded machine
+    page, other = web.browser(), None
+    try:
+        await page.open("/")
+        await page.connect(fresh=True)
+        await page.frame("reply")
+        other = Browser(web, page.http)  # a second tab of the same browser
+        await other.connect(fresh=False)
+        assert page.ws is not None and other.ws is not None
+        await page.ws.send_json({"type": "text", "id": "quick1", "text": "/menu"})
+        assert (await page.ws.receive_json(timeout=5))["type"] == "reply"
+
+        engine, going_on = web.channel.hub.engine, asyncio.Event()
+        handle = engine.handle
+
+        async def slow_handle(incoming: Any) -> Any:
+            await going_on.wait()
+            return await handle(incoming)
+
+        monkeypatch.setattr(engine, "handle", slow_handle)
+        monkeypatch.setattr(web_socket, "WORKING_AFTER", 0.05)
+        await page.ws.send_json({"type": "text", "id": "slow1", "text": "/menu"})
+        assert await page.ws.receive_json(timeout=5) == {"type": "ack", "id": "slow1"}
+        assert (await other.frame("typing"))["type"] == "typing"
+        going_on.set()
+        assert (await page.frame("reply"))["id"] == "slow1"
+    finally:
+        if other is not None and other.ws is not None:
+            await other.ws.close()
+        await page.close()
 
 
 async def test_socket_dropped_mid_turn_reply_shown_once_after_reconnect(web: Web) -> None:

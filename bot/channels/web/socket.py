@@ -51,6 +51,7 @@ UNCONFIRMED_IDENTITIES = 10_000
 BUTTON_DATA_MAX = 512
 NOTICE_LEASE = timedelta(minutes=5)  # a claimed notice waits this long for a page's confirmation
 RECOVER_EVERY = 60.0  # seconds between looks for notices left claimed by a web process that died
+WORKING_AFTER = 0.3  # seconds a turn runs before its page hears it was taken (and shows "typing…")
 STALE = "stale: the milestone was done or re-dated before this could be sent"
 
 
@@ -117,6 +118,7 @@ class Hub:
         self.awaiting: dict[int, dict[str, int]] = {}
         self.wakeup: Wakeup | None = None  # set when the pump starts (``bot.dispatching.wakeup_for``)
         self._recovered_at = float("-inf")
+        self._telling: set[asyncio.Task[None]] = set()
         # who holds the outbox rows this process claims (a lease: rows of a process gone are recovered)
         self.claimer = f"web:{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
@@ -170,9 +172,7 @@ class Hub:
         if incoming is None:
             await self._send(page, {"type": "refused", "id": cid, "text": self._why_refused(page, kind, message)})
             return
-        await self._send(page, {"type": "ack", "id": cid})
-        # shielded: a page that goes away mid-turn does not stop the turn; its replies wait for it
-        await asyncio.shield(self._turn(page.identity_id, incoming, cid))
+        await self._run_turn(page, incoming, cid)
 
     async def _within_limits(self, page: Page, cid: str) -> bool:
         wait = max(self.per_session.take(str(page.identity_id)), self.per_address.take(page.address))
@@ -225,7 +225,7 @@ class Hub:
         if command and isinstance(cid, str) and CLIENT_ID.fullmatch(cid) and await self._within_limits(page, cid):
             incoming = Incoming(CHANNEL, page.external_id, f"{page.identity_id}-{cid}", locale=page.locale,
                                 command=command, payload=payload)
-            await asyncio.shield(self._turn(page.identity_id, incoming, cid))
+            await self._run_turn(page, incoming, cid, ack=False)
         self.wake()  # notices waiting for this person
 
     async def close_pages(self, identity_id: int) -> None:
@@ -242,8 +242,31 @@ class Hub:
 
     # -- turns ----------------------------------------------------------------------------------------
 
+    async def _run_turn(self, page: Page, incoming: Incoming, cid: str, *, ack: bool = True) -> None:
+        """The turn of a page's message. Only a turn still running after ``WORKING_AFTER`` is acknowledged to
+        the page (which then shows "typing…", as the identity's other pages do): the reply settles the message
+        too. Why (a fast path): two socket writes of a quick turn's three, for an indicator that flashed for
+        a few milliseconds."""
+        # shielded: a page that goes away mid-turn does not stop the turn; its replies wait for it
+        turn = asyncio.ensure_future(self._turn(page.identity_id, incoming, cid))
+        later = asyncio.get_running_loop().call_later(WORKING_AFTER, self._working, page, cid if ack else None, turn)
+        try:
+            await asyncio.shield(turn)
+        finally:
+            later.cancel()
+
+    def _working(self, page: Page, cid: str | None, turn: asyncio.Future[None]) -> None:
+        task = asyncio.get_running_loop().create_task(self._tell_working(page, cid, turn))
+        self._telling.add(task)
+        task.add_done_callback(self._telling.discard)
+
+    async def _tell_working(self, page: Page, cid: str | None, turn: asyncio.Future[None]) -> None:
+        for other in list(self.pages.get(page.identity_id, ())):
+            if turn.done():  # replied meanwhile: "typing" now would stay on the page
+                return
+            await self._send(other, {"type": "ack", "id": cid} if other is page and cid else {"type": "typing"})
+
     async def _turn(self, identity_id: int, incoming: Incoming, cid: str) -> None:
-        await self._to_identity(identity_id, {"type": "typing"}, keep=False)
         # on SQLite every transaction takes the write lock: queue here, not in its busy wait
         async with self.gate(quick=quick(incoming)):
             replies = await self.engine.handle(incoming)

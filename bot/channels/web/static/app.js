@@ -147,14 +147,19 @@
     location.replace(start ? start.path : "/");
   }
   function settle(id) {
+    var before = queue.length;
     queue = queue.filter(function (m) { return m.id !== id; });
     save(QUEUE, queue);
     var div = box.querySelector('.msg.user[data-id="' + id + '"]');
     if (div) div.classList.remove("waiting");
+    return queue.length < before;
   }
   function receive(f) {
-    if (f.type === "ack") { settle(f.id); return; }
-    if (f.type === "typing") { typing.textContent = S.typing || "…"; typing.hidden = false; return; }
+    // an ack comes only for a turn still running after a moment (the reply settles a message too): "typing…"
+    if ((f.type === "ack" && settle(f.id)) || f.type === "typing") {
+      typing.textContent = S.typing || "…"; typing.hidden = false;
+    }
+    if (f.type === "ack" || f.type === "typing") return;
     if (f.type === "session") { fresh(); return; }
     if (f.type === "limit") {
       status.textContent = f.text;
