@@ -8,11 +8,12 @@ cheap fingerprint of those tables changes, checked at most every ``check_every``
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +31,7 @@ from store.public import Names
 log = logging.getLogger(__name__)
 
 CHECK_EVERY = 30.0  # seconds between fingerprint checks
+PARSES_KEPT = 2048  # parses of the texts seen last, by text and day, while the model and names stay the same
 
 
 _PLACE_SUFFIXES = {"区": "district", "县": "county", "市": "city", "镇": "town", "新区": "new district"}
@@ -98,6 +100,8 @@ class Understanding:
         self._model_lock = threading.Lock()
         self._refreshing: asyncio.Task[bool] | None = None
         self._warming: asyncio.Task[bool] | None = None
+        self._parses: dict[tuple[str, date], dict[str, Any]] = {}
+        self._parses_of: NluParser | None = None
 
     # -- the model ---------------------------------------------------------------------------
     def base(self) -> NluParser:
@@ -115,10 +119,24 @@ class Understanding:
         return self._parser or self.base()
 
     def __call__(self, text: str) -> dict[str, Any]:
+        """The parse of ``text``: made once per text and day while the model and names stay the same.
+
+        Why kept (a fast path): a parse is a pure function of those, and the costliest part of a question's
+        turn (1–5 ms, most of it on the event loop every turn waits for); the same texts come again — the
+        examples printed on cards, a menu label typed, "谢谢". Each caller gets its own copy."""
         parser = self.parser
         self._schedule_check()
-        parse = parser.parse(text, self.clock().astimezone(self.zone).date())
-        return refine_intent(parse, parser.extractor.suggest)
+        if self._parses_of is not parser:  # names reloaded (or the model came): parses made before go
+            self._parses.clear()
+            self._parses_of = parser
+        key = (text, self.clock().astimezone(self.zone).date())
+        parse = self._parses.pop(key, None)
+        if parse is None:
+            parse = refine_intent(parser.parse(text, key[1]), parser.extractor.suggest)
+            if len(self._parses) >= PARSES_KEPT:
+                del self._parses[next(iter(self._parses))]  # the one used longest ago
+        self._parses[key] = parse
+        return copy.deepcopy(parse)
 
     def suggest(self, kind: str, text: str, limit: int = 5) -> list[tuple[str, str, float]]:
         """(value, label, score) of the names of ``kind`` resembling ``text``, best first."""

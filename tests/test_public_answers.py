@@ -584,6 +584,31 @@ async def test_first_question_after_startup_waits_for_the_names(demo: Rig) -> No
     assert f"南山区 · 养老服务：共 {count} 个项目" in p.text
 
 
+async def test_a_text_is_parsed_once_a_day_while_the_names_stay(demo: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    today = [NOW]
+    understanding = Understanding(demo.sessions, parser=demo.understanding.base(), clock=lambda: today[0])
+    await understanding.refresh()
+    parsed: list[str] = []
+    parse = NluParser.parse
+
+    def counting(self: NluParser, text: str, *args: object, **kwargs: object) -> dict[str, object]:
+        parsed.append(text)
+        return parse(self, text, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(NluParser, "parse", counting)
+    question = "南山区有哪些养老项目"
+    first = understanding(question)
+    first["entities"].clear()  # a caller's copy: what it does to it stays with it
+    again = understanding(question)
+    assert parsed == [question] and {e["entity"] for e in again["entities"]} == {"district", "category"}
+    today[0] = NOW + timedelta(days=1)  # "下周五" means another day tomorrow
+    understanding(question)
+    assert parsed == [question] * 2
+    await understanding.refresh(force=True)  # the names changed: parsed with the new ones
+    understanding(question)
+    assert parsed == [question] * 3
+
+
 async def test_understanding_checks_the_fingerprint_in_the_background(demo: Rig) -> None:
     ticks = [0.0]
     understanding = Understanding(demo.sessions, parser=demo.understanding.base(), clock=lambda: NOW,
