@@ -132,6 +132,16 @@ async def load(url: str, sessions: int, turns: int, think: float = 0.0) -> tuple
     return sessions * turns / (time.perf_counter() - began), latencies
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used, from /proc (None elsewhere): a figure a machine busy with
+    other work changes less than wall time."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def report(label: str, rate: float, latencies: dict[str, list[float]]) -> None:
     parts = [f"{rate:7.0f} turns/s"]
     for kind, values in latencies.items():
@@ -163,12 +173,17 @@ async def bench_database(label: str, database_url: str, sessions: int, turns: in
         rendered = await first_render(url)
         if rendered is not None:
             print(f"first render in Chromium ({label}): {rendered * 1000:.0f} ms (best of 3; bar 1 s)")
+        cpu_before = cpu_seconds(server.pid)
         rate, latencies = await load(url, sessions, turns)
+        cpu_after = cpu_seconds(server.pid)
         paced = await load(url, sessions, turns, think) if think else None
     finally:
         server.terminate()
         server.wait(30)
     report(f"civicbot run ({label})", rate, latencies)
+    if cpu_before is not None and cpu_after is not None:
+        print(f"{'':<22} server CPU {(cpu_after - cpu_before) * 1000 / (sessions * turns):.2f} ms a turn "
+              f"(menu and question alike), {(cpu_after - cpu_before) * rate / (sessions * turns):.0%} of one core")
     print(f"{'':<22} ratio to the echo server: {rate / echo_rate:.2f}x (bar 0.3x); "
           f"menu p99 {'within' if pct(latencies['menu'], .99) <= 0.1 else 'OVER'} the 100 ms bar")
     if paced is not None:
