@@ -28,10 +28,6 @@ class SendLimiter(Protocol):
     def release(self, permit: Permit) -> None:
         """The request of ``permit`` is over (answered or failed)."""
 
-    def _let_go(self, step: asyncio.Future[Any], token: str) -> None:
-        if not step.cancelled() and step.exception() is None and float(step.result()) >= 0:
-            self._in_background(self._answered(keys=self._bot_keys, args=[token, "0", self.overall]))
-
     def block(self, chat_id: int, seconds: float) -> None:
         """Nothing may go to ``chat_id`` for ``seconds`` (Telegram's retry_after)."""
 
@@ -222,5 +218,5 @@ def shared_limiter(redis_url: str, prefix: str, **options: Any) -> RedisRateLimi
     failing when many chats are sent to at once."""
     from redis.asyncio import BlockingConnectionPool, Redis
 
-    pool = BlockingConnectionPool.from_url(redis_url, max_connections=REDIS_CONNECTIONS, timeout=None)
+    pool: BlockingConnectionPool[Any] = BlockingConnectionPool.from_url(redis_url, max_connections=REDIS_CONNECTIONS, timeout=None)
     return RedisRateLimiter(Redis(connection_pool=pool), prefix, **options)

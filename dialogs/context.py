@@ -150,7 +150,7 @@ class Context:
         if row is not None:
             state = inspect(row)
             if not (state.deleted or state.was_deleted or state.detached):
-                return row  # type: ignore[no-any-return]
+                return row  # type: ignore[no-any-return]  # the row kept under (model, key) is a model
         row = await self.session.get(model, key)
         if row is not None:
             self._rows[(model, key)] = row

@@ -17,7 +17,7 @@ from typing import Any
 from dialogs.context import Context, Parse
 from dialogs.flow import Flow, button_data, split_button
 from dialogs.types import Button, Incoming
-from nlu.dates import parse_date, parse_date_range
+from nlu.dates import Prefer, parse_date, parse_date_range
 from nlu.normalize import TextTooLong, clean_text, fold
 from nlu.numbers import parse_int, parse_int_range, parse_money_fen
 
@@ -73,7 +73,7 @@ class Field:
     check: Check | None = None
     skip_if: Callable[[Values], bool] | None = None
     example: str | None = None
-    prefer: str = "future"
+    prefer: Prefer = "future"
     editable: bool = True
 
     def applies(self, values: Values) -> bool:
@@ -332,12 +332,12 @@ class Form(Flow):
                 return Problem.of("form.error.money")
             return self._bounded(ctx, f, fen)
         if f.kind == DATE:
-            day = parse_date(text, ctx.today, prefer=f.prefer)  # type: ignore[arg-type]
+            day = parse_date(text, ctx.today, prefer=f.prefer)
             if day is None:
                 return Problem.of("form.error.date")
             return day.isoformat()
         if f.kind == DATE_RANGE:
-            span = parse_date_range(text, ctx.today, prefer=f.prefer)  # type: ignore[arg-type]
+            span = parse_date_range(text, ctx.today, prefer=f.prefer)
             if span is None:
                 return Problem.of("form.error.date_range")
             return [span[0].isoformat(), span[1].isoformat()]

@@ -21,7 +21,7 @@ from pypinyin import lazy_pinyin
 
 from dialogs import hant
 from nlu.normalize import to_simplified
-from store.models import LOCALES
+from store.models import LOCALES as LOCALES  # re-exported: the one definition
 
 DEFAULT_LOCALE = "zh-Hans"
 LOCALE_DIR = Path(__file__).with_name("locales")

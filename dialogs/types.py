@@ -41,8 +41,9 @@ class Incoming:
         match = _COMMAND.match(text.strip())
         if match:
             payload = (match.group(2) or "").strip() or None
-            return cls(channel, user_id, id, command=match.group(1).lower(), payload=payload, **extra)  # type: ignore[arg-type]
-        return cls(channel, user_id, id, text=text, **extra)  # type: ignore[arg-type]
+            return cls(channel, user_id, id, command=match.group(1).lower(), payload=payload,
+                       **extra)  # type: ignore[arg-type]  # extra names Incoming's own optional fields
+        return cls(channel, user_id, id, text=text, **extra)  # type: ignore[arg-type]  # as above
 
 
 @dataclass(frozen=True)

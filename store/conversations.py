@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, delete, literal, select, update
+from sqlalchemy import Select, Table, bindparam, delete, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
+from store.db import affected
 from store.inserts import InsertIgnore, insert_ignore
 from store.models import Conversation, HandledIncoming, Identity, TurnReply
 from store.types import UTCDateTime
@@ -75,7 +76,7 @@ class OpenConversation:
 
 # The statements of every turn, built once: a turn binds values and runs the cached SQL. Only the
 # identity is loaded as an object (flows read and change it); the conversation is four columns.
-_conversations = Conversation.__table__
+_conversations = cast(Table, Conversation.__table__)  # mapped classes type it as the general FromClause
 _identities = Identity.__table__
 _IDENTITY_COLUMNS = [c.key for c in _identities.c]
 _OPEN_TURN = (
@@ -98,7 +99,7 @@ _CLAIM = (
             handled_at=bindparam("claimed_at", type_=_handled.c.handled_at.type))
     .returning(_handled.c.key)
 )
-_turn_replies = TurnReply.__table__
+_turn_replies = cast(Table, TurnReply.__table__)
 _KEEP_REPLIES = (
     _turn_replies.insert()
     .values(channel=bindparam("reply_channel", type_=_turn_replies.c.channel.type),
@@ -241,7 +242,7 @@ async def turn_connection(engine: AsyncEngine) -> AsyncIterator[TurnConnection]:
     try:  # closed in place: it cannot suspend (see store.db.transaction)
         async with conn.begin():
             # connected and in its transaction: the driver's connection is at hand, no I/O to reach it
-            yield TurnConnection(conn, conn.sync_connection.connection.driver_connection)  # type: ignore[union-attr]
+            yield TurnConnection(conn, conn.sync_connection.connection.driver_connection)  # type: ignore[union-attr]  # connected
     finally:
         await conn.close()
 
@@ -285,4 +286,4 @@ async def forget_handled_before(session: AsyncSession, cutoff: datetime) -> int:
     day, not weeks; a reply that old is no answer any more); how many rows went."""
     handled = await session.execute(delete(HandledIncoming).where(HandledIncoming.handled_at < cutoff))
     replies = await session.execute(delete(TurnReply).where(TurnReply.created_at < cutoff))
-    return (handled.rowcount or 0) + (replies.rowcount or 0)
+    return affected(handled) + affected(replies)

@@ -32,6 +32,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from store.db import affected
 from store.inserts import InsertIgnore, insert_ignore
@@ -518,7 +519,7 @@ class Listed:
     lease_until: datetime | None
 
 
-def department_people(department_id: int):  # type: ignore[no-untyped-def]
+def department_people(department_id: int) -> ColumnElement[bool]:
     """Identities a department's staff may see messages to: its staff, and members of organizations
     with a project or an application in the department."""
     org_has_project = exists().where(

@@ -333,7 +333,7 @@ class WebChannel:
             async for chunk in chunks:
                 await response.write(chunk)
         finally:
-            await chunks.aclose()  # type: ignore[attr-defined]
+            await chunks.aclose()  # type: ignore[attr-defined]  # an async generator, typed as its iterator
         await response.write_eof()
         return response
 
