@@ -39,7 +39,7 @@ from sqlalchemy.engine import make_url
 
 from bot.app import App, open_app
 from bot.channels.telegram import CHANNEL, TelegramChannel, TelegramOptions
-from bot.channels.telegram_session import RateLimiter
+from bot.channels.telegram.sending import RateLimiter
 from bot.config import Settings
 from bot.outbox import Dispatcher as OutboxDispatcher
 from dialogs.engine import Engine, Turn

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable
 from typing import Any, Protocol
 
-from bot.channels.telegram_session import Permit, RateLimiter, Sleep
+from bot.channels.telegram.sending import Permit, RateLimiter, Sleep
 from bot.config import Settings
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.app import App
 from bot.channels.console import ConsoleChat
 from bot.channels.telegram import CHANNEL, TelegramChannel, TelegramOptions
-from bot.channels.telegram_session import RateLimiter
+from bot.channels.telegram.sending import RateLimiter
 from bot.config import Settings
 from bot.scheduler import Ticker
 from dialogs.context import DialogSettings

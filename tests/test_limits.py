@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiogram import Bot
 
-from bot.channels.telegram_session import QUEUED, RateLimiter, ReliableRequests, make_session, send_policy
+from bot.channels.telegram.sending import QUEUED, RateLimiter, ReliableRequests, make_session, send_policy
 from bot.config import Settings
 from bot.limits import RedisRateLimiter, send_limiter, shared_limiter
 from tests.fakes.telegram_api import DEFAULT_TOKEN, FakeTelegram, RateLimit

@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.app import open_app
 from bot.channels.telegram import CHANNEL, TelegramChannel, TelegramOptions, serve
-from bot.channels.telegram_render import CALLBACK_LIMIT, TEXT_LIMIT, keyboard, split_text, utf16_len
-from bot.channels.telegram_session import RateLimiter
+from bot.channels.telegram.rendering import CALLBACK_LIMIT, TEXT_LIMIT, keyboard, split_text, utf16_len
+from bot.channels.telegram.sending import RateLimiter
 from bot.cli import cmd_invite
 from bot.config import Settings
 from bot.outbox import Dispatcher

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aiogram import Bot
@@ -55,8 +55,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import App
-from bot.channels.telegram_render import ButtonTokens, render, send
-from bot.channels.telegram_session import (
+from bot.channels.telegram.rendering import ButtonTokens, render, send
+from bot.channels.telegram.sending import (
     QUEUED,
     ReliableRequests,
     Sleep,
@@ -64,7 +64,6 @@ from bot.channels.telegram_session import (
     send_policy,
 )
 from bot.config import Settings
-from bot.limits import SendLimiter, send_limiter
 from bot.sending import PermanentError, RetryAfter, TransientError, Unreachable
 from dialogs import i18n
 from dialogs.engine import Engine, Turn
@@ -74,6 +73,9 @@ from store.db import create_engine, on_sqlite, sessionmaker, transaction
 from store.inserts import insert_ignore
 from store.media import MediaUnavailable
 from store.models import ChannelUpdate, Identity
+
+if TYPE_CHECKING:
+    from bot.limits import SendLimiter
 
 log = logging.getLogger(__name__)
 
@@ -830,6 +832,8 @@ async def bot_username(settings: Settings, *, timeout: float = 5.0) -> str | Non
 
 
 def _limiter(settings: Settings) -> SendLimiter:
+    from bot.limits import send_limiter  # bot.limits imports this package's limiter: imported when used
+
     assert settings.telegram_token
     return send_limiter(settings, int(settings.telegram_token.split(":", 1)[0]))  # the bot's id heads its token
 
