@@ -4,8 +4,9 @@ Every turn is one database transaction on a connection of its own (``store.conve
 the bookkeeping — identity and conversation, the incoming's de-duplication key, the state saved only when
 the turn changed it — runs there directly, and the flow gets an ORM session joined to the same
 transaction when it first uses one (a menu or a help page never does). Turns of one user are serialized
-twice over: by an in-process lock (no interleaving inside this process, and SQLite has no row locks) and
-by the conversation row lock (PostgreSQL ``FOR UPDATE``, across processes).
+by the conversation row lock (PostgreSQL ``FOR UPDATE``; SQLite's write lock), in one process or many, and
+a message delivered again is recognised by its key in ``handled_incoming``: the channel contract
+(``bot.channels.contract``) relies on both and adds no second one.
 
 A channel runs a turn with ``turn``: its replies are written in the turn's transaction, and the
 ``Turn`` it gets back carries their id. Once the replies are sent the channel marks them so
@@ -16,14 +17,12 @@ chat. A process killed between the commit and the send thus loses no reply (one 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
-from weakref import WeakValueDictionary
 
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -35,7 +34,7 @@ from dialogs.forms import NO_WORDS, YES_WORDS
 from dialogs.state import State
 from dialogs.types import Button, Incoming, Reply
 from nlu.numbers import parse_number
-from store.conversations import TurnConnection, turn_connection
+from store.conversations import TurnConnection, handled_key, turn_connection
 from store.media import DirectoryMedia, MediaStore
 from store.models import Identity
 
@@ -101,39 +100,28 @@ class Engine:
                 self.prefixes[flow.start_prefix] = flow
         self.understand = understand
         self.clock = clock
-        self._locks: WeakValueDictionary[tuple[str, str], asyncio.Lock] = WeakValueDictionary()
         self._menus: dict[tuple[str, bool, str], list[list[Button]]] = {}
-
-    def _lock(self, incoming: Incoming) -> asyncio.Lock:
-        key = (incoming.channel, incoming.user_id)
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[key] = lock
-        return lock
 
     async def turn(self, incoming: Incoming) -> Turn:
         """Turn one incoming into replies kept with the turn until the channel marks them sent. An incoming
         already handled is not run again: it gets the replies its first turn left unsent, if any."""
-        return await self._locked(incoming, keep=True)
+        return await self._guarded(incoming, keep=True)
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
         """The replies only, not kept: for callers that have nothing to recover after a crash (tests, benches)."""
-        return (await self._locked(incoming, keep=False)).replies
+        return (await self._guarded(incoming, keep=False)).replies
 
-    async def _locked(self, incoming: Incoming, *, keep: bool) -> Turn:
-        lock = self._lock(incoming)
-        async with lock:
-            try:
-                return await self._turn(incoming, keep)
-            except Exception:
-                log.exception("turn failed for %s:%s (%s)", incoming.channel, incoming.user_id, incoming.id)
-                locale = i18n.normalize_locale(incoming.locale) or self.settings.default_locale
-                return Turn([Reply(i18n.t(locale, "common.error"))])
+    async def _guarded(self, incoming: Incoming, *, keep: bool) -> Turn:
+        try:
+            return await self._turn(incoming, keep)
+        except Exception:  # a flow's bug or the database: the person is told, the turn is rolled back
+            log.exception("turn failed for %s:%s (%s)", incoming.channel, incoming.user_id, incoming.id)
+            locale = i18n.normalize_locale(incoming.locale) or self.settings.default_locale
+            return Turn([Reply(i18n.t(locale, "common.error"))])
 
     async def _turn(self, incoming: Incoming, keep: bool) -> Turn:
         now = self.clock()
-        key = f"{incoming.channel}:{incoming.id}"
+        key = handled_key(incoming.channel, incoming.id)
         async with turn_connection(self.sessions.kw["bind"]) as turn:
             identity, conversation = await turn.open(incoming.channel, incoming.user_id, now, incoming.display_name)
             if not await turn.claim(key, now):

@@ -27,10 +27,15 @@ class Flow:
     can_save: bool = False  # what was entered stays (a draft) when the person leaves
     refusal_key: str = "common.not_allowed"  # said to someone whose role cannot use it: how to get there
 
-    def allowed(self, ctx: Context) -> bool:
-        if "staff" in self.roles and ctx.is_admin:
+    def allows(self, role: str, admin: bool = False) -> bool:
+        """The role rule: whether someone of ``role`` (``admin``: a configured admin) may use this flow.
+        The engine asks it for each turn (``allowed``), channels for their command menus."""
+        if "staff" in self.roles and admin:
             return True
-        return ctx.identity.role in self.roles or ("resident" in self.roles)
+        return role in self.roles or ("resident" in self.roles)
+
+    def allowed(self, ctx: Context) -> bool:
+        return self.allows(ctx.identity.role, ctx.is_admin)
 
     async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         """Open the flow: with a /start payload or a button's argument, or with the parse of the message

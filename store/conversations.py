@@ -1,9 +1,15 @@
 """Identities and their conversation rows: get-or-create, lock for a turn, de-duplicate, save; a turn's
-replies kept until sent (``TurnConnection.keep_replies``, ``unsent_replies``, ``mark_replies_sent``)."""
+replies kept until sent (``TurnConnection.keep_replies``, ``unsent_replies``, ``mark_replies_sent``).
+
+The conversation row lock (``FOR UPDATE``; SQLite's write lock) is what orders one person's turns across
+processes, and ``handled_incoming`` is the one record of incoming messages already handled (the turn claims
+the key, ``already_handled`` asks ahead), kept ``CIVICBOT_HANDLED_RETENTION_DAYS`` (``forget_handled_before``,
+run by the scheduler's tick): see ``bot.channels.contract``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -254,6 +260,23 @@ async def save_conversation(
     await session.execute(
         _SAVE, {"conversation_id": conversation.id, "new_flow": flow, "new_step": step, "new_slots": slots, "now": now}
     )
+
+
+def handled_key(channel: str, incoming_id: str) -> str:
+    """The de-duplication key (``handled_incoming.key``) of an incoming message of ``channel``."""
+    return f"{channel}:{incoming_id}"
+
+
+async def already_handled(session: AsyncSession, keys: Collection[str]) -> set[str]:
+    """Those of ``keys`` that a turn has handled, its replies sent: a channel asks before it takes a
+    re-delivery in (so that it neither downloads nor answers anything for it). A key whose turn's replies
+    are still kept is not among them: the re-delivery goes to the turn, which hands those replies back.
+    The turn's claim decides all the same."""
+    if not keys:
+        return set()
+    unsent = select(TurnReply.id).where(TurnReply.incoming_key == HandledIncoming.key).exists()
+    found = await session.execute(select(HandledIncoming.key).where(HandledIncoming.key.in_(keys), ~unsent))
+    return set(found.scalars())
 
 
 @dataclass(frozen=True)

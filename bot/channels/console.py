@@ -17,7 +17,7 @@ import re
 import string
 import sys
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TextIO
 
@@ -112,6 +112,11 @@ class ConsoleSender:
 
 
 class ConsoleChat:
+    """The console's side of the channel contract (``bot.channels.contract``): a typed line becomes an
+    ``Incoming`` (``to_incoming``), a turn of the engine, the replies shown (``deliver``) and marked sent."""
+
+    name = CHANNEL
+
     def __init__(
         self,
         engine: Engine,
@@ -129,6 +134,7 @@ class ConsoleChat:
         self.out = out
         self.read_line = read_line or (lambda: input("› "))
         self.buttons: dict[str, Button] = {}
+        self.shown = ""  # the text last shown
         self._ids = itertools.count(1)
         self._session = uuid.uuid4().hex[:8]
         self._notices = ConsoleSender()
@@ -152,11 +158,11 @@ class ConsoleChat:
                                      locale=self.locale)
         return message
 
-    def _show(self, replies: list[Reply]) -> str:
-        text, self.buttons = render(replies)
-        self.out.write(text + "\n")
+    async def deliver(self, to: str, replies: Iterable[Reply]) -> None:
+        """Replies on the terminal, their buttons given keys (``to``: the console has one person at a time)."""
+        self.shown, self.buttons = render(list(replies))
+        self.out.write(self.shown + "\n")
         self.out.flush()
-        return text
 
     async def _sent(self, reply_ids: list[int]) -> None:
         async with transaction(self.sessions) as session:
@@ -168,9 +174,9 @@ class ConsoleChat:
             kept = await unsent_replies(session, CHANNEL, self.user_id)
         if not kept:
             return ""
-        text = self._show([Reply.from_json(reply) for item in kept for reply in item.replies])
+        await self.deliver(self.user_id, [Reply.from_json(reply) for item in kept for reply in item.replies])
         await self._sent([item.id for item in kept])
-        return text
+        return self.shown
 
     async def photo(self, path: str) -> Incoming | None:
         """``:photo PATH``: the file, put in the media store like any channel's photo."""
@@ -193,10 +199,10 @@ class ConsoleChat:
         if incoming is None:
             return ""
         turn = await self.engine.turn(incoming)
-        text = self._show(turn.replies + await self.notices())
+        await self.deliver(self.user_id, turn.replies + await self.notices())
         if turn.reply_id is not None:
             await self._sent([turn.reply_id])
-        return text
+        return self.shown
 
     async def notices(self) -> list[Reply]:
         """What the outbox has for console identities now (sent, so it is shown once)."""

@@ -1,8 +1,9 @@
-"""Outgoing reliability for the Telegram channel, in one aiogram session middleware.
+"""Replies out: direct answers (``deliver``), the outbox's ``TelegramSender``, and the reliability both get
+from one aiogram session middleware (``ReliableRequests``).
 
 Rate limits (~30 messages/s overall, ~1/s per chat), 429 waits, bounded back-off on 5xx, undecodable
-replies and network errors, and 403 bookkeeping all happen here, for direct answers and the outbox
-alike. Every wait goes through an injected clock and sleep, so tests move time instead of waiting.
+replies and network errors, and 403 bookkeeping all happen in the middleware, for direct answers and the
+outbox alike. Every wait goes through an injected clock and sleep, so tests move time instead of waiting.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from weakref import WeakValueDictionary
 
@@ -24,11 +26,15 @@ from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextR
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     ClientDecodeError,
+    TelegramAPIError,
+    TelegramBadRequest,
     TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramNetworkError,
+    TelegramNotFound,
     TelegramRetryAfter,
     TelegramServerError,
+    TelegramUnauthorizedError,
 )
 from aiogram.methods import (
     CopyMessage,
@@ -41,6 +47,11 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.methods.base import TelegramType
+
+from bot.channels.telegram.options import CHANNEL, utcnow
+from bot.channels.telegram.rendering import ButtonTokens, render, send
+from bot.sending import PermanentError, RetryAfter, TransientError, Unreachable
+from dialogs.types import Reply
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +315,7 @@ class ReliableRequests(BaseRequestMiddleware):
             return
         try:
             await self.on_unreachable(chat_id)
-        except Exception:
+        except Exception:  # the database: the 403 itself still reaches the caller, and the next one tries again
             log.exception("could not record that chat %s is unreachable", chat_id)
 
 
@@ -317,3 +328,66 @@ def make_session(api_url: str, middleware: ReliableRequests, *, timeout: float =
     session = AiohttpSession(api=TelegramAPIServer.from_base(api_url), timeout=timeout)
     session.middleware(middleware)
     return session
+
+
+# --- replies out -----------------------------------------------------------------------------------
+
+async def deliver(bot: Bot, tokens: ButtonTokens, chat_id: int, replies: Iterable[Reply], now: datetime) -> None:
+    """A turn's replies, in order; an error is logged and never raised (the turn is committed: its update is
+    handled whatever becomes of a reply); a 403 ends the delivery."""
+    for reply in replies:
+        try:
+            calls = await render(reply, tokens, now)
+        except Exception:  # a reply that cannot be shown (or its button tokens saved) must not stop the next
+            log.exception("could not render a reply to %s", chat_id)
+            continue
+        for call in calls:
+            try:
+                await send(bot, chat_id, call)
+            except TelegramForbiddenError:
+                return
+            except Exception as exc:  # the middleware has retried what is worth it: the rest of the replies go on
+                log.warning("could not send to %s: %s", chat_id, exc)
+
+
+class TelegramSender:
+    """Delivers outbox replies, mapping Bot API outcomes to the dispatcher's errors (``bot.sending``)."""
+
+    channels = frozenset({CHANNEL})
+
+    def __init__(
+        self, bot: Bot, tokens: ButtonTokens, requests: ReliableRequests, *, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.bot = bot
+        self.tokens = tokens
+        self.requests = requests
+        self.clock = clock
+
+    async def send(self, identity_channel: str, external_id: str, reply: Reply) -> None:
+        try:
+            chat_id = int(external_id)
+        except ValueError:
+            raise PermanentError(f"not a Telegram chat id: {external_id!r}") from None
+        if chat_id in self.requests.unreachable:
+            raise Unreachable("blocked the bot")
+        calls = await render(reply, self.tokens, self.clock())
+        with send_policy(QUEUED):
+            try:
+                for call in calls:
+                    await send(self.bot, chat_id, call)
+            except TelegramRetryAfter as exc:
+                raise RetryAfter(exc.retry_after) from None
+            except TelegramForbiddenError as exc:
+                raise Unreachable(exc.message) from None
+            except TelegramBadRequest as exc:
+                if "chat not found" in exc.message.lower():
+                    raise Unreachable(exc.message) from None
+                raise PermanentError(exc.message) from None
+            except TelegramEntityTooLarge as exc:
+                raise PermanentError(exc.message) from None
+            except (TelegramServerError, TelegramNetworkError, ClientDecodeError, TelegramUnauthorizedError,
+                    TelegramNotFound) as exc:
+                # 401/404 are the bot's configuration, not the message: worth trying again later.
+                raise TransientError(str(exc).splitlines()[0]) from None
+            except TelegramAPIError as exc:
+                raise PermanentError(exc.message) from None

@@ -18,7 +18,7 @@ import os
 import re
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -91,6 +91,11 @@ class Page:
 
 
 class Hub:
+    """The web chat's side of the channel contract (``bot.channels.contract``): a page's frame becomes an
+    ``Incoming`` (``_incoming``), a turn of the engine, the replies go to the person's pages (``deliver``)."""
+
+    name = CHANNEL
+
     def __init__(
         self,
         engine: Engine,
@@ -273,10 +278,16 @@ class Hub:
             # the language changes only by choice (or with a new identity): read it again only then
             changed = bool(replies) and _may_change_language(incoming)
             locale = await self._locale(identity_id, incoming.locale) if changed else None
-        frame = {"type": "reply", "id": cid, "lang": locale or incoming.locale,
-                 "messages": [await render(r, identity_id, self.files, locale or incoming.locale or
-                                           self.engine.settings.default_locale) for r in replies]}
-        await self._to_identity(identity_id, frame)
+        await self.deliver(identity_id, replies, cid=cid, lang=locale or incoming.locale)
+
+    async def deliver(self, to: int, replies: Iterable[Reply], *, cid: str | None = None,
+                      lang: str | None = None) -> None:
+        """The replies (``render``) in one frame to every open page of identity ``to``, kept for its next
+        page until one confirms it; ``cid`` is the message they answer."""
+        locale = lang or self.engine.settings.default_locale
+        frame = {"type": "reply", "id": cid, "lang": lang,
+                 "messages": [await render(r, to, self.files, locale) for r in replies]}
+        await self._to_identity(to, frame)
 
     async def _locale(self, identity_id: int, asked: str | None) -> str:
         async with self.sessions() as session:
