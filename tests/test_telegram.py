@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiogram.types import Update
 from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -492,6 +493,40 @@ async def test_polling_records_before_confirming_and_recovers_after_a_crash(
     await rig.channel.wait_idle()  # type: ignore[union-attr]
     await rig.stop()
     assert len(user.messages()) == 3 and tg.pending_updates() == []
+
+
+async def test_a_handled_update_leaves_the_inbox_and_is_not_taken_in_again(
+    tg: FakeTelegram, both: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """De-duplication is the turns' record alone: the inbox (``channel_updates``) holds an update only until
+    it is handled, and one Telegram sends again after that is known by its turn's key (nothing recorded,
+    nothing queued: no download, no callback answer, no turn). Rows an earlier version kept once handled
+    go at the start."""
+    inbox = f"tg:{DEFAULT_TOKEN.split(':')[0]}"
+    async with both() as s, s.begin():
+        s.add(m.ChannelUpdate(channel=inbox, update_id=1, user_key=None, payload={}, received_at=NOW,
+                              handled_at=NOW))
+    rig = Rig(tg, both, tmp_path)
+    channel = await rig.start()
+    try:
+        assert await count(both, m.ChannelUpdate) == 0
+        person = Person(rig, tg.user(UID))
+        update = await person.user.send_text("/start")
+        await rig.settle()
+        assert len(person.user.messages()) == 2 and await count(both, m.ChannelUpdate) == 0
+        assert await count(both, m.HandledIncoming) == 1
+
+        again = Update.model_validate(update)
+        recorded = await channel.record([again], [update])
+        assert (recorded.fresh, recorded.handled) == (set(), {again.update_id})
+        assert await count(both, m.ChannelUpdate) == 0 and len(channel.queues) == 0
+
+        new = Update.model_validate({**update, "update_id": again.update_id + 1})
+        recorded = await channel.record([new], [update])
+        assert (recorded.fresh, recorded.handled) == ({new.update_id}, set())
+        assert await count(both, m.ChannelUpdate) == 1  # in hand until it is handled
+    finally:
+        await rig.stop(drain=False)
 
 
 async def test_updates_of_one_user_in_order_different_users_in_parallel(
