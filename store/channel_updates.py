@@ -8,7 +8,7 @@ updates in hand. It is not the de-duplication of re-deliveries: that is ``handle
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,7 +35,7 @@ class Pending:
 
 
 async def record(
-    session: AsyncSession, channel: str, updates: list[tuple[int, str | None, dict[str, Any]]], now: datetime
+    session: AsyncSession, channel: str, updates: Sequence[tuple[int, str | None, dict[str, Any]]], now: datetime
 ) -> set[int]:
     """Write ``(update_id, user_key, payload)`` rows; the ids that were not in hand already."""
     if not updates:
