@@ -22,7 +22,9 @@ Per-user ordering, once. The guarantee is the conversation row lock taken by eve
 two turns of one person never overlap, in one process or many. The only in-process ordering is an
 optimisation of the channel that needs it: Telegram's per-user queues (``telegram.ordering``), which also
 keep one person's replies in the order of their messages. The console reads one line at a time; a web page
-sends its next message after the answer to the last.
+sends its next message after the answer to the last. (Telegram's sending middleware also sends to one chat
+one call at a time, so that a reply in several parts is not overtaken by an outbox notice: that orders
+API calls, not turns.)
 
 De-duplication, once. ``handled_incoming`` (``store.conversations``) records the key of every message a
 turn handled, claimed in the turn's own transaction: a message delivered again is not run again (its turn's

@@ -240,7 +240,7 @@ class TelegramChannel:
                 log.info("update %s came again while its replies are being sent: Telegram will deliver it "
                          "again", work.update_id)
                 return exc
-            except Exception as exc:  # a turn's transaction failed (the database): tried again, then given up
+            except Exception as exc:  # the database, or a recorded update unreadable: tried again, then given up
                 attempt += 1
                 if not work.retry_here:
                     log.exception("update %s failed: Telegram will deliver it again", work.update_id)
