@@ -13,7 +13,7 @@ from bot.channels.console import ConsoleChat
 from bot.channels.contract import Channel
 from bot.channels.telegram import CHANNEL, TelegramChannel
 from bot.channels.web.socket import Hub
-from dialogs.context import Context, DialogSettings
+from dialogs.context import Context, DialogSettings, Parse
 from dialogs.engine import Engine
 from dialogs.flow import Flow
 from dialogs.registry import all_flows
@@ -34,17 +34,17 @@ class Slow(Flow):
         self.inside = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def start(self, ctx: Context, payload: str | None) -> None:
+    async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         ctx.state.flow, ctx.state.step = self.name, "count"
-        ctx.state.slots["n"] = 0
+        ctx.state.form.values = {"n": 0}
         ctx.say("0")
 
     async def handle(self, ctx: Context, msg: Incoming) -> None:
-        n = ctx.state.slots["n"]
+        n = ctx.state.form.values["n"]
         self.entered.append(msg.text or "")
         self.inside.set()
         await self.release.wait()
-        ctx.state.slots["n"] = n + 1
+        ctx.state.form.values["n"] = n + 1
         ctx.say(str(n + 1))
 
 
