@@ -525,6 +525,15 @@ async def test_a_handled_update_leaves_the_inbox_and_is_not_taken_in_again(
         recorded = await channel.record([new], [update])
         assert (recorded.fresh, recorded.handled) == ({new.update_id}, set())
         assert await count(both, m.ChannelUpdate) == 1  # in hand until it is handled
+
+        # a turn committed whose replies were never sent (its process died): the update is not "handled"
+        # yet, so a re-delivery reaches the turn, which hands those replies back
+        unsent = Update.model_validate({**update, "update_id": again.update_id + 2})
+        turn = await channel.engine.turn(
+            Incoming.from_text(CHANNEL, str(UID), channel.reader.incoming_id(unsent.update_id), "/menu"))
+        assert turn.reply_id is not None
+        recorded = await channel.record([unsent], [update])
+        assert (recorded.fresh, recorded.handled) == ({unsent.update_id}, set())
     finally:
         await rig.stop(drain=False)
 
