@@ -14,7 +14,7 @@ under the answer. Answers whose SQL takes under 20 ms get five times the rounds,
 one unlucky scheduling slice. The ratio of the p95s is the price of the flow over its own queries (aim ≤ 2×).
 The whole engine turn (conversation row lock, de-duplication, state save) is shown next to it.
 
-Accuracy: the question sets of tests/question_set.py — every district, category, organization and project
+Accuracy: the question sets of testing/question_set.py — every district, category, organization and project
 × every attribute, in Chinese, Traditional Chinese and English with paraphrase templates, generated over
 the demo package and over a synthetic package of ``--accuracy-projects`` projects, plus the hand-written
 colloquial questions — each asked as a new person through the engine with the real NLU, and judged by
@@ -57,7 +57,7 @@ from store.demo import write_demo_package
 from store.importer import import_package
 from store.migrate import upgrade
 from store.synth import write_synthetic_package
-from tests import question_set
+from testing import question_set
 
 ZONE = ZoneInfo("Asia/Shanghai")
 QUICK = 0.02  # seconds: answers whose bare SQL is quicker get five times the rounds

@@ -10,7 +10,7 @@ In one run (each step on a fresh database of its own, dropped after):
    ratio 2 web / 1 web is printed, and the update→reply latency p50/p99 of 50 users taking turns one by one;
 2. the outbox dispatch rate with 1 ``--role worker`` (its own limiter, no Redis: the one-process path), 1 and
    then 2 workers sharing the limiter through Redis, the fake enforcing Telegram's limits (30 messages/s
-   overall, 1 per chat): the share of the cap used in the steady state (as tests/test_limits.py measures it)
+   overall, 1 per chat): the share of the cap used in the steady state (as tests/channels/test_limits.py measures it)
    and the 429s the fake served.
 
 Each process is a real ``python -m bot run`` (its own interpreter, as in a deployment); this script holds the
@@ -47,7 +47,7 @@ from bot.config import Settings
 from dialogs.notices import queue_notice
 from store import models as m
 from store.db import create_engine, sessionmaker, transaction
-from tests.fakes.telegram_api import FakeTelegram, RateLimit
+from testing.telegram_api import FakeTelegram, RateLimit
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-shared-secret"

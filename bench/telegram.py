@@ -47,7 +47,7 @@ from dialogs.types import Button, Incoming, Reply
 from store.models import Identity
 from store.notices import Notice
 from store.outbox import Outgoing, enqueue
-from tests.fakes.telegram_api import FakeTelegram, RateLimit, make_bot
+from testing.telegram_api import FakeTelegram, RateLimit, make_bot
 
 ECHO_TOKEN = "222222:ECHO"
 CHANNEL_ONLY_TOKEN = "555555:NODB"

@@ -4,7 +4,7 @@ Charts and invitation cards need Chinese glyphs and no CJK font comes from PyPI,
 ships this subset: the 3,755 common characters of GB 2312 level 1 and their traditional forms,
 ASCII, Latin-1, the usual punctuation, and every character of the survey catalogs and templates
 in all three languages. Rarer characters (in a project's name) fall back to a system CJK font.
-Run it again after adding text with new characters (tests/test_surveys.py checks coverage):
+Run it again after adding text with new characters (tests/dialogs/test_surveys.py checks coverage):
 
     apt-get download fonts-noto-cjk && dpkg-deb -x fonts-noto-cjk_*.deb /tmp/noto
     python scripts/subset_cjk_font.py /tmp/noto/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc

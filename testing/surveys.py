@@ -1,7 +1,7 @@
 """Synthetic satisfaction surveys at scale: responses like real ones, loaded in bulk.
 
 Shared by bench/survey.py (the results benchmark) and the tests that need a survey of 100,000 responses
-(tests/test_sqlite_inline.py: the loop stays free while its results are computed).
+(tests/store/test_sqlite_inline.py: the loop stays free while its results are computed).
 """
 
 from __future__ import annotations

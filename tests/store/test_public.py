@@ -18,8 +18,8 @@ from store import public
 from store.db import create_engine, sessionmaker
 from store.importing.tables import text_digest
 from store.public import ProjectFilter
+from testing.factories import uscc
 from tests.conftest import _admin, run_blocking
-from tests.factories import uscc
 
 NOW = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 
