@@ -150,7 +150,9 @@ async def web_round(server: str, processes: int, args: argparse.Namespace, tmp: 
         for n, port in enumerate(ports):
             env = base_env(url, tg, token, tmp) | {
                 "CIVICBOT_TELEGRAM_WEBHOOK_URL": proxy_url, "CIVICBOT_TELEGRAM_WEBHOOK_LISTEN": f"127.0.0.1:{port}",
-                "CIVICBOT_TELEGRAM_WEBHOOK_SECRET": SECRET}
+                "CIVICBOT_TELEGRAM_WEBHOOK_SECRET": SECRET,
+                # the fake's limits are lifted: so are the process's own (else its 30/s is what is measured)
+                "CIVICBOT_TELEGRAM_MESSAGES_PER_SECOND": "100000"}
             webs.append(Process(tmp / f"web{processes}-{n}.log", env, "--role", "web"))
         try:
             for process in webs:
