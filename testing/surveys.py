@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store import models as m
 from store import surveys
-from store.db import sessionmaker
+from store.db import affected, sessionmaker
 
 NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
 SCALES = ("needs_met", "attitude", "skill", "convenience", "helpfulness", "responsiveness")
@@ -156,4 +156,4 @@ async def fill_survey(engine: AsyncEngine, project_id: int, survey_id: int, coun
             "INSERT INTO survey_answers (response_id, item, value_int, value_text) "
             f"{series}SELECT :start + a.r, a.item, a.v, a.t FROM ({answers}) AS a"), params)
         await conn.execute(text("ANALYZE"))
-        return int(getattr(written, "rowcount", 0) or 0)
+        return affected(written)
