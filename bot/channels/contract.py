@@ -59,8 +59,13 @@ class Channel(Protocol):
         terminal) in order; an error is logged, never raised."""
 
 
+def database_slots(sessions: async_sessionmaker[AsyncSession], concurrency: int) -> int:
+    """Transactions a channel lets at the database at once: on SQLite one (it has one writer, and queueing
+    here beats its busy handler's sleeps by far); elsewhere ``concurrency``."""
+    return 1 if on_sqlite(sessions) else concurrency
+
+
 def sqlite_gate(sessions: async_sessionmaker[AsyncSession], concurrency: int) -> asyncio.Semaphore:
-    """The channel's database gate: on SQLite, one transaction at a time (it has one writer, and queueing
-    here beats its busy handler's sleeps by far); elsewhere ``concurrency``. Not an ordering: turns of
-    different people queue here alike."""
-    return asyncio.Semaphore(1 if on_sqlite(sessions) else concurrency)
+    """The channel's database gate (``database_slots``). Not an ordering: turns of different people queue
+    here alike."""
+    return asyncio.Semaphore(database_slots(sessions, concurrency))

@@ -22,6 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import App
+from bot.channels.contract import database_slots
 from bot.channels.web import sessions as cookies
 from bot.channels.web.limits import Limits
 from bot.channels.web.render import Files
@@ -107,7 +108,7 @@ class WebChannel:
         self.clock = clock
         # SQLite: one transaction at a time (each takes the write lock). PostgreSQL: a few slow turns at once,
         # so that a quick one's round trips do not each wait behind slices of many (bot/gate.py)
-        self.gate = Gate(1) if on_sqlite(sessions) else Gate(PG_SLOTS, slow_slots=PG_SLOW_SLOTS)
+        self.gate = Gate(database_slots(sessions, PG_SLOTS), slow_slots=PG_SLOW_SLOTS)
         self.files = Files(engine.media)
         self.hub = Hub(engine, sessions, self.files, zone=self.options.zone,
                        gate=self.gate, limits=self.options.limits, clock=clock)
