@@ -28,9 +28,10 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs import i18n
+from dialogs.buttons import Stale, split
 from dialogs.context import Context, DialogSettings, Parse, Understand
-from dialogs.flow import Flow, label_key, split_button
-from dialogs.forms import NO_WORDS, YES_WORDS
+from dialogs.fields import NO_WORDS, YES_WORDS
+from dialogs.flow import Flow, label_key
 from dialogs.state import State
 from dialogs.types import Button, Incoming, Reply
 from nlu.numbers import parse_number
@@ -264,7 +265,7 @@ class Engine:
             else:
                 await self._stale(ctx)
             return
-        flow_name, _, _ = split_button(data)
+        flow_name, _, _ = split(data)
         active = self.flows.get(ctx.state.flow or "")
         if active is None or flow_name != active.name:
             await self._stale(ctx)
@@ -273,7 +274,16 @@ class Engine:
             await self._refuse(ctx, active)
             return
         ctx.state.leave_offered = False  # a button of the flow itself: the offer was passed by
-        await active.handle(ctx, msg)
+        shown, saved = len(ctx.replies), ctx.state.copy()
+        try:
+            pressed = active.press(ctx, data)
+            if pressed is None:
+                raise Stale(data)
+            await pressed
+        except Stale:  # what the flow said before it found out is dropped: one answer for every stale press
+            del ctx.replies[shown:]
+            ctx.state.restore(saved)
+            await self._stale(ctx)
 
     async def _typed_button(self, ctx: Context, flow: Flow, msg: Incoming) -> Incoming:
         """A button's label typed instead of pressed is that button, on every step of every flow that

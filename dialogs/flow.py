@@ -1,14 +1,20 @@
 """The contract every conversation flow follows, and the button-data conventions they share.
 
 Button data is channel-neutral text: ``g:…`` for global actions (menu, cancel, language, start a
-flow) and ``<flow>:<step>:<value>`` for a flow's own buttons, so a button pressed after its step
-has passed can be recognised as stale instead of being applied to a later question.
+flow, see ``run_button``) and a typed payload packed as ``<flow>:<action>:<values>`` for a flow's own
+buttons (``dialogs.buttons``): each flow's ``@on`` methods make its dispatch table, and a press that
+no longer fits — its step has passed, its record changed — is recognised as stale by the engine
+instead of being applied to a later question.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import Any, ClassVar
+
+from dialogs.buttons import Payload, Route, routes_of, split
 from dialogs.context import Context, Parse
-from dialogs.types import Incoming
+from dialogs.types import Button, Incoming
 from nlu.normalize import fold
 
 EVERYONE = frozenset({"resident", "org", "staff", "expert"})
@@ -26,6 +32,12 @@ class Flow:
     menu_order: int = 100
     can_save: bool = False  # what was entered stays (a draft) when the person leaves
     refusal_key: str = "common.not_allowed"  # said to someone whose role cannot use it: how to get there
+    use_buttons_key: str = "common.use_buttons"  # said to text where the step wants a press
+    presses: ClassVar[dict[str, Route]] = {}  # the dispatch table of its buttons: action -> payload, handler
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.presses = routes_of(cls, cls.presses)
 
     def allows(self, role: str, admin: bool = False) -> bool:
         """The role rule: whether someone of ``role`` (``admin``: a configured admin) may use this flow.
@@ -44,7 +56,28 @@ class Flow:
         raise NotImplementedError
 
     async def handle(self, ctx: Context, msg: Incoming) -> None:
-        raise NotImplementedError
+        """Take what the person typed or sent (their presses go to ``press``): by default, point to the
+        buttons of the step and show it again."""
+        ctx.tell(self.use_buttons_key)
+        await self.reprompt(ctx)
+
+    def press(self, ctx: Context, data: str) -> Awaitable[None] | None:
+        """The handling of a press on one of this flow's buttons, from the flow's dispatch table; None when
+        the press is stale (the engine says so, once for every flow)."""
+        _, action, value = split(data)
+        route = self.presses.get(action)
+        payload = route.payload.unpack(value) if route is not None else None
+        if route is None and type(self).__module__ not in _CONVERTED:
+            return self.handle(ctx, ctx.incoming)  # TRANSITIONAL: a flow still routing its buttons in handle
+        if route is None or payload is None or not payload.current(ctx.state):
+            return None
+        handler = getattr(self, route.method)
+        result: Awaitable[None] = handler(ctx, payload)
+        return result
+
+    def button(self, label: str, payload: Payload) -> Button:
+        """A button of this flow carrying ``payload``."""
+        return Button(label, payload.pack(self.name))
 
     async def reprompt(self, ctx: Context) -> None:
         """Show the current question again (after a stale button or an interruption)."""
@@ -62,16 +95,18 @@ def label_key(text: str) -> str:
     return "".join(ch for ch in fold(text) if ch.isalnum())
 
 
-def button_data(flow: str, step: str, value: str = "") -> str:
-    return f"{flow}:{step}:{value}"
-
-
-def split_button(data: str) -> tuple[str, str, str]:
-    flow, _, rest = data.partition(":")
-    step, _, value = rest.partition(":")
-    return flow, step, value
-
-
 def run_button(flow: str, arg: str = "") -> str:
     """Data of a button that starts ``flow`` from anywhere (menus, digests, answers)."""
     return f"g:run:{flow}:{arg}" if arg else f"g:run:{flow}"
+
+
+# TRANSITIONAL, while flows move to dispatch tables: the flows whose buttons all go through ``press``
+_CONVERTED = {"dialogs.flows.status", "dialogs.flows.survey", "dialogs.flows.application", "dialogs.forms"}
+
+
+def button_data(flow: str, step: str, value: str = "") -> str:  # TRANSITIONAL
+    return f"{flow}:{step}:{value}"
+
+
+def split_button(data: str) -> tuple[str, str, str]:  # TRANSITIONAL
+    return split(data)

@@ -1,83 +1,66 @@
 """The form toolkit: a flow that asks fields one by one, validates, and ends on a summary.
 
-In the spirit of Rasa forms: each ``Field`` names its prompt, input kind, limits and checks; the
-``Form`` asks the next unanswered field, parses what the person typed or pressed with the shared
-parsers of ``nlu``, explains a failure in one message (what is wrong, what is expected), and after
-two failures offers an example, skip (when optional) or leaving. A summary lists the answers with
-one edit button per field.
+In the spirit of Rasa forms: each ``Field`` (``dialogs.fields``) names its prompt, kind, limits and checks;
+the ``Form`` asks the next unanswered field, has its kind read what the person typed or pressed, explains
+a failure in one message (what is wrong, what is expected), and after two failures offers an example,
+skip (when optional) or leaving. A summary lists the answers with one edit button per field, and the
+problems the fields' own checks find in them (plus the form's checks across fields); submission waits
+until there are none.
+
+Its buttons carry typed payloads (``dialogs.buttons``): an ``Answer`` to the question being asked, and
+``Edit``, ``Submit`` and ``Leave``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
+from dialogs.buttons import Payload, Stale, on
 from dialogs.context import Context, Parse
-from dialogs.flow import Flow, button_data, split_button
+from dialogs.fields import (
+    DONE,
+    EXAMPLE,
+    MULTI,
+    SKIP,
+    SUMMARY_MONEY,
+    Choice,
+    Field,
+    Problem,
+    Values,
+    scale,
+)
+from dialogs.flow import Flow
+from dialogs.state import State
 from dialogs.types import Button, Incoming
-from nlu.dates import Prefer, parse_date, parse_date_range
-from nlu.normalize import TextTooLong, clean_text, fold
-from nlu.numbers import parse_int, parse_int_range, parse_money_fen
 
-TEXT, LONG_TEXT, INTEGER, MONEY, DATE, DATE_RANGE = "text", "long_text", "integer", "money", "date", "date_range"
-CHOICE, MULTI, RATING, YES_NO, MEDIA = "choice", "multi", "rating", "yes_no", "media"
-
-SKIP, EXAMPLE, LEAVE, DONE = "~skip", "~example", "~leave", "~done"
 FAILS_BEFORE_HELP = 2
-OPTIONS_NAMED = 8  # an answer that is no option is told the options, up to this many
-SUMMARY_MONEY = "forms.summary_money"  # the memo key of the money formatter of the summary being shown
-
-YES_WORDS = frozenset({"是", "是的", "对", "好", "好的", "可以", "要", "y", "yes", "yeah", "ok", "确认", "同意", "1"})
-NO_WORDS = frozenset({"否", "不", "不是", "不要", "没有", "n", "no", "nope", "不同意", "0"})
 
 
 @dataclass(frozen=True)
-class Choice:
+class Answer(Payload, action="a"):
+    """An answer pressed: one of the question's options, or skip, example, done."""
+
+    field: str
     value: str
-    label: str
+
+    def current(self, state: State) -> bool:
+        return state.step == self.field  # an answer to a question no longer asked is stale
 
 
 @dataclass(frozen=True)
-class Problem:
-    """Why an answer was not taken: a catalog key and its values."""
-
-    key: str
-    values: tuple[tuple[str, object], ...] = ()
-
-    @classmethod
-    def of(cls, key: str, **values: object) -> Problem:
-        return cls(key, tuple(values.items()))
-
-    def text(self, ctx: Context) -> str:
-        return ctx.t(self.key, **dict(self.values))
-
-
-Values = dict[str, Any]
-Check = Callable[[Context, Any, Values], Awaitable[Problem | None]]
-Choices = Callable[[Context, Values], Awaitable[list[Choice]]]
+class Edit(Payload, action="edit", steps=("summary",)):
+    field: str
 
 
 @dataclass(frozen=True)
-class Field:
-    name: str
-    kind: str
-    prompt: str
-    label: str
-    required: bool = True
-    max_len: int = 200
-    minimum: int | None = None
-    maximum: int | None = None
-    choices: Choices | None = None
-    check: Check | None = None
-    skip_if: Callable[[Values], bool] | None = None
-    example: str | None = None
-    prefer: Prefer = "future"
-    editable: bool = True
+class Submit(Payload, action="submit", steps=("summary",)):
+    pass
 
-    def applies(self, values: Values) -> bool:
-        return self.skip_if is None or not self.skip_if(values)
+
+@dataclass(frozen=True)
+class Leave(Payload, action="leave"):
+    """Leave the form (saving the draft where the form keeps drafts), from any of its steps."""
 
 
 class Form(Flow):
@@ -171,85 +154,76 @@ class Form(Flow):
             lines.append(ctx.t("form.current_value", value=await self.display(ctx, f, values[f.name])))
         rows = await self.input_buttons(ctx, f)
         fails = ctx.state.form.fails
+        leave = self.button(ctx.t("form.leave"), Leave())
         if fails >= FAILS_BEFORE_HELP:
             help_row = []
             if f.example:
-                help_row.append(Button(ctx.t("form.show_example"), button_data(self.name, f.name, EXAMPLE)))
+                help_row.append(self.button(ctx.t("form.show_example"), Answer(f.name, EXAMPLE)))
             if not f.required:
-                help_row.append(Button(ctx.t("form.skip"), button_data(self.name, f.name, SKIP)))
-            help_row.append(Button(ctx.t("form.leave"), button_data(self.name, f.name, LEAVE)))
+                help_row.append(self.button(ctx.t("form.skip"), Answer(f.name, SKIP)))
+            help_row.append(leave)
             rows.append(help_row)
             lines.append(ctx.t("form.help_offer" if f.example else "form.help_offer_no_example"))
         elif not f.required:
-            rows.append([Button(ctx.t("form.skip"), button_data(self.name, f.name, SKIP))])
+            rows.append([self.button(ctx.t("form.skip"), Answer(f.name, SKIP))])
         if self.can_save and fails < FAILS_BEFORE_HELP:
-            rows.append([Button(ctx.t("form.save_exit"), button_data(self.name, f.name, LEAVE))])
+            rows.append([self.button(ctx.t("form.save_exit"), Leave())])
         ctx.say("\n".join(lines), rows)
 
     async def input_buttons(self, ctx: Context, f: Field) -> list[list[Button]]:
-        if f.kind == CHOICE and f.choices is not None:
-            options = await self.options(ctx, f)
-            return [[Button(c.label, button_data(self.name, f.name, c.value))] for c in options]
-        if f.kind == MULTI and f.choices is not None:
-            picked = set(ctx.state.form.picked)
-            options = await self.options(ctx, f)
-            rows = [
-                [Button(("✓ " if c.value in picked else "") + c.label, button_data(self.name, f.name, c.value))]
-                for c in options
-            ]
-            rows.append([Button(ctx.t("form.done"), button_data(self.name, f.name, DONE))])
-            return rows
-        if f.kind == RATING:
-            low, high = _scale(f)
-            return [[Button(str(v), button_data(self.name, f.name, str(v))) for v in range(low, high + 1)]]
-        if f.kind == YES_NO:
-            return [[
-                Button(ctx.t("form.answer_yes"), button_data(self.name, f.name, "yes")),
-                Button(ctx.t("form.answer_no"), button_data(self.name, f.name, "no")),
-            ]]
-        return []
+        """The answers the field's kind offers as buttons."""
+        offer = await f.kind.buttons(self, ctx, f)
+        return [[self.button(label, Answer(f.name, value)) for label, value in row] for row in offer]
 
+    # -- answers -----------------------------------------------------------------------------
     async def handle(self, ctx: Context, msg: Incoming) -> None:
+        """What was typed or sent: the answer to the question asked (the summary wants its buttons)."""
         step = ctx.state.step
         if step == "summary":
-            await self.on_summary(ctx, msg)
+            ctx.tell("form.use_buttons")
+            await self.show_summary(ctx)
             return
         f = self.field(step)
         if f is None:
             await self.advance(ctx, None)
             return
-        pressed: str | None = None
-        if msg.button is not None:
-            _, button_step, pressed = split_button(msg.button)
-            if button_step != f.name:
-                ctx.tell("common.stale_button")
-                await self.ask(ctx, f)
-                return
-            if pressed == LEAVE:
-                await self.leave(ctx)
-                return
-            if pressed == EXAMPLE:
-                ctx.say(ctx.t("form.example", example=ctx.t(f.example or "form.no_example")))
-                await self.ask(ctx, f)
-                return
-            if pressed == SKIP and not f.required:
-                await self.accept(ctx, f, None)
-                return
-        if f.kind == MULTI and pressed is not None and pressed != DONE:
-            await self.toggle(ctx, f, pressed)
-            return
+        await self.take(ctx, f, msg, None)
+
+    @on(Answer)
+    async def answered(self, ctx: Context, press: Answer) -> None:
+        f = self.field(press.field)
+        if f is None:
+            raise Stale(press)
+        if press.value == EXAMPLE:
+            ctx.say(ctx.t("form.example", example=ctx.t(f.example or "form.no_example")))
+            await self.ask(ctx, f)
+        elif press.value == SKIP:
+            if f.required:
+                raise Stale(press)
+            await self.accept(ctx, f, None)
+        elif f.kind is MULTI and press.value != DONE:
+            await self.toggle(ctx, f, press.value)
+        else:
+            await self.take(ctx, f, ctx.incoming, press.value)
+
+    async def take(self, ctx: Context, f: Field, msg: Incoming, pressed: str | None) -> None:
+        """Read an answer to ``f`` (typed, or the value of a button pressed): accepted, or asked again
+        with the problem."""
         result = await self.parse(ctx, f, msg, pressed)
+        if not isinstance(result, Problem):
+            result = await self.check(ctx, f, result, self.values(ctx)) or result
         if isinstance(result, Problem):
             ctx.state.form.fails += 1
             await self.ask(ctx, f, result)
             return
-        if f.check is not None:
-            problem = await f.check(ctx, result, self.values(ctx))
-            if problem is not None:
-                ctx.state.form.fails += 1
-                await self.ask(ctx, f, problem)
-                return
         await self.accept(ctx, f, result)
+
+    async def check(self, ctx: Context, f: Field, value: Any, values: Values) -> Problem | None:
+        """The field's own checks on an answer: its kind's limits, then its ``check`` across the other answers."""
+        problem = await f.kind.check(self, ctx, f, value)
+        if problem is None and f.check is not None:
+            problem = await f.check(ctx, value, values)
+        return problem
 
     async def accept(self, ctx: Context, f: Field, value: Any) -> None:
         values = self.values(ctx)
@@ -263,16 +237,18 @@ class Form(Flow):
         await self.advance(ctx, f.name)
 
     async def toggle(self, ctx: Context, f: Field, value: str) -> None:
-        options = {c.value for c in await self.options(ctx, f)} if f.choices else set()
-        if value not in options:
-            ctx.tell("common.stale_button")
+        if value not in {c.value for c in await self.options(ctx, f)}:
+            raise Stale(value)
+        picked = ctx.state.form.picked
+        if value in picked:
+            picked.remove(value)
         else:
-            picked = ctx.state.form.picked
-            if value in picked:
-                picked.remove(value)
-            else:
-                picked.append(value)
+            picked.append(value)
         await self.ask(ctx, f)
+
+    @on(Leave)
+    async def left(self, ctx: Context, press: Leave) -> None:
+        await self.leave(ctx)
 
     async def leave(self, ctx: Context) -> None:
         """The form's own leave button (a form may lead back somewhere else instead of ending)."""
@@ -282,140 +258,46 @@ class Form(Flow):
     async def quit(self, ctx: Context) -> None:
         await (self.leave(ctx) if self.can_save else super().quit(ctx))
 
-    # -- parsing -----------------------------------------------------------------------------
+    # -- reading and showing answers ------------------------------------------------------------
     async def parse(self, ctx: Context, f: Field, msg: Incoming, pressed: str | None) -> Any:
-        text = (msg.text or "").strip()
-        if f.kind == MEDIA:
-            if msg.media is None:
-                return Problem.of("form.error.need_media")
-            return {"kind": msg.media.kind, "path": msg.media.ref, "filename": msg.media.filename}
-        if not text and pressed is None and (msg.media is not None or msg.other is not None):
-            return self.not_text(ctx)
-        if f.kind in (CHOICE, MULTI):
-            return await self._parse_choice(ctx, f, text, pressed)
-        if f.kind == YES_NO:
-            word = fold(pressed or text)
-            if word in YES_WORDS:
-                return True
-            if word in NO_WORDS:
-                return False
-            return Problem.of("form.error.yes_no")
-        if pressed is not None and f.kind != RATING:
-            return Problem.of("form.error.need_text")
-        if not text and pressed is None:
-            return Problem.of("form.error.empty")
-        if f.kind in (TEXT, LONG_TEXT):
-            try:
-                cleaned = clean_text(text, f.max_len, multiline=f.kind == LONG_TEXT)
-            except TextTooLong as exc:
-                return Problem.of("form.error.too_long", length=exc.length, limit=f.max_len)
-            if len(cleaned) < (f.minimum or 1):
-                return Problem.of("form.error.too_short", minimum=f.minimum or 1)
-            return cleaned
-        if f.kind == RATING:
-            # a typed number is the rating itself, whatever position its button has on the screen
-            number = parse_int(pressed or text)
-            low, high = _scale(f)
-            if number is None or not low <= number <= high:
-                return self.rating_problem(ctx, f)
-            return number
-        if f.kind == INTEGER:
-            number = parse_int(text)
-            if number is None:
-                if f.minimum is not None and f.maximum is not None:
-                    return Problem.of("form.error.integer_between", minimum=f.minimum, maximum=f.maximum)
-                return Problem.of("form.error.integer")
-            return self._bounded(ctx, f, number)
-        if f.kind == MONEY:
-            fen = parse_money_fen(text)
-            if fen is None:
-                return Problem.of("form.error.money")
-            return self._bounded(ctx, f, fen)
-        if f.kind == DATE:
-            day = parse_date(text, ctx.today, prefer=f.prefer)
-            if day is None:
-                return Problem.of("form.error.date")
-            return day.isoformat()
-        if f.kind == DATE_RANGE:
-            span = parse_date_range(text, ctx.today, prefer=f.prefer)
-            if span is None:
-                return Problem.of("form.error.date_range")
-            return [span[0].isoformat(), span[1].isoformat()]
-        raise ValueError(f"unknown field kind {f.kind!r}")
+        """The answer as kept, or the problem with it: the field's kind reads it."""
+        return await f.kind.parse(self, ctx, f, msg, pressed)
 
     def rating_problem(self, ctx: Context, f: Field) -> Problem:
         """What to say when a rating's answer is not one of its values: the values and the buttons."""
-        low, high = _scale(f)
+        low, high = scale(f)
         return Problem.of("form.error.rating", low=low, high=high)
 
     def not_text(self, ctx: Context) -> Problem:
         """A photo, a file or a contact sent where the step wants words: say so, and where photos go."""
-        photo_step = next((g for g in self.fields if g.kind == MEDIA), None)
+        photo_step = next((g for g in self.fields if g.kind.name == "media"), None)
         if photo_step is None:
             return Problem.of("form.error.text_not_media")
         return Problem.of("form.error.text_photo_step", step=ctx.t(photo_step.label))
 
-    def _bounded(self, ctx: Context, f: Field, value: int) -> int | Problem:
-        # an amount and its bound are read side by side: one money unit for both
-        show = ctx.amounts([value, f.minimum, f.maximum]) if f.kind == MONEY else str
-        if f.minimum is not None and value < f.minimum:
-            return Problem.of("form.error.too_small", value=show(value), minimum=show(f.minimum))
-        if f.maximum is not None and value > f.maximum:
-            return Problem.of("form.error.too_large", value=show(value), maximum=show(f.maximum))
-        return value
-
-    async def _parse_choice(self, ctx: Context, f: Field, text: str, pressed: str | None) -> Any:
-        options = await self.options(ctx, f) if f.choices else []
-        if f.kind == MULTI:
-            if pressed == DONE:
-                picked = [v for v in ctx.state.form.picked if v in {c.value for c in options}]
-            else:
-                picked = []
-                for part in _split_list(text):
-                    match = _match_choice(options, part)
-                    if match is None:
-                        return _not_an_option(ctx, options, part)
-                    picked.append(match.value)
-            if not picked and f.required:
-                return Problem.of("form.error.pick_one")
-            return picked
-        if pressed is not None:
-            if pressed in {c.value for c in options}:
-                return pressed
-            return Problem.of("form.error.choice", answer="")
-        match = _match_choice(options, text)
-        if match is None:
-            return _not_an_option(ctx, options, text)
-        return match.value
-
-    # -- summary -----------------------------------------------------------------------------
     async def display(self, ctx: Context, f: Field, value: Any) -> str:
         if value is None:
             return ctx.t("common.none")
-        if f.kind == MONEY:
-            show: Callable[[int | None], str] = ctx.memo.get(SUMMARY_MONEY, ctx.money)
-            return show(value)
-        if f.kind == DATE:
-            return ctx.day(date.fromisoformat(value))
-        if f.kind == DATE_RANGE:
-            return ctx.t("form.range", start=ctx.day(date.fromisoformat(value[0])), end=ctx.day(date.fromisoformat(value[1])))
-        if f.kind == YES_NO:
-            return ctx.t("form.answer_yes" if value else "form.answer_no")
-        if f.kind in (CHOICE, MULTI) and f.choices is not None:
-            labels = {c.value: c.label for c in await self.options(ctx, f)}
-            if f.kind == MULTI:
-                return "、".join(labels.get(v, v) for v in value)
-            return labels.get(value, str(value))
-        if f.kind == MEDIA:
-            return value.get("filename") or ctx.t("form.media_attached")
-        return str(value)
+        return await f.kind.display(self, ctx, f, value)
+
+    # -- summary -----------------------------------------------------------------------------
+    async def summary_problems(self, ctx: Context, values: Values) -> list[Problem]:
+        """What stands in the way of submitting: each answer's own checks again (the answers they depend
+        on may have changed since, or the world: a call closed, a budget spent), then ``problems``."""
+        found = []
+        for f in self.fields:
+            if f.applies(values) and values.get(f.name) is not None:
+                problem = await self.check(ctx, f, values[f.name], values)
+                if problem is not None:
+                    found.append(problem)
+        return [*found, *await self.problems(ctx, values)]
 
     async def show_summary(self, ctx: Context) -> None:
         ctx.state.step = "summary"
         values = self.values(ctx)
         lines = [self.summary_title(ctx, values)]
         # the summary is one screen: its amounts share one unit
-        ctx.memo[SUMMARY_MONEY] = ctx.amounts(values.get(f.name) for f in self.fields if f.kind == MONEY)
+        ctx.memo[SUMMARY_MONEY] = ctx.amounts(values.get(f.name) for f in self.fields if f.kind.name == "money")
         edit_rows: list[list[Button]] = []
         row: list[Button] = []
         for f in self.fields:
@@ -425,103 +307,40 @@ class Form(Flow):
             lines.append(ctx.t("form.summary_line", label=ctx.t(f.label), value=shown))
             if not f.editable:
                 continue
-            row.append(Button(ctx.t("form.edit", label=ctx.t(f.label)), button_data(self.name, "summary", f"edit.{f.name}")))
+            row.append(self.button(ctx.t("form.edit", label=ctx.t(f.label)), Edit(f.name)))
             if len(row) == 2:
                 edit_rows.append(row)
                 row = []
         if row:
             edit_rows.append(row)
-        problems = await self.problems(ctx, values)
+        problems = await self.summary_problems(ctx, values)
         if problems:
             lines.append(ctx.t("form.problems_title"))
             lines.extend(ctx.t("form.problem_line", problem=p.text(ctx)) for p in problems)
-        actions = [Button(ctx.t("form.submit"), button_data(self.name, "summary", "submit"))]
-        if self.can_save:
-            actions.append(Button(ctx.t("form.save_exit"), button_data(self.name, "summary", LEAVE)))
-        else:
-            actions.append(Button(ctx.t("form.leave"), button_data(self.name, "summary", LEAVE)))
+        actions = [
+            self.button(ctx.t("form.submit"), Submit()),
+            self.button(ctx.t("form.save_exit" if self.can_save else "form.leave"), Leave()),
+        ]
         ctx.say("\n".join(lines), [*edit_rows, actions])
 
-    async def on_summary(self, ctx: Context, msg: Incoming) -> None:
-        if msg.button is None:
-            ctx.tell("form.use_buttons")
+    @on(Edit)
+    async def edit(self, ctx: Context, press: Edit) -> None:
+        f = self.field(press.field)
+        if f is None or not f.editable or not f.applies(self.values(ctx)):
+            raise Stale(press)
+        ctx.state.form.editing = True
+        await self.ask(ctx, f)
+
+    @on(Submit)
+    async def submitted(self, ctx: Context, press: Submit) -> None:
+        values = self.values(ctx)
+        missing = self.next_field(values, None)
+        if missing is not None:
+            ctx.tell("form.still_missing", label=ctx.t(missing.label))
+            await self.ask(ctx, missing)
+            return
+        if await self.summary_problems(ctx, values):
+            ctx.tell("form.fix_first")
             await self.show_summary(ctx)
             return
-        _, step, value = split_button(msg.button)
-        if step != "summary":
-            ctx.tell("common.stale_button")
-            await self.show_summary(ctx)
-            return
-        if value == LEAVE:
-            await self.leave(ctx)
-            return
-        if value.startswith("edit."):
-            f = self.field(value[5:])
-            if f is None or not f.editable or not f.applies(self.values(ctx)):
-                await self.show_summary(ctx)
-                return
-            ctx.state.form.editing = True
-            await self.ask(ctx, f)
-            return
-        if value == "submit":
-            values = self.values(ctx)
-            missing = self.next_field(values, None)
-            if missing is not None:
-                ctx.tell("form.still_missing", label=ctx.t(missing.label))
-                await self.ask(ctx, missing)
-                return
-            problems = await self.problems(ctx, values)
-            if problems:
-                ctx.tell("form.fix_first")
-                await self.show_summary(ctx)
-                return
-            await self.submit(ctx, values)
-            return
-        await self.show_summary(ctx)
-
-
-def _not_an_option(ctx: Context, options: Sequence[Choice], typed: str) -> Problem:
-    """A typed answer that is none of the options: say so, and name them (the first few)."""
-    if not options:
-        return Problem.of("form.error.choice", answer=typed[:40])
-    names = ctx.t("form.option_separator").join(c.label for c in options[:OPTIONS_NAMED])
-    if len(options) > OPTIONS_NAMED:
-        names += "…"
-    return Problem.of("form.error.not_an_option", answer=typed[:40], options=names)
-
-
-def _scale(f: Field) -> tuple[int, int]:
-    """A rating's lowest and highest value (1–5 unless the field says otherwise)."""
-    return (1 if f.minimum is None else f.minimum), (5 if f.maximum is None else f.maximum)
-
-
-def _split_list(text: str) -> list[str]:
-    for sep in "，、;；":
-        text = text.replace(sep, ",")
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _match_choice(options: Sequence[Choice], text: str) -> Choice | None:
-    """A choice typed as its number (1-based), its label or its value, a unique part of its label, or a
-    number within the one range its label names."""
-    key = fold(text).strip()
-    if not key:
-        return None
-    number = parse_int(key)
-    if number is not None and 1 <= number <= len(options) and key.isdigit():
-        return options[number - 1]
-    exact = [c for c in options if fold(c.label) == key or fold(c.value) == key]
-    if len(exact) == 1:
-        return exact[0]
-    partial = [c for c in options if key in fold(c.label)]
-    if len(partial) == 1:
-        return partial[0]
-    if number is not None:  # "七十二岁" picks the band "60–79岁"
-        within = [c for c in options if _covers(parse_int_range(c.label), number)]
-        if len(within) == 1:
-            return within[0]
-    return None
-
-
-def _covers(span: tuple[int | None, int | None] | None, number: int) -> bool:
-    return span is not None and (span[0] is None or span[0] <= number) and (span[1] is None or number <= span[1])
+        await self.submit(ctx, values)

@@ -3,18 +3,17 @@ the reader's language."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from dialogs import i18n
+from dialogs.buttons import Payload
 from dialogs.context import Context
-from dialogs.flow import button_data
 from dialogs.types import Button
 from store import public
 
 PAGE_SIZE = 8
-MAX_ID_DIGITS = 9  # ids and page numbers from button data stay far from integer overflow
 DISTRICT_NAMES = "district_names"  # the turn's memo of the districts' English names
 
 T = TypeVar("T")
@@ -52,25 +51,19 @@ def page_of(items: Sequence[T], number: int, size: int = PAGE_SIZE) -> Page[T]:
     return Page(list(items[first:first + size]), number, page_count(len(items), size), len(items), first)
 
 
-def nav_row(ctx: Context, flow: str, step: str, page: Page[T]) -> list[Button]:
-    """Previous/next buttons (only those that lead somewhere); data ``<flow>:<step>:<page>``."""
+def nav_row(ctx: Context, flow: str, turn: Callable[[int], Payload] | str, page: Page[T]) -> list[Button]:
+    """Previous/next buttons (only those that lead somewhere), each carrying ``turn(page number)``."""
+    make: Any = (lambda n: _Legacy(f"{turn}:{n}")) if isinstance(turn, str) else turn  # TRANSITIONAL
     row = []
     if page.has_prev:
-        row.append(Button(ctx.t("paging.prev"), button_data(flow, step, str(page.number - 1))))
+        row.append(Button(ctx.t("paging.prev"), make(page.number - 1).pack(flow)))
     if page.has_next:
-        row.append(Button(ctx.t("paging.next"), button_data(flow, step, str(page.number + 1))))
+        row.append(Button(ctx.t("paging.next"), make(page.number + 1).pack(flow)))
     return row
 
 
 def page_label(ctx: Context, page: Page[T]) -> str:
     return ctx.t("paging.page", page=page.number + 1, pages=page.pages)
-
-
-def parse_id(value: str | None) -> int | None:
-    """A non-negative id or page number from button data or a payload; None for anything else."""
-    if value is None or not value.isascii() or not value.isdigit() or len(value) > MAX_ID_DIGITS:
-        return None
-    return int(value)
 
 
 def shorten(text: str, limit: int) -> str:
@@ -108,3 +101,11 @@ async def district(ctx: Context, zh: str | None) -> str:
             ctx.memo[DISTRICT_NAMES] = await public.district_english_names(ctx.session)
         english = ctx.memo[DISTRICT_NAMES]
     return i18n.district(ctx.locale, zh, english)
+
+
+class _Legacy:  # TRANSITIONAL
+    def __init__(self, data: str) -> None:
+        self.data = data
+
+    def pack(self, flow: str) -> str:
+        return f"{flow}:{self.data}"

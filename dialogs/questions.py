@@ -17,7 +17,7 @@ from urllib.parse import unquote
 
 import yaml
 
-from dialogs.listing import parse_id
+from dialogs.buttons import parse_id
 from nlu.normalize import fold
 from store import public
 from store.models import GRADES, PROJECT_STATUSES, RATINGS

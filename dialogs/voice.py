@@ -10,7 +10,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from dialogs.context import Context
-from dialogs.forms import Problem, Values
+from dialogs.fields import Problem, Values
 from nlu.normalize import fold, normalize
 from store.submissions import Verdict, register_submission, submission_digest, submissions_on
 

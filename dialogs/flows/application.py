@@ -12,19 +12,8 @@ from typing import Any
 
 from dialogs import notify
 from dialogs.context import Context, Parse
-from dialogs.forms import (
-    CHOICE,
-    DATE_RANGE,
-    INTEGER,
-    LONG_TEXT,
-    MONEY,
-    TEXT,
-    Choice,
-    Field,
-    Form,
-    Problem,
-    Values,
-)
+from dialogs.fields import CHOICE, DATE_RANGE, INTEGER, LONG_TEXT, MONEY, TEXT, Choice, Field, Problem, Values
+from dialogs.forms import Form
 from dialogs.listing import localized
 from nlu.numbers import parse_number
 from store import applications as apps
@@ -283,23 +272,10 @@ class ApplicationFlow(Form):
         await ctx.session.flush()
 
     async def problems(self, ctx: Context, values: Values) -> list[Problem]:
-        found: list[Problem] = []
-        if "call" in values and (problem := await _check_call(ctx, values["call"], values)):
-            found.append(problem)
-        if "term" in values and (problem := await _check_term(ctx, values["term"], values)):
-            found.append(problem)
-        if "total" in values and (problem := await _check_total(ctx, values["total"], values)):
-            found.append(problem)
-        if all(k in values for k in apps.BUDGET_LINES):
-            if problem := await _check_lines_sum(ctx, values["other"], values):
-                found.append(problem)
-            if problem := await _check_admin(ctx, values["administration"], values):
-                found.append(problem)
-        if "social_workers" in values and (problem := await _check_social_workers(ctx, values["social_workers"], values)):
-            found.append(problem)
+        """Across fields, besides each field's own checks (``Form.summary_problems``): some activity planned."""
         if all(k in values for k in ACTIVITY_FIELDS) and not any(values[k] for k in ACTIVITY_FIELDS):
-            found.append(Problem.of("apply.error.no_activities"))
-        return found
+            return [Problem.of("apply.error.no_activities")]
+        return []
 
     def summary_title(self, ctx: Context, values: Values) -> str:
         return ctx.t("apply.summary_title")

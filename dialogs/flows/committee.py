@@ -13,11 +13,13 @@ from typing import Any
 from sqlalchemy import func, select
 
 from dialogs import i18n, notify
+from dialogs.buttons import parse_id
 from dialogs.committee import invite_drawn, ranking_chart_png
 from dialogs.context import Context, Parse
+from dialogs.fields import DATE_RANGE, LONG_TEXT, MONEY, TEXT, Field, Problem, Values
 from dialogs.flow import button_data, split_button
-from dialogs.forms import DATE_RANGE, LONG_TEXT, MONEY, TEXT, Field, Form, Problem, Values
-from dialogs.listing import localized, parse_id
+from dialogs.forms import Form
+from dialogs.listing import localized
 from dialogs.types import Attachment, Button, Incoming
 from store import approval, decisions, review
 from store.lifecycle import IllegalTransition

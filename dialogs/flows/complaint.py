@@ -11,9 +11,11 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import LCSseq
 
 from dialogs import voice
+from dialogs.buttons import parse_id
 from dialogs.context import Context, Parse
+from dialogs.fields import CHOICE, LONG_TEXT, MEDIA, TEXT, Choice, Field, Problem, Values
 from dialogs.flow import button_data, run_button, split_button
-from dialogs.forms import CHOICE, LEAVE, LONG_TEXT, MEDIA, TEXT, Choice, Field, Form, Problem, Values
+from dialogs.forms import Form
 from dialogs.listing import (
     PAGE_SIZE,
     Page,
@@ -22,7 +24,6 @@ from dialogs.listing import (
     localized,
     page_count,
     page_label,
-    parse_id,
     shorten,
 )
 from dialogs.listing import district as district_label
@@ -90,6 +91,9 @@ def project_button_label(ctx: Context, project: Project) -> str:
     """The project's code whole and as much of its title as fits a button."""
     template = ctx.t("complain.project_label", code=project.code, title="{title}")
     return fill_label(template, localized(ctx, project.title_zh, project.title_en), LABEL_LIMIT)
+
+
+LEAVE = "~leave"  # TRANSITIONAL
 
 
 class ComplaintFlow(Form):

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from dialogs.buttons import parse_id
 from dialogs.committee import conflict_declared, invite_members
 from dialogs.context import Context, Parse
 from dialogs.flow import Flow, button_data, split_button
-from dialogs.listing import localized, parse_id
+from dialogs.listing import localized
 from dialogs.rubrics import Rubric, rubric_for
 from dialogs.types import Button, Incoming
 from nlu.numbers import parse_int
@@ -126,7 +127,7 @@ class ExpertFlow(Flow):
                 ctx.state.reset("standing", flow=self.name)
                 ctx.tell("expert.ask_standing")
                 return
-            await self.press(ctx, msg.button)
+            await self.pressed_legacy(ctx, msg.button)
             return
         text = (msg.text or "").strip()
         step, member_id = ctx.state.step, ctx.state.member
@@ -160,7 +161,7 @@ class ExpertFlow(Flow):
             ctx.tell("expert.use_buttons")
             await self.show_list(ctx, member)
 
-    async def press(self, ctx: Context, data: str) -> None:
+    async def pressed_legacy(self, ctx: Context, data: str) -> None:
         _, step, value = split_button(data)
         ids = _ids(value, 1)
         member = await self._member(ctx, ids[0]) if ids else None

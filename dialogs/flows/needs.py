@@ -7,7 +7,8 @@ from typing import Any
 
 from dialogs import voice
 from dialogs.context import Context, Parse
-from dialogs.forms import CHOICE, LONG_TEXT, MEDIA, TEXT, YES_NO, Choice, Field, Form, Problem, Values
+from dialogs.fields import CHOICE, LONG_TEXT, MEDIA, TEXT, YES_NO, Choice, Field, Problem, Values
+from dialogs.forms import Form
 from dialogs.listing import district as district_label
 from dialogs.listing import localized
 from dialogs.types import Incoming

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import date
 
 from dialogs import voice
+from dialogs.buttons import parse_id
 from dialogs.context import Context, Parse
 from dialogs.flow import Flow, button_data, split_button
-from dialogs.listing import PAGE_SIZE, Page, clamp_page, nav_row, page_count, page_label, parse_id, shorten
+from dialogs.listing import PAGE_SIZE, Page, clamp_page, nav_row, page_count, page_label, shorten
 from dialogs.needs_export import XLSX_MIME, Labels, workbook
 from dialogs.notices import Notice, Value
 from dialogs.types import Attachment, Button, Incoming

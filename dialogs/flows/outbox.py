@@ -4,9 +4,10 @@ waiting, failed and dead, with the reasons — to notice a recipient who blocked
 from __future__ import annotations
 
 from dialogs import i18n
+from dialogs.buttons import parse_id
 from dialogs.context import Context, Parse
 from dialogs.flow import Flow, button_data, split_button
-from dialogs.listing import PAGE_SIZE, Page, clamp_page, localized, nav_row, page_count, page_label, parse_id
+from dialogs.listing import PAGE_SIZE, Page, clamp_page, localized, nav_row, page_count, page_label
 from dialogs.types import Button, Incoming
 from store import outbox
 from store.models import Department

@@ -6,9 +6,11 @@ the latest updates of their department's projects, internal ones included and ma
 
 from __future__ import annotations
 
+from dialogs.buttons import parse_id
 from dialogs.context import Context, Parse
+from dialogs.fields import CHOICE, LONG_TEXT, MEDIA, YES_NO, Choice, Field, Values
 from dialogs.flow import split_button
-from dialogs.forms import CHOICE, LONG_TEXT, MEDIA, YES_NO, Choice, Field, Form, Values
+from dialogs.forms import Form
 from dialogs.listing import (
     PAGE_SIZE,
     Page,
@@ -17,7 +19,6 @@ from dialogs.listing import (
     nav_row,
     page_count,
     page_label,
-    parse_id,
     shorten,
 )
 from dialogs.types import Incoming

@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from dialogs import notify
+from dialogs.buttons import parse_id
 from dialogs.context import Context, Parse
+from dialogs.fields import LONG_TEXT, MONEY, Field, Problem, Values
 from dialogs.flow import button_data, split_button
-from dialogs.forms import LONG_TEXT, MONEY, Field, Form, Problem, Values
-from dialogs.listing import localized, nav_row, page_label, page_of, parse_id, shorten
+from dialogs.forms import Form
+from dialogs.listing import localized, nav_row, page_label, page_of, shorten
 from dialogs.types import Button, Incoming
 from store import decisions
 from store import review as review_committees

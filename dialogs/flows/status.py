@@ -7,12 +7,15 @@ kept from an earlier binding or forged with another organization's id shows noth
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
+from dialogs.buttons import Payload, on, parse_id
 from dialogs.context import Context, Parse
-from dialogs.flow import Flow, button_data, run_button, split_button
-from dialogs.listing import fill_label, localized, nav_row, page_label, page_of, parse_id
-from dialogs.types import Button, Incoming
+from dialogs.flow import Flow, run_button
+from dialogs.listing import fill_label, localized, nav_row, page_label, page_of
+from dialogs.types import Button
 from store import decisions
 from store import projects as prj
 from store.lifecycle import IllegalTransition
@@ -27,6 +30,31 @@ STEPS_AHEAD = {
     "under_review": ("decision",),
 }
 LABEL_LIMIT = 40
+
+
+@dataclass(frozen=True)
+class ListPage(Payload, action="list"):
+    page: int = 0
+
+
+@dataclass(frozen=True)
+class OpenApplication(Payload, action="app"):
+    application: int
+
+
+@dataclass(frozen=True)
+class OpenProject(Payload, action="project"):
+    project: int
+
+
+@dataclass(frozen=True)
+class Withdraw(Payload, action="withdraw"):
+    application: int
+
+
+@dataclass(frozen=True)
+class ConfirmWithdraw(Payload, action="confirm", steps=("confirm",)):
+    answer: Literal["yes", "no"]
 
 
 def actor(ctx: Context) -> str:
@@ -46,11 +74,12 @@ class StatusFlow(Flow):
     menu_key = "status.menu"
     menu_order = 20
 
+    use_buttons_key = "status.use_buttons"
+
+    def allowed(self, ctx: Context) -> bool:
+        return super().allowed(ctx) and ctx.organization_id is not None  # a member of an organization
+
     async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
-        if ctx.organization_id is None:
-            ctx.state.clear()
-            ctx.tell("common.not_allowed")
-            return
         # ``a<id>`` / ``p<id>`` open one record directly (links in notices and answers)
         item_id = parse_id((payload or "")[1:])
         if payload and item_id is not None and payload[0] == "a":
@@ -60,35 +89,27 @@ class StatusFlow(Flow):
         else:
             await self.show_list(ctx, 0)
 
-    async def handle(self, ctx: Context, msg: Incoming) -> None:
-        if ctx.organization_id is None:
-            ctx.state.clear()
-            ctx.tell("common.not_allowed")
-            return
-        if msg.button is None:
-            ctx.tell("status.use_buttons")
-            await self.reprompt(ctx)
-            return
-        _, step, value = split_button(msg.button)
-        if step == "list":
-            await self.show_list(ctx, parse_id(value) or 0)
-        elif step == "open" and value[:1] == "a" and (item_id := parse_id(value[1:])) is not None:
-            await self.show_application(ctx, item_id)
-        elif step == "open" and value[:1] == "p" and (item_id := parse_id(value[1:])) is not None:
-            await self.show_project(ctx, item_id)
-        elif step == "withdraw" and (item_id := parse_id(value)) is not None:
-            await self.ask_withdraw(ctx, item_id)
-        elif step == "confirm" and ctx.state.step == "confirm":
-            await self.confirm_withdraw(ctx, value == "yes")
-        else:
-            ctx.tell("common.stale_button")
-            await self.reprompt(ctx)
+    @on(ListPage)
+    async def list_page(self, ctx: Context, press: ListPage) -> None:
+        await self.show_list(ctx, press.page)
+
+    @on(OpenApplication)
+    async def open_application(self, ctx: Context, press: OpenApplication) -> None:
+        await self.show_application(ctx, press.application)
+
+    @on(OpenProject)
+    async def open_project(self, ctx: Context, press: OpenProject) -> None:
+        await self.show_project(ctx, press.project)
+
+    @on(Withdraw)
+    async def withdraw(self, ctx: Context, press: Withdraw) -> None:
+        await self.ask_withdraw(ctx, press.application)
+
+    @on(ConfirmWithdraw)
+    async def confirm(self, ctx: Context, press: ConfirmWithdraw) -> None:
+        await self.confirm_withdraw(ctx, press.answer == "yes")
 
     async def reprompt(self, ctx: Context) -> None:
-        if ctx.organization_id is None:  # the binding changed since the list was shown
-            ctx.state.clear()
-            ctx.tell("common.not_allowed")
-            return
         step, item_id = ctx.state.step, ctx.state.id
         if step in ("application", "confirm") and isinstance(item_id, int):
             await (self.ask_withdraw(ctx, item_id) if step == "confirm" else self.show_application(ctx, item_id))
@@ -125,7 +146,7 @@ class StatusFlow(Flow):
             if isinstance(entry, Application):
                 title = application_title(ctx, entry)
                 lines.append(self._application_row(ctx, entry, n, title, money))
-                data = button_data(self.name, "open", f"a{entry.id}")
+                press: Payload = OpenApplication(entry.id)
                 if entry.reference:
                     label = ctx.t("status.open_application_label", n=n, reference=entry.reference, title="{title}")
                 else:
@@ -137,12 +158,12 @@ class StatusFlow(Flow):
                     status=ctx.t(f"lifecycle.project.{entry.status}"), amount=money(entry.amount_fen),
                 ))
                 lines.append(await self._project_brief(ctx, entry, money(paid[entry.id].total_fen)))
-                data = button_data(self.name, "open", f"p{entry.id}")
+                press = OpenProject(entry.id)
                 label = ctx.t("status.open_project_label", n=n, code=entry.code, title="{title}")
-            rows.append([Button(fill_label(label, title, LABEL_LIMIT), data)])
+            rows.append([Button(fill_label(label, title, LABEL_LIMIT), press.pack(self.name))])
         if page.pages > 1:
             lines.append(page_label(ctx, page))
-            rows.append(nav_row(ctx, self.name, "list", page))
+            rows.append(nav_row(ctx, self.name, ListPage, page))
         ctx.state.reset("list")
         ctx.state.page = page.number
         ctx.say("\n".join(lines), rows)
@@ -206,14 +227,14 @@ class StatusFlow(Flow):
             lines.append(ctx.t("status.reason", reason=application.decision_reason))
         rows: list[list[Button]] = []
         if application.status in decisions.WITHDRAWABLE_STATUSES:
-            rows.append([Button(ctx.t("status.withdraw"), button_data(self.name, "withdraw", str(application.id)))])
+            rows.append([Button(ctx.t("status.withdraw"), Withdraw(application.id).pack(self.name))])
         if application.status == "draft":
             rows.append([Button(ctx.t("status.continue_draft"), run_button("apply"))])
         project = await decisions.application_project(ctx.session, application.id)
         if project is not None:
             lines.append(ctx.t("status.project_opened", code=project.code))
-            rows.append([Button(ctx.t("status.open_project"), button_data(self.name, "open", f"p{project.id}"))])
-        rows.append([Button(ctx.t("status.back"), button_data(self.name, "list", "0"))])
+            rows.append([Button(ctx.t("status.open_project"), OpenProject(project.id).pack(self.name))])
+        rows.append([Button(ctx.t("status.back"), ListPage().pack(self.name))])
         ctx.state.reset("application")
         ctx.state.id = application.id
         ctx.say("\n".join(lines), rows)
@@ -279,7 +300,7 @@ class StatusFlow(Flow):
         rows: list[list[Button]] = []
         if project.status in prj.ACTIVE_STATUSES:
             rows.append([Button(ctx.t("status.post_progress"), run_button("progress"))])
-        rows.append([Button(ctx.t("status.back"), button_data(self.name, "list", "0"))])
+        rows.append([Button(ctx.t("status.back"), ListPage().pack(self.name))])
         ctx.state.reset("project")
         ctx.state.id = project.id
         ctx.say("\n".join(lines), rows)
@@ -309,8 +330,8 @@ class StatusFlow(Flow):
         ctx.tell(
             "status.withdraw_confirm", title=application_title(ctx, application),
             buttons=[[
-                Button(ctx.t("status.withdraw_yes"), button_data(self.name, "confirm", "yes")),
-                Button(ctx.t("status.withdraw_no"), button_data(self.name, "confirm", "no")),
+                self.button(ctx.t("status.withdraw_yes"), ConfirmWithdraw("yes")),
+                self.button(ctx.t("status.withdraw_no"), ConfirmWithdraw("no")),
             ]],
         )
 

@@ -8,25 +8,15 @@ joins the person to what they answered.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
+from dialogs.buttons import Stale, on
 from dialogs.context import Context, Parse
-from dialogs.flow import Flow, button_data, label_key, split_button
-from dialogs.forms import (
-    CHOICE,
-    FAILS_BEFORE_HELP,
-    INTEGER,
-    LEAVE,
-    LONG_TEXT,
-    RATING,
-    SKIP,
-    Choice,
-    Choices,
-    Field,
-    Form,
-    Problem,
-)
-from dialogs.forms import MULTI as MULTI_FIELD
+from dialogs.fields import CHOICE, INTEGER, LONG_TEXT, RATING, SKIP, Choice, Choices, Field, Problem
+from dialogs.fields import MULTI as MULTI_FIELD
+from dialogs.flow import Flow, label_key
+from dialogs.forms import FAILS_BEFORE_HELP, Answer, Edit, Form, Leave, Submit
 from dialogs.listing import localized
 from dialogs.surveys.templates import Item, Template, get_template, scale5_label, text
 from dialogs.types import Button, Incoming
@@ -104,11 +94,11 @@ class SurveyForm(Form):
         rows = await self.input_buttons(ctx, f)
         nav = []
         if self.previous(ctx, f.name) is not None:
-            nav.append(Button(ctx.t("survey.back"), button_data(self.name, f.name, BACK)))
+            nav.append(self.button(ctx.t("survey.back"), Answer(f.name, BACK)))
         if not f.required:
-            nav.append(Button(ctx.t("survey.skip"), button_data(self.name, f.name, SKIP)))
+            nav.append(self.button(ctx.t("survey.skip"), Answer(f.name, SKIP)))
         if ctx.state.form.fails >= FAILS_BEFORE_HELP:
-            nav.append(Button(ctx.t("form.leave"), button_data(self.name, f.name, LEAVE)))
+            nav.append(self.button(ctx.t("form.leave"), Leave()))
         if nav:
             rows.append(nav)
         ctx.say("\n".join(lines), rows)
@@ -117,12 +107,12 @@ class SurveyForm(Form):
         item = self._item(f.name)
         if item.kind == surveys.SCALE5:
             return [
-                [Button(f"{score} {scale5_label(self.template, score, ctx.locale)}", button_data(self.name, f.name, str(score)))]
+                [self.button(f"{score} {scale5_label(self.template, score, ctx.locale)}", Answer(f.name, str(score)))]
                 for score in range(5, 0, -1)
             ]
         if item.kind == surveys.SCALE10:
             return [
-                [Button(str(v), button_data(self.name, f.name, str(v))) for v in values]
+                [self.button(str(v), Answer(f.name, str(v))) for v in values]
                 for values in (range(0, 6), range(6, 11))
             ]
         return await super().input_buttons(ctx, f)
@@ -155,16 +145,15 @@ class SurveyForm(Form):
         return await super().display(ctx, f, value)
 
     # -- moving ------------------------------------------------------------------------------
-    async def handle(self, ctx: Context, msg: Incoming) -> None:
-        if msg.button is not None and ctx.state.step != "summary":
-            _, step, value = split_button(msg.button)
-            if value == BACK and step == ctx.state.step:
-                ctx.state.form.fails, ctx.state.form.picked = 0, []
-                target = self.previous(ctx, step) or self.field(step)
-                if target is not None:
-                    await self.ask(ctx, target)
-                return
-        await super().handle(ctx, msg)
+    @on(Answer)
+    async def answered(self, ctx: Context, press: Answer) -> None:
+        if press.value != BACK:
+            await super().answered(ctx, press)
+            return
+        ctx.state.form.fails, ctx.state.form.picked = 0, []
+        target = self.previous(ctx, press.field) or self.field(press.field)
+        if target is not None:
+            await self.ask(ctx, target)
 
     async def advance(self, ctx: Context, after: str | None) -> None:
         # After going back or editing from the summary, go on with the first unanswered question
@@ -185,14 +174,14 @@ class SurveyForm(Form):
             label = text(self._item(f.name).label, ctx.locale)
             shown = await self.display(ctx, f, values.get(f.name))
             lines.append(ctx.t("form.summary_line", label=label, value=shown))
-            button = Button(ctx.t("form.edit", label=label), button_data(self.name, "summary", f"edit.{f.name}"))
+            button = self.button(ctx.t("form.edit", label=label), Edit(f.name))
             if edit_rows and len(edit_rows[-1]) < 2:
                 edit_rows[-1].append(button)
             else:
                 edit_rows.append([button])
         actions = [
-            Button(ctx.t("form.submit"), button_data(self.name, "summary", "submit")),
-            Button(ctx.t("form.leave"), button_data(self.name, "summary", LEAVE)),
+            self.button(ctx.t("form.submit"), Submit()),
+            self.button(ctx.t("form.leave"), Leave()),
         ]
         ctx.say("\n".join(lines), [*edit_rows, actions])
 
@@ -269,6 +258,19 @@ class SurveyFlow(Flow):
         form = await self._active(ctx)
         if form is not None:
             await form.handle(ctx, msg)
+
+    def press(self, ctx: Context, data: str) -> Awaitable[None]:
+        return self._pressed(ctx, data)
+
+    async def _pressed(self, ctx: Context, data: str) -> None:
+        """A press goes to the form's own table, once the invitation is known to be still good."""
+        form = await self._active(ctx)
+        if form is None:
+            return
+        pressed = form.press(ctx, data)
+        if pressed is None:
+            raise Stale(data)
+        await pressed
 
     async def reprompt(self, ctx: Context) -> None:
         form = await self._active(ctx)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
+from dialogs.buttons import parse_id
 from dialogs.context import Context, Parse
 from dialogs.flow import Flow, button_data, split_button
-from dialogs.listing import fill_label, localized, nav_row, page_label, page_of, parse_id
+from dialogs.listing import fill_label, localized, nav_row, page_label, page_of
 from dialogs.surveys import cards, report
 from dialogs.surveys.templates import STANDARD, Template, get_template
 from dialogs.types import Attachment, Button, Incoming

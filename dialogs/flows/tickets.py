@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 from typing import Literal
 
 from dialogs import voice
+from dialogs.buttons import parse_id
 from dialogs.context import Context, Parse
 from dialogs.flow import Flow, button_data, run_button, split_button
 from dialogs.listing import (
@@ -23,7 +24,6 @@ from dialogs.listing import (
     nav_row,
     page_count,
     page_label,
-    parse_id,
     shorten,
 )
 from dialogs.notices import Text, queue_notice

@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.context import SHANGHAI, DialogSettings
+from dialogs.flows.status import OpenApplication, OpenProject, Withdraw
+from dialogs.forms import Leave
 from dialogs.registry import build_engine
 from store import models as m
 from store.projects import add_progress, department_progress, next_milestones, public_progress
@@ -96,8 +98,9 @@ async def test_status_shows_only_the_organizations_own_records(bot, sessions, wo
     assert "彩虹青少年成长" in q.text and world.other_project.code in q.text
     assert "阳光" not in q.text and world.project.code not in q.text
     # forged buttons with the other organization's ids: refused on every path
-    for data in (f"status:open:a{mine.id}", f"status:open:a{draft.id}", f"status:open:p{world.project.id}",
-                 f"g:run:status:a{mine.id}", f"status:withdraw:{mine.id}"):
+    for data in (OpenApplication(mine.id).pack("status"), OpenApplication(draft.id).pack("status"),
+                 OpenProject(world.project.id).pack("status"), f"g:run:status:a{mine.id}",
+                 Withdraw(mine.id).pack("status")):
         await q.press_data(data)
         assert "不属于您的机构" in q.text, data
         assert "阳光长者探访" not in q.text and "阳光草稿" not in q.text
@@ -367,7 +370,7 @@ async def test_ineligible_and_reject_need_reasons(bot, sessions, world) -> None:
     await staff.press("批准立项")
     await staff.say("35万")
     assert "上限 30万元" in staff.text
-    await staff.press_data("review:granted:~leave")
+    await staff.press_data(Leave().pack("review"))
     assert "没有做出决定" in staff.text
     async with sessions() as s:
         a, b, c = [await s.get(m.Application, x.id) for x in (first, second, costly)]
