@@ -33,6 +33,7 @@ class Flow:
     can_save: bool = False  # what was entered stays (a draft) when the person leaves
     refusal_key: str = "common.not_allowed"  # said to someone whose role cannot use it: how to get there
     use_buttons_key: str = "common.use_buttons"  # said to text where the step wants a press
+    legacy_buttons: bool = False  # TRANSITIONAL: the flow still routes its own buttons in handle
     presses: ClassVar[dict[str, Route]] = {}  # the dispatch table of its buttons: action -> payload, handler
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -67,7 +68,7 @@ class Flow:
         _, action, value = split(data)
         route = self.presses.get(action)
         payload = route.payload.unpack(value) if route is not None else None
-        if route is None and type(self).__module__ not in _CONVERTED:
+        if route is None and self.legacy_buttons:
             return self.handle(ctx, ctx.incoming)  # TRANSITIONAL: a flow still routing its buttons in handle
         if route is None or payload is None or not payload.current(ctx.state):
             return None
@@ -99,9 +100,6 @@ def run_button(flow: str, arg: str = "") -> str:
     """Data of a button that starts ``flow`` from anywhere (menus, digests, answers)."""
     return f"g:run:{flow}:{arg}" if arg else f"g:run:{flow}"
 
-
-# TRANSITIONAL, while flows move to dispatch tables: the flows whose buttons all go through ``press``
-_CONVERTED = {"dialogs.flows.status", "dialogs.flows.survey", "dialogs.flows.application", "dialogs.forms"}
 
 
 def button_data(flow: str, step: str, value: str = "") -> str:  # TRANSITIONAL

@@ -41,6 +41,7 @@ async def current_binding(ctx: Context) -> tuple[str, str] | None:
 
 
 class BindingFlow(Flow):
+    legacy_buttons = True  # TRANSITIONAL
     name = "bind"
     start_prefix = BINDING_PREFIX
 

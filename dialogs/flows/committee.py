@@ -61,6 +61,7 @@ async def _check_expert(ctx: Context, value: str, values: Values) -> Problem | N
 
 
 class CommitteeFlow(Form):
+    legacy_buttons = True  # TRANSITIONAL
     name = "committee"
     commands = ("review",)
     roles = frozenset({"staff"})

@@ -97,6 +97,7 @@ LEAVE = "~leave"  # TRANSITIONAL
 
 
 class ComplaintFlow(Form):
+    legacy_buttons = True  # TRANSITIONAL
     name = "complain"
     commands = ("complain",)
     intents = ("complaint",)

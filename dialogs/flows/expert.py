@@ -53,6 +53,7 @@ def _ids(value: str, count: int) -> list[int] | None:
 
 
 class ExpertFlow(Flow):
+    legacy_buttons = True  # TRANSITIONAL
     name = "expert"
     commands = ("score",)
     roles = frozenset({"expert"})

@@ -39,6 +39,7 @@ def period_of(kind: str, today: date, since: date | None = None) -> needs.Period
 
 
 class NeedsReviewFlow(Flow):
+    legacy_buttons = True  # TRANSITIONAL
     name = "needs"
     commands = ("needs",)
     roles = frozenset({"staff"})

@@ -17,6 +17,7 @@ WAITING_STATES = ("pending", "sending", "failed")
 
 
 class OutboxFlow(Flow):
+    legacy_buttons = True  # TRANSITIONAL
     name = "outbox"
     commands = ("outbox",)
     roles = frozenset({"staff"})

@@ -42,6 +42,7 @@ async def _project_choices(ctx: Context, values: Values) -> list[Choice]:
 
 
 class ProgressFlow(Form):
+    legacy_buttons = True  # TRANSITIONAL
     name = "progress"
     commands = ("progress",)
     roles = frozenset({"org", "staff"})

@@ -55,6 +55,7 @@ async def _check_granted(ctx: Context, value: int, values: Values) -> Problem | 
 
 
 class ReviewFlow(Form):
+    legacy_buttons = True  # TRANSITIONAL
     name = "review"
     commands = ("applications",)
     roles = frozenset({"staff"})

@@ -55,6 +55,7 @@ def template_of(code: str) -> Template:
 
 
 class SurveyStaffFlow(Flow):
+    legacy_buttons = True  # TRANSITIONAL
     name = "surveys"
     commands = ("surveys",)
     roles = frozenset({"staff"})

@@ -44,6 +44,7 @@ PHOTO_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
 
 
 class TicketsFlow(Flow):
+    legacy_buttons = True  # TRANSITIONAL
     name = "tickets"
     commands = ("tickets",)
     menu_key = "tickets.menu"
