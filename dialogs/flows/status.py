@@ -76,9 +76,6 @@ class StatusFlow(Flow):
 
     use_buttons_key = "status.use_buttons"
 
-    def allowed(self, ctx: Context) -> bool:
-        return super().allowed(ctx) and ctx.organization_id is not None  # a member of an organization
-
     async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         # ``a<id>`` / ``p<id>`` open one record directly (links in notices and answers)
         item_id = parse_id((payload or "")[1:])

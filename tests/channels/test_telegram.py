@@ -13,6 +13,7 @@ import itertools
 import random
 import socket
 from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,10 @@ from bot.config import Settings
 from bot.outbox import Dispatcher
 from bot.sending import Unreachable, configured_sender
 from dialogs import i18n
+from dialogs.buttons import Payload, on
 from dialogs.context import Context, DialogSettings, Parse
 from dialogs.engine import Engine, Turn
-from dialogs.flow import Flow, button_data, split_button
+from dialogs.flow import Flow
 from dialogs.notices import queue_notice
 from dialogs.registry import all_flows
 from dialogs.state import State
@@ -77,6 +79,16 @@ class VirtualTime:
         await asyncio.sleep(0)
 
 
+@dataclass(frozen=True)
+class Pick(Payload, action="pick"):
+    value: str
+
+
+@dataclass(frozen=True)
+class Ok(Payload, action="ok"):
+    pass
+
+
 class EchoFlow(Flow):
     """A test flow for what the real flows rarely produce: long texts, long button data, echoed input."""
 
@@ -86,16 +98,23 @@ class EchoFlow(Flow):
     async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         ctx.state.step = "ask"
         ctx.say("echo ready", [
-            [Button("long choice", button_data(self.name, "pick", "x" * 100))],
+            [self.button("long choice", Pick("x" * 100))],
             [Button("docs", url="https://example.org/?a=1&b=2")],
         ])
 
+    @on(Pick)
+    async def picked(self, ctx: Context, press: Pick) -> None:
+        ctx.state.clear()
+        ctx.say(f"picked {len(press.value)}")
+
+    @on(Ok)
+    async def ok(self, ctx: Context, press: Ok) -> None:
+        ctx.state.clear()
+        ctx.say("ok")
+
     async def handle(self, ctx: Context, msg: Incoming) -> None:
-        if msg.button is not None:
-            ctx.state.clear()
-            ctx.say(f"picked {len(split_button(msg.button)[2])}")
-        elif msg.text == "long":
-            ctx.say(LONG_TEXT, [[Button("ok", button_data(self.name, "ok"))]])
+        if msg.text == "long":
+            ctx.say(LONG_TEXT, [[self.button("ok", Ok())]])
         else:
             ctx.say(f"you said: {msg.text}")
 
