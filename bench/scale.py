@@ -47,6 +47,7 @@ from bot.config import Settings
 from dialogs.notices import queue_notice
 from store import models as m
 from store.db import create_engine, sessionmaker, transaction
+from testing.ports import free_port
 from testing.telegram_api import FakeTelegram, RateLimit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,14 +57,6 @@ SECRET = "bench-shared-secret"
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

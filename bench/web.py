@@ -19,7 +19,6 @@ import asyncio
 import os
 import random
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,10 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from testing.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CIVICBOT = [sys.executable, "-m", "bot"]
@@ -56,12 +59,6 @@ ECHO = textwrap.dedent("""
     app.router.add_get("/ws", ws)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
 """)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pct(values: list[float], q: float) -> float:

@@ -19,7 +19,7 @@ from yarl import URL
 from store.db import create_engine, sessionmaker
 from store.models import Identity, WebSession
 from store.web_sessions import key_hash
-from tests.channels.test_telegram import free_port
+from testing.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: the processes import its code
 

@@ -11,7 +11,6 @@ import asyncio
 import io
 import itertools
 import random
-import socket
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -47,6 +46,7 @@ from store.db import create_engine, sessionmaker
 from store.invites import create_invite
 from store.media import DirectoryMedia
 from testing.factories import NOW, World, bind_identity, build_world
+from testing.ports import free_port
 from testing.telegram_api import (
     DEFAULT_BOT_USERNAME,
     DEFAULT_TOKEN,
@@ -188,12 +188,6 @@ def jpeg() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (64, 48), (200, 120, 40)).save(out, "JPEG")
     return out.getvalue()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def count(sessions: async_sessionmaker[AsyncSession], model: Any, *where: Any) -> int:

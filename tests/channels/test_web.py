@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -44,6 +43,7 @@ from store.media import DirectoryMedia
 from store.models import OutboxMessage, Project, SurveyResponse, WebSession
 from store.web_sessions import key_hash
 from testing.factories import build_world
+from testing.ports import free_port
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -533,9 +533,7 @@ async def test_reply_files_only_for_their_recipient(web: Web) -> None:
 
 
 def test_civicbot_run_serves_the_web_chat_and_stops_cleanly(sqlite_url: str, tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "CIVICBOT_DATABASE_URL": sqlite_url, "CIVICBOT_WEB_LISTEN": f"127.0.0.1:{port}",
            "CIVICBOT_MEDIA_DIR": str(tmp_path)}
     env.pop("CIVICBOT_TELEGRAM_TOKEN", None)

@@ -25,9 +25,9 @@ import pytest
 from dialogs import i18n
 from store.db import create_engine, sessionmaker, transaction
 from testing.factories import build_world
+from testing.ports import free_port
 from testing.processes import Page, Process, RoundRobinProxy, base_env, until_healthy
 from testing.telegram_api import FakeTelegram, RateLimit
-from tests.channels.test_telegram import free_port
 
 REDIS_URL = os.environ.get("CIVICBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TELEGRAM_USERS = 100

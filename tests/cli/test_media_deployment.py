@@ -31,7 +31,8 @@ from store import models as m
 from store.db import create_engine, sessionmaker
 from store.media import DirectoryMedia, MediaStore, S3Media
 from testing.factories import bind_identity, build_world
-from testing.s3 import ACCESS, SECRET, FakeS3, fake_s3, free_port
+from testing.ports import free_port
+from testing.s3 import ACCESS, SECRET, FakeS3, fake_s3
 from testing.telegram_api import FakeTelegram
 from tests.channels.test_telegram import CHANNEL, Person, Rig, jpeg
 from tests.channels.test_web import Browser, png, texts

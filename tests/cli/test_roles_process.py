@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from testing.ports import free_port
 from testing.telegram_api import DEFAULT_TOKEN, FakeTelegram
-from tests.channels.test_telegram import free_port
 from tests.cli.test_run_process import (
     CHATS,
     Service,

@@ -14,7 +14,8 @@ import pytest
 import time_machine
 
 from store.media import DirectoryMedia, MediaMissing, MediaStore, MediaUnavailable, S3Media, key_of, new_key
-from testing.s3 import ACCESS, SECRET, FakeS3, fake_s3, free_port
+from testing.ports import free_port
+from testing.s3 import ACCESS, SECRET, FakeS3, fake_s3
 
 
 @pytest.fixture(scope="module")
