@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
 import sys
 import tempfile
 import time
@@ -49,9 +48,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncpg
 from sqlalchemy import and_, delete, func, insert, or_, select, text, union_all, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.outbox import Dispatcher, RetryPolicy
@@ -69,6 +66,7 @@ from store.outbox import Outgoing, enqueue
 from store.reminders import Schedule, reminder_rows
 from store.synth import write_synthetic_package
 from store.workdays import WorkCalendar
+from testing.postgres import scratch_database
 
 ZONE = ZoneInfo("Asia/Shanghai")
 TODAY = date(2026, 11, 27)  # the package's "today": a Friday
@@ -332,15 +330,6 @@ def report(backend: str, built: dict[str, float], result: dict[str, Any], *, cpu
           f"{d['per_second']:,.0f} msg/s (Telegram's limit: 30 msg/s)")
 
 
-async def _pg_admin(server: str, sql: str) -> None:
-    dsn = make_url(server).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--projects", type=int, default=100_000)
@@ -360,15 +349,9 @@ async def main() -> None:
         built = await build(url, package)
         report("SQLite", built, await measure(url, args.repeat), cpu=True)
         if args.pg:
-            name = f"civicbot_bench_{secrets.token_hex(4)}"
-            await _pg_admin(args.pg, f'CREATE DATABASE "{name}"')
-            try:
-                pg_url = make_url(args.pg).set(drivername="postgresql+asyncpg", database=name)
-                pg = pg_url.render_as_string(hide_password=False)
+            async with scratch_database(args.pg) as pg:
                 built = await build(pg, package)
                 report("PostgreSQL", built, await measure(pg, args.repeat), cpu=False)
-            finally:
-                await _pg_admin(args.pg, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -37,10 +37,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
-import asyncpg
 from aiohttp import web
 from sqlalchemy import insert, select
-from sqlalchemy.engine import make_url
 
 from bot.app import open_app
 from bot.config import Settings
@@ -48,6 +46,7 @@ from dialogs.notices import queue_notice
 from store import models as m
 from store.db import create_engine, sessionmaker, transaction
 from testing.ports import free_port
+from testing.postgres import scratch_database
 from testing.telegram_api import FakeTelegram, RateLimit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,18 +60,10 @@ def pct(values: list[float], q: float) -> float:
 
 @contextlib.asynccontextmanager
 async def fresh_database(server: str) -> AsyncIterator[str]:
-    base = make_url(server)
-    name = f"civicbot_bench_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(base.set(drivername="postgresql").render_as_string(False))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = base.set(drivername="postgresql+asyncpg", database=name).render_as_string(False)
-    try:
+    async with scratch_database(server) as url:
         app = await open_app(Settings(database_url=url, quiet_hours=""))  # migrates
         await app.close()
         yield url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 class Process:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import statistics
 import sys
 import tempfile
@@ -21,9 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -31,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from store import surveys
 from store.db import create_engine, sessionmaker
 from store.migrate import upgrade
+from testing.postgres import scratch_database
 from testing.surveys import NOW, load_postgres, load_sqlite, seed_project, synthesize
 
 RUNS = 7
@@ -103,22 +101,16 @@ async def bench_sqlite(count: int) -> None:
 
 
 async def bench_postgres(server: str, count: int) -> None:
-    name = f"civicbot_bench_{secrets.token_hex(4)}"
-    admin_dsn = make_url(server).set(drivername="postgresql").render_as_string(hide_password=False)
-    admin = await asyncpg.connect(admin_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(server).set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
-    engine = create_engine(url)
-    try:
-        await upgrade(engine)
-        project_id, survey_id, closes_at = await seed_project(engine)
-        data = synthesize(count, project_id, survey_id, closes_at)
-        await load_postgres(url, data)
-        ours, base, results = await measure(engine, project_id, survey_id)
-    finally:
-        await engine.dispose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with scratch_database(server) as url:
+        engine = create_engine(url)
+        try:
+            await upgrade(engine)
+            project_id, survey_id, closes_at = await seed_project(engine)
+            data = synthesize(count, project_id, survey_id, closes_at)
+            await load_postgres(url, data)
+            ours, base, results = await measure(engine, project_id, survey_id)
+        finally:
+            await engine.dispose()
     report("postgresql", len(data.answers), ours, base, results)
 
 

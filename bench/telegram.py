@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import statistics
 import sys
 import tempfile
@@ -32,10 +31,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncpg
 from aiogram import Dispatcher, Router
 from aiogram.types import Message
-from sqlalchemy.engine import make_url
 
 from bot.app import App, open_app
 from bot.channels.telegram import CHANNEL, TelegramChannel, TelegramOptions
@@ -47,6 +44,7 @@ from dialogs.types import Button, Incoming, Reply
 from store.models import Identity
 from store.notices import Notice
 from store.outbox import Outgoing, enqueue
+from testing.postgres import scratch_database
 from testing.telegram_api import FakeTelegram, RateLimit, make_bot
 
 ECHO_TOKEN = "222222:ECHO"
@@ -203,18 +201,10 @@ async def main() -> None:
         async with FakeTelegram() as tg:
             await compare(tg, app, "SQLite", "111111:CIVIC", 1_000_000, args)
             if args.pg:
-                server = make_url(args.pg)
-                name = f"civicbot_bench_{secrets.token_hex(4)}"
-                admin = await asyncpg.connect(server.set(drivername="postgresql").render_as_string(False))
-                await admin.execute(f'CREATE DATABASE "{name}"')
-                try:
-                    url = server.set(database=name).render_as_string(False)
+                async with scratch_database(args.pg) as url:
                     pg = await open_app(Settings(database_url=url, media_dir=media))
                     await compare(tg, pg, "PostgreSQL", "444444:CIVICPG", 3_000_000, args)
                     await pg.close()
-                finally:
-                    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                    await admin.close()
             if args.outbox:
                 await outbox_rate(tg, app, args.outbox)
         await app.close()

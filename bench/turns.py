@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
 import statistics
 import sys
 import tempfile
@@ -23,7 +22,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncpg
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
@@ -35,6 +33,7 @@ from store.applications import eligibility, open_calls
 from store.conversations import ensure_identity, lock_conversation, save_conversation
 from store.invites import set_binding
 from store.models import Organization
+from testing.postgres import scratch_database
 
 
 def answers(year: int) -> list[str]:
@@ -130,16 +129,8 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         await run(f"sqlite+aiosqlite:///{tmp}/bench.db", args.rounds)
     if args.pg:
-        server = make_url(args.pg)
-        name = f"civicbot_bench_{secrets.token_hex(4)}"
-        admin = server.set(drivername="postgresql").render_as_string(False)
-        conn = await asyncpg.connect(admin)
-        await conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            await run(server.set(database=name).render_as_string(False), args.rounds)
-        finally:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.close()
+        async with scratch_database(args.pg) as url:
+            await run(url, args.rounds)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import os
 import random
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -27,12 +26,11 @@ import time
 from pathlib import Path
 
 import aiohttp
-import asyncpg
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from testing.ports import free_port
+from testing.postgres import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 CIVICBOT = [sys.executable, "-m", "bot"]
@@ -236,17 +234,8 @@ async def main() -> None:
         tmp = Path(folder)
         await bench_database("SQLite", f"sqlite+aiosqlite:///{tmp}/bench.db", args.sessions, args.turns, rate, tmp, args.think)
         if args.pg:
-            server = make_url(args.pg)
-            name = f"civicbot_bench_{secrets.token_hex(4)}"
-            admin = server.set(drivername="postgresql").render_as_string(False)
-            conn = await asyncpg.connect(admin)
-            await conn.execute(f'CREATE DATABASE "{name}"')
-            try:
-                await bench_database("PostgreSQL", server.set(database=name).render_as_string(False), args.sessions,
-                                     args.turns, rate, tmp, args.think)
-            finally:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                await conn.close()
+            async with scratch_database(args.pg) as url:
+                await bench_database("PostgreSQL", url, args.sessions, args.turns, rate, tmp, args.think)
 
 
 if __name__ == "__main__":
