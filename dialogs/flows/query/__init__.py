@@ -4,7 +4,7 @@ evaluations, deadlines, how it works), asked in free text or reached through the
 Every answer is one turn: the flow never stays open, so the next message is routed afresh. Its buttons
 carry the whole question (``g:run:query:<payload>``), so old pages keep working, and the last question
 answered is kept in the conversation state (``State.topic``) for follow-ups such as "那它的满意度呢？".
-Only disclosable data is read (store/public.py, surveys.public_satisfaction).
+Only disclosable data is read (store/public/, surveys.public_satisfaction).
 
 ``flow`` holds the flow and the answer for each intent; ``reading`` turns free text into a ``Question``;
 one module per answer (``projects``, ``funding``, ``progress``, ``satisfaction``, ``evaluation``,
