@@ -11,7 +11,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from store.demo import CATALOG, DEPARTMENTS, DISTRICTS, LEVEL1, SATISFACTION_ITEMS, fmt_money
+from store.demo.catalog import CATALOG, LEVEL1
+from store.demo.city import DEPARTMENTS, DISTRICTS
+from store.demo.format import SATISFACTION_ITEMS, fmt_money
 from store.lifecycle import grade_of
 from store.uscc import ALPHABET, make_uscc
 
