@@ -3,12 +3,13 @@ waiting, failed and dead, with the reasons — to notice a recipient who blocked
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from dialogs import i18n
-from dialogs.buttons import parse_id
+from dialogs.buttons import Payload, on
 from dialogs.context import Context, Parse
-from dialogs.flow import Flow, button_data, split_button
+from dialogs.flow import Flow
 from dialogs.listing import PAGE_SIZE, Page, clamp_page, localized, nav_row, page_count, page_label
-from dialogs.types import Button, Incoming
 from store import outbox
 from store.models import Department
 
@@ -16,28 +17,41 @@ VIEWS = {"all": ("pending", "sending", "failed", "dead"), "problems": ("failed",
 WAITING_STATES = ("pending", "sending", "failed")
 
 
+@dataclass(frozen=True)
+class AllPage(Payload, action="all"):
+    """A page of every message waiting, failed or dead."""
+
+    page: int = 0
+
+
+@dataclass(frozen=True)
+class ProblemsPage(Payload, action="problems"):
+    """A page of the failed and dead messages only."""
+
+    page: int = 0
+
+
+PAGES: dict[str, type[AllPage] | type[ProblemsPage]] = {"all": AllPage, "problems": ProblemsPage}
+
+
 class OutboxFlow(Flow):
-    legacy_buttons = True  # TRANSITIONAL
     name = "outbox"
     commands = ("outbox",)
     roles = frozenset({"staff"})
     menu_key = "outbox.menu"
     menu_order = 90
+    use_buttons_key = "outbox.use_buttons"
 
     async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         await self.show(ctx, "all", 0)
 
-    async def handle(self, ctx: Context, msg: Incoming) -> None:
-        if msg.button is None:
-            ctx.tell("outbox.use_buttons")
-            await self.reprompt(ctx)
-            return
-        _, step, value = split_button(msg.button)
-        if step in VIEWS:
-            await self.show(ctx, step, parse_id(value) or 0)
-        else:
-            ctx.tell("common.stale_button")
-            await self.reprompt(ctx)
+    @on(AllPage)
+    async def all_page(self, ctx: Context, press: AllPage) -> None:
+        await self.show(ctx, "all", press.page)
+
+    @on(ProblemsPage)
+    async def problems_page(self, ctx: Context, press: ProblemsPage) -> None:
+        await self.show(ctx, "problems", press.page)
 
     async def reprompt(self, ctx: Context) -> None:
         view = ctx.state.view
@@ -79,9 +93,9 @@ class OutboxFlow(Flow):
                 lines.append(ctx.t("outbox.reason", reason=message.last_error))
         if page.pages > 1:
             lines.append(page_label(ctx, page))
-        rows = [nav_row(ctx, self.name, view, page)] if page.pages > 1 else []
+        rows = [nav_row(ctx, self.name, PAGES[view], page)] if page.pages > 1 else []
         other = "problems" if view == "all" else "all"
-        rows.append([Button(ctx.t(f"outbox.view_{other}"), button_data(self.name, other, "0"))])
+        rows.append([self.button(ctx.t(f"outbox.view_{other}"), PAGES[other]())])
         ctx.state.reset(view)
         ctx.state.view = view
         ctx.state.page = page.number
