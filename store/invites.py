@@ -62,13 +62,16 @@ async def find_invite(session: AsyncSession, code: str, now: datetime) -> Lookup
     invite = (await session.execute(select(Invite).where(Invite.code_hash == code_hash(code)))).scalar_one_or_none()
     if invite is None:
         return Lookup(None, "unknown")
+    return Lookup(invite, invite_problem(invite, now))
+
+
+def invite_problem(invite: Invite, now: datetime) -> str | None:
+    """Why ``invite`` no longer binds ("revoked", "used", "expired"); None while it does."""
     if invite.revoked_at is not None:
-        return Lookup(invite, "revoked")
+        return "revoked"
     if invite.used_at is not None:
-        return Lookup(invite, "used")
-    if invite.expires_at <= now:
-        return Lookup(invite, "expired")
-    return Lookup(invite, None)
+        return "used"
+    return "expired" if invite.expires_at <= now else None
 
 
 async def set_binding(session: AsyncSession, identity: Identity, role: str, ref: str | None) -> None:

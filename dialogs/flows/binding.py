@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from sqlalchemy import select
 
+from dialogs.buttons import Payload, Stale, on
 from dialogs.context import Context, Parse
-from dialogs.flow import Flow, button_data, split_button
+from dialogs.flow import Flow
 from dialogs.listing import localized
-from dialogs.types import Button, Incoming
-from store.invites import BINDING_PREFIX, bind, find_invite
+from store.invites import BINDING_PREFIX, bind, find_invite, invite_problem
 from store.models import Department, Expert, Invite, Organization
+
+
+@dataclass(frozen=True)
+class Confirm(Payload, action="confirm", steps=("confirm",)):
+    """The answer to "replace your current binding with this one?"."""
+
+    answer: Literal["yes", "no"]
 
 
 async def binding_name(ctx: Context, role: str, ref: str) -> str:
@@ -41,9 +51,9 @@ async def current_binding(ctx: Context) -> tuple[str, str] | None:
 
 
 class BindingFlow(Flow):
-    legacy_buttons = True  # TRANSITIONAL
     name = "bind"
     start_prefix = BINDING_PREFIX
+    use_buttons_key = "bind.confirm_again"
 
     async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         lookup = await find_invite(ctx.session, payload or "", ctx.now)
@@ -52,56 +62,47 @@ class BindingFlow(Flow):
             ctx.state.clear()
             return
         invite = lookup.invite
-        new_name = await binding_name(ctx, invite.role, invite.ref)
         existing = await current_binding(ctx)
         if existing is not None and existing != (invite.role, invite.ref):
-            old_name = await binding_name(ctx, *existing)
-            ctx.state.reset("confirm")
-            ctx.state.invite = invite.id
-            ctx.tell(
-                "bind.confirm_replace", old=old_name, new=new_name,
-                buttons=[[
-                    Button(ctx.t("bind.replace"), button_data(self.name, "confirm", "yes")),
-                    Button(ctx.t("bind.keep"), button_data(self.name, "confirm", "no")),
-                ]],
-            )
+            await self._ask_replace(ctx, invite, existing)
             return
-        await self._bind(ctx, invite, new_name)
+        await self._bind(ctx, invite)
 
-    async def _bind(self, ctx: Context, invite: Invite, name: str) -> None:
+    async def _ask_replace(self, ctx: Context, invite: Invite, existing: tuple[str, str]) -> None:
+        ctx.state.reset("confirm")
+        ctx.state.invite = invite.id
+        ctx.tell(
+            "bind.confirm_replace", old=await binding_name(ctx, *existing),
+            new=await binding_name(ctx, invite.role, invite.ref),
+            buttons=[[
+                self.button(ctx.t("bind.replace"), Confirm("yes")),
+                self.button(ctx.t("bind.keep"), Confirm("no")),
+            ]],
+        )
+
+    async def _bind(self, ctx: Context, invite: Invite) -> None:
+        name = await binding_name(ctx, invite.role, invite.ref)
         await bind(ctx.session, ctx.identity, invite, ctx.now)
         ctx.state.clear()
         ctx.tell(f"bind.done_{invite.role}", name=name)
 
-    async def handle(self, ctx: Context, msg: Incoming) -> None:
-        if msg.button is None:
-            await self.reprompt(ctx)
-            return
-        _, step, value = split_button(msg.button)
+    @on(Confirm)
+    async def confirm(self, ctx: Context, press: Confirm) -> None:
         invite = await ctx.get(Invite, ctx.state.invite or 0)
-        if step != "confirm" or invite is None:
-            ctx.tell("common.stale_button")
-            ctx.state.clear()
-            return
-        if value != "yes":
-            ctx.state.clear()
+        if invite is None:
+            raise Stale(press)
+        ctx.state.clear()
+        if press.answer == "no":
             ctx.tell("bind.kept")
-            return
-        if invite.used_at or invite.revoked_at or invite.expires_at <= ctx.now:
-            ctx.state.clear()
-            ctx.tell("bind.problem_expired")
-            return
-        await self._bind(ctx, invite, await binding_name(ctx, invite.role, invite.ref))
+        elif (problem := invite_problem(invite, ctx.now)) is not None:  # used, revoked or expired since it was asked
+            ctx.tell(f"bind.problem_{problem}")
+        else:
+            await self._bind(ctx, invite)
 
     async def reprompt(self, ctx: Context) -> None:
         invite = await ctx.get(Invite, ctx.state.invite or 0)
-        if invite is None:
-            ctx.state.clear()
+        existing = await current_binding(ctx)
+        if invite is None or existing is None:
+            ctx.state.clear()  # nothing left to confirm
             return
-        ctx.tell(
-            "bind.confirm_again",
-            buttons=[[
-                Button(ctx.t("bind.replace"), button_data(self.name, "confirm", "yes")),
-                Button(ctx.t("bind.keep"), button_data(self.name, "confirm", "no")),
-            ]],
-        )
+        await self._ask_replace(ctx, invite, existing)
