@@ -7,11 +7,12 @@ answers are shown here, to staff, and nowhere public.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from dialogs.buttons import parse_id
+from dialogs.buttons import Payload, Stale, on
 from dialogs.context import Context, Parse
-from dialogs.flow import Flow, button_data, split_button
+from dialogs.flow import Flow
 from dialogs.listing import fill_label, localized, nav_row, page_label, page_of
 from dialogs.surveys import cards, report
 from dialogs.surveys.templates import STANDARD, Template, get_template
@@ -29,6 +30,47 @@ QR_IMAGES_MAX = 5  # more than this and the printable sheet is the better way
 LINKS_PER_MESSAGE = 40  # a chat message holds about 4,000 characters
 SUGGESTIONS_SHOWN = 30
 LABEL_LIMIT = 40
+
+
+@dataclass(frozen=True)
+class ListPage(Payload, action="list"):
+    page: int = 0
+
+
+@dataclass(frozen=True)
+class OpenProject(Payload, action="open"):
+    project: int
+
+
+@dataclass(frozen=True)
+class NewSurvey(Payload, action="new", steps=("project",)):
+    project: int
+
+
+@dataclass(frozen=True)
+class CloseIn(Payload, action="close", steps=("close",)):
+    """The survey closes ``days`` from today."""
+
+    project: int
+    days: int
+
+
+@dataclass(frozen=True)
+class Invitations(Payload, action="invite", steps=("project",)):
+    project: int
+
+
+@dataclass(frozen=True)
+class Count(Payload, action="count", steps=("count",)):
+    """Make ``count`` invitations."""
+
+    project: int
+    count: int
+
+
+@dataclass(frozen=True)
+class Results(Payload, action="results"):
+    project: int
 
 
 def actor(ctx: Context) -> str:
@@ -55,12 +97,12 @@ def template_of(code: str) -> Template:
 
 
 class SurveyStaffFlow(Flow):
-    legacy_buttons = True  # TRANSITIONAL
     name = "surveys"
     commands = ("surveys",)
     roles = frozenset({"staff"})
     menu_key = "survey.staff.menu"
     menu_order = 50
+    use_buttons_key = "survey.staff.use_buttons"
 
     # -- routing -----------------------------------------------------------------------------
     async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
@@ -72,41 +114,47 @@ class SurveyStaffFlow(Flow):
             ctx.tell("survey.staff.not_found", code=payload[:LABEL_LIMIT])
         await self.show_list(ctx, 0)
 
-    async def handle(self, ctx: Context, msg: Incoming) -> None:
-        if not ctx.is_staff:
-            ctx.state.clear()
-            ctx.tell("common.not_allowed")
-            return
-        if msg.button is None:
-            await self.on_text(ctx, (msg.text or "").strip())
-            return
-        _, step, value = split_button(msg.button)
-        if step == "list":
-            await self.show_list(ctx, parse_id(value) or 0)
-            return
-        project_id = parse_id(value) if step == "open" else ctx.state.project
-        project = await self._project(ctx, project_id)
-        if project is None:
-            ctx.tell("survey.staff.not_found", code="")
-            await self.show_list(ctx, 0)
-        elif step in ("open", "project"):
-            await self.show_project(ctx, project)
-        elif step == "new":
-            await self.ask_close(ctx, project)
-        elif step == "close" and (days := parse_id(value)) is not None:
-            await self.open_survey(ctx, project, ctx.today + timedelta(days=days))
-        elif step == "invite":
-            await self.ask_count(ctx, project)
-        elif step == "count" and (count := parse_id(value)) is not None:
-            await self.make_invitations(ctx, project, count)
-        elif step == "results":
-            await self.show_results(ctx, project)
-        else:
-            ctx.tell("common.stale_button")
+    @on(ListPage)
+    async def list_page(self, ctx: Context, press: ListPage) -> None:
+        await self.show_list(ctx, press.page)
+
+    @on(OpenProject)
+    async def open_project(self, ctx: Context, press: OpenProject) -> None:
+        if (project := await self._project(ctx, press.project)) is not None:
             await self.show_project(ctx, project)
 
-    async def on_text(self, ctx: Context, typed: str) -> None:
-        step = ctx.state.step
+    @on(NewSurvey)
+    async def new_survey(self, ctx: Context, press: NewSurvey) -> None:
+        if (project := await self._shown_project(ctx, press.project)) is not None:
+            if await surveys.open_survey_of(ctx.session, project.id, ctx.now) is not None:
+                raise Stale(press)  # a button from before the survey was opened
+            await self.ask_close(ctx, project)
+
+    @on(CloseIn)
+    async def close_in(self, ctx: Context, press: CloseIn) -> None:
+        if (project := await self._shown_project(ctx, press.project)) is not None:
+            await self.open_survey(ctx, project, ctx.today + timedelta(days=press.days))
+
+    @on(Invitations)
+    async def invitations(self, ctx: Context, press: Invitations) -> None:
+        if (project := await self._shown_project(ctx, press.project)) is not None:
+            if await surveys.open_survey_of(ctx.session, project.id, ctx.now) is None:
+                raise Stale(press)  # a button from while the survey was open
+            await self.ask_count(ctx, project)
+
+    @on(Count)
+    async def count(self, ctx: Context, press: Count) -> None:
+        if (project := await self._shown_project(ctx, press.project)) is not None:
+            await self.make_invitations(ctx, project, press.count)
+
+    @on(Results)
+    async def results(self, ctx: Context, press: Results) -> None:
+        if (project := await self._project(ctx, press.project)) is not None:
+            await self.show_results(ctx, project)
+
+    async def handle(self, ctx: Context, msg: Incoming) -> None:
+        """Typed: a project's code on the list, a closing day, a number of invitations."""
+        typed, step = (msg.text or "").strip(), ctx.state.step
         if step == "list" and typed:
             found = await projects.project_by_code(ctx.session, typed[:LABEL_LIMIT])
             if found is not None and ctx.staff_of(found.department_id):
@@ -117,8 +165,8 @@ class SurveyStaffFlow(Flow):
             return
         project = await self._project(ctx, ctx.state.project)
         if project is None:
-            await self.show_list(ctx, 0)
-        elif step == "close":
+            return  # _project said so and showed the list
+        if step == "close":
             day = parse_date(typed, ctx.today, prefer="future")
             if day is None or day <= ctx.today:
                 ctx.tell("survey.staff.bad_close")
@@ -133,26 +181,38 @@ class SurveyStaffFlow(Flow):
             else:
                 await self.make_invitations(ctx, project, count)
         else:
-            ctx.tell("survey.staff.use_buttons")
-            await self.show_project(ctx, project)
+            await super().handle(ctx, msg)
 
     async def reprompt(self, ctx: Context) -> None:
-        project = await self._project(ctx, ctx.state.project)
-        if ctx.state.step == "list" or project is None:
+        step = ctx.state.step
+        if step == "list":
             await self.show_list(ctx, ctx.state.page or 0)
+        elif (project := await self._project(ctx, ctx.state.project)) is None:
+            return  # _project said so and showed the list
+        elif step == "close":
+            await self.ask_close(ctx, project)
+        elif step == "count":
+            await self.ask_count(ctx, project)
         else:
             await self.show_project(ctx, project)
 
-    async def _project(self, ctx: Context, project_id: object) -> Project | None:
-        if not isinstance(project_id, int):
-            return None
-        project = await ctx.get(Project, project_id)
+    async def _project(self, ctx: Context, project_id: int | None) -> Project | None:
+        """The project, when it is one of this person's department's; else they are told so and see the list."""
+        project = await ctx.get(Project, project_id) if project_id is not None else None
         if project is None or not ctx.staff_of(project.department_id):
+            ctx.tell("survey.staff.not_found", code="")
+            await self.show_list(ctx, 0)
             return None
         return project
 
-    def _back(self, ctx: Context) -> list[Button]:
-        return [Button(ctx.t("survey.staff.button_project"), button_data(self.name, "project"))]
+    async def _shown_project(self, ctx: Context, project_id: int) -> Project | None:
+        """The project a step's press is about: the one on the screen, or the press is another screen's."""
+        if project_id != ctx.state.project:
+            raise Stale(project_id)
+        return await self._project(ctx, project_id)
+
+    def _back(self, ctx: Context, project: Project) -> list[Button]:
+        return [self.button(ctx.t("survey.staff.button_project"), OpenProject(project.id))]
 
     # -- screens -----------------------------------------------------------------------------
     async def show_list(self, ctx: Context, number: int) -> None:
@@ -163,21 +223,19 @@ class SurveyStaffFlow(Flow):
             ctx.tell("survey.staff.no_projects")
             return
         page = page_of(found, number)
-        ctx.state.step = "list"
-        ctx.state.reset(ctx.state.step)
+        ctx.state.reset("list")
         ctx.state.page = page.number
         rows = [
-            [Button(fill_label(f"{p.code} {{title}}", localized(ctx, p.title_zh, p.title_en), LABEL_LIMIT),
-                    button_data(self.name, "open", str(p.id)))]
+            [self.button(fill_label(f"{p.code} {{title}}", localized(ctx, p.title_zh, p.title_en), LABEL_LIMIT),
+                         OpenProject(p.id))]
             for p in page.items
         ]
-        if nav := nav_row(ctx, self.name, "list", page):
+        if nav := nav_row(ctx, self.name, ListPage, page):
             rows.append(nav)
         ctx.say(f"{ctx.t('survey.staff.pick_project')}\n{page_label(ctx, page)}", rows)
 
     async def show_project(self, ctx: Context, project: Project) -> None:
-        ctx.state.step = "project"
-        ctx.state.reset(ctx.state.step)
+        ctx.state.reset("project")
         ctx.state.project = project.id
         lines = [ctx.t("survey.staff.project_title", code=project.code, title=localized(ctx, project.title_zh, project.title_en))]
         current = await surveys.open_survey_of(ctx.session, project.id, ctx.now)
@@ -196,18 +254,18 @@ class SurveyStaffFlow(Flow):
             lines.append(ctx.t("survey.staff.no_survey"))
         rows = []
         if current is not None:
-            rows.append([Button(ctx.t("survey.staff.button_invite"), button_data(self.name, "invite"))])
+            rows.append([self.button(ctx.t("survey.staff.button_invite"), Invitations(project.id))])
         else:
-            rows.append([Button(ctx.t("survey.staff.button_new"), button_data(self.name, "new"))])
+            rows.append([self.button(ctx.t("survey.staff.button_new"), NewSurvey(project.id))])
         if latest is not None:
-            rows.append([Button(ctx.t("survey.staff.button_results"), button_data(self.name, "results"))])
-        rows.append([Button(ctx.t("survey.staff.button_list"), button_data(self.name, "list", "0"))])
+            rows.append([self.button(ctx.t("survey.staff.button_results"), Results(project.id))])
+        rows.append([self.button(ctx.t("survey.staff.button_list"), ListPage())])
         ctx.say("\n".join(lines), rows)
 
     async def ask_close(self, ctx: Context, project: Project) -> None:
         ctx.state.step = "close"
-        rows = [[Button(ctx.t("survey.staff.close_in", days=days), button_data(self.name, "close", str(days)))
-                 for days in CLOSE_IN_DAYS], self._back(ctx)]
+        rows = [[self.button(ctx.t("survey.staff.close_in", days=days), CloseIn(project.id, days))
+                 for days in CLOSE_IN_DAYS], self._back(ctx, project)]
         ctx.tell("survey.staff.ask_close", buttons=rows)
 
     async def open_survey(self, ctx: Context, project: Project, last_day: date) -> None:
@@ -227,7 +285,7 @@ class SurveyStaffFlow(Flow):
 
     async def ask_count(self, ctx: Context, project: Project) -> None:
         ctx.state.step = "count"
-        rows = [[Button(str(n), button_data(self.name, "count", str(n))) for n in COUNT_CHOICES], self._back(ctx)]
+        rows = [[self.button(str(n), Count(project.id, n)) for n in COUNT_CHOICES], self._back(ctx, project)]
         ctx.tell("survey.staff.ask_count", buttons=rows, max=MAX_CHAT_INVITATIONS)
 
     async def make_invitations(self, ctx: Context, project: Project, count: int) -> None:
@@ -250,7 +308,7 @@ class SurveyStaffFlow(Flow):
         if not username and not ctx.settings.web_url:
             ctx.tell("survey.staff.no_username")
             self._say_lines(ctx, [f"/start {i.token}" for i in issued])
-            ctx.say(ctx.t("survey.staff.use_buttons"), [self._back(ctx)])
+            ctx.say(ctx.t("survey.staff.use_buttons"), [self._back(ctx, project)])
             return
         links = [cards.invitation_link(ctx.settings.web_url, username, i.token) or "" for i in issued]
         self._say_lines(ctx, links)
@@ -261,7 +319,7 @@ class SurveyStaffFlow(Flow):
         name = localized(ctx, project.title_zh, project.title_en)
         sheet = Attachment(f"{project.code}-invitations.pdf", cards.sheet_pdf(links, name, closes, ctx.locale),
                            "application/pdf")
-        ctx.say(ctx.t("survey.staff.sheet_caption"), [self._back(ctx)], document=sheet)
+        ctx.say(ctx.t("survey.staff.sheet_caption"), [self._back(ctx, project)], document=sheet)
 
     def _say_lines(self, ctx: Context, lines: list[str]) -> None:
         for start in range(0, len(lines), LINKS_PER_MESSAGE):
@@ -285,5 +343,6 @@ class SurveyStaffFlow(Flow):
         answers = await surveys.free_text(ctx.session, ref, template.free_text_items, limit=SUGGESTIONS_SHOWN)
         total = await surveys.count_free_text(ctx.session, ref, template.free_text_items) if answers else 0
         suggestions = report.suggestion_lines(template, answers, total, ctx.locale)
-        ctx.state.step = "project"
-        ctx.say("\n".join(suggestions) or ctx.t("survey.staff.use_buttons"), [self._back(ctx)])
+        ctx.state.reset("project")  # results may be pressed from another project's screen
+        ctx.state.project = project.id
+        ctx.say("\n".join(suggestions) or ctx.t("survey.staff.use_buttons"), [self._back(ctx, project)])

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.cli import main
 from dialogs import i18n
 from dialogs.context import SHANGHAI, DialogSettings
+from dialogs.flows.survey_staff import OpenProject
 from dialogs.registry import build_engine
 from dialogs.state import State
 from dialogs.surveys import cards, report
@@ -464,7 +465,7 @@ async def test_staff_of_another_department_and_residents_are_kept_out(bot, sessi
     assert "不属于您的部门" in outsider.text
     assert world.other_project.code in outsider.text + str(outsider.buttons())
     assert world.project.code not in str(outsider.buttons())
-    await outsider.press_data(f"surveys:open:{world.project.id}")  # a forged button
+    await outsider.press_data(OpenProject(world.project.id).pack("surveys"))  # a forged button
     assert "不属于您的部门" in outsider.text and world.project.title_zh not in outsider.text
     resident = Person(bot, "r1")
     await resident.say("/surveys")
