@@ -1,19 +1,21 @@
 """The expert's review: accept or decline an invitation, read each assigned application, declare a conflict,
 score every criterion of the rubric (buttons or a number), comment, and submit — after which it is final.
 
-Every press names the membership, checked on each turn against the expert talking, so a forged or stale
-button never scores on someone else's behalf.
+Every press names the membership, checked on each turn against the expert talking, and a step's own buttons
+must be the screen's (the seat and the application shown), so a forged or stale button never scores on
+someone else's behalf nor on another application than the one in front of the expert.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from dialogs.buttons import parse_id
+from dialogs.buttons import Payload, Stale, on, parse_id
 from dialogs.committee import conflict_declared, invite_members
 from dialogs.context import Context, Parse
-from dialogs.flow import Flow, button_data, split_button
+from dialogs.flow import Flow
 from dialogs.listing import localized
 from dialogs.rubrics import Rubric, rubric_for
 from dialogs.types import Button, Incoming
@@ -30,6 +32,68 @@ _POINTS_SUFFIX = re.compile(r"\s*(分|points?|pts?)\s*$", re.IGNORECASE)
 BUDGET_KINDS = ("personnel", "activities", "materials", "administration", "other")
 
 
+@dataclass(frozen=True)
+class Answer(Payload, action="answer", steps=("home",)):
+    """Accept ("1") or decline ("0") the invitation to a committee's seat."""
+
+    member: int
+    accept: Literal["1", "0"]
+
+
+@dataclass(frozen=True)
+class OpenList(Payload, action="list"):
+    """The applications of a seat, with their scores."""
+
+    member: int
+
+
+@dataclass(frozen=True)
+class OpenSubject(Payload, action="open"):
+    member: int
+    subject: int
+
+
+@dataclass(frozen=True)
+class Criterion(Payload, action="crit", steps=("subject",)):
+    """Score one criterion of the application shown: its points are asked."""
+
+    member: int
+    subject: int
+    criterion: str
+
+
+@dataclass(frozen=True)
+class Points(Payload, action="pts", steps=("points",)):
+    member: int
+    subject: int
+    criterion: str
+    points: int
+
+
+@dataclass(frozen=True)
+class DeclareConflict(Payload, action="conflict", steps=("subject",)):
+    member: int
+    subject: int
+
+
+@dataclass(frozen=True)
+class WriteComment(Payload, action="comment", steps=("subject",)):
+    member: int
+    subject: int
+
+
+@dataclass(frozen=True)
+class SubmitAll(Payload, action="submit", steps=("list",)):
+    """Make every score of the seat final."""
+
+    member: int
+
+
+@dataclass(frozen=True)
+class Standing(Payload, action="standing"):
+    """Declare a standing conflict with an organization (which one is asked next)."""
+
+
 def actor(ctx: Context) -> str:
     return f"identity:{ctx.identity.id}"
 
@@ -44,28 +108,20 @@ def needs_comment(rubric: Rubric, scores: dict[str, int]) -> bool:
     return sum(scores.values()) < FAIL_BELOW or any(scores.get(c.code) == 0 for c in rubric.criteria)
 
 
-def _ids(value: str, count: int) -> list[int] | None:
-    parts = value.split(".")
-    if len(parts) < count:
-        return None
-    ids = [parse_id(p) for p in parts[:count]]
-    return None if any(i is None for i in ids) else [int(i) for i in ids if i is not None]
-
-
 class ExpertFlow(Flow):
-    legacy_buttons = True  # TRANSITIONAL
     name = "expert"
     commands = ("score",)
     roles = frozenset({"expert"})
     menu_key = "expert.menu"
     menu_order = 45
+    use_buttons_key = "expert.use_buttons"
+
+    def allowed(self, ctx: Context) -> bool:
+        return super().allowed(ctx) and ctx.identity.expert_id is not None  # an expert of the register
 
     # -- routing -----------------------------------------------------------------------------
     async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
-        if ctx.identity.role != "expert" or ctx.identity.expert_id is None:
-            ctx.state.clear()
-            ctx.tell("common.not_allowed")
-            return
+        # ``y<id>`` / ``n<id>`` / ``m<id>``: accept, decline or open one seat (the invitation's and reminder's links)
         kind, member_id = (payload[:1], parse_id(payload[1:])) if payload else ("", None)
         if member_id is not None and kind in ("y", "n", "m"):
             member = await self._member(ctx, member_id)
@@ -74,16 +130,11 @@ class ExpertFlow(Flow):
             if kind == "y":
                 await self.answer(ctx, member, True, None)
             elif kind == "n":
-                if member.state != "invited":
-                    ctx.tell("expert.already_answered", state=ctx.t(f"committee.member.{member.state}"))
-                    ctx.state.clear()
-                    return
-                ctx.state.reset("decline", flow=self.name)
-                ctx.state.member = member.id
-                ctx.tell("expert.ask_reason")
+                await self.ask_reason(ctx, member)
             else:
                 await self.show_list(ctx, member)
             return
+        assert ctx.identity.expert_id is not None  # allowed
         memberships = await review.expert_memberships(ctx.session, ctx.identity.expert_id)
         if not memberships:
             ctx.state.reset("home", flow=self.name)
@@ -93,18 +144,93 @@ class ExpertFlow(Flow):
             member, committee = memberships[0]
             if member.state == "invited":
                 ctx.state.reset("home", flow=self.name)
+                ctx.state.member = member.id
                 ctx.tell("expert.pending_invitation", committee=committee.code, buttons=[[
-                    ctx.button("expert.accept", button_data(self.name, "answer", f"{member.id}.1")),
-                    ctx.button("expert.decline", button_data(self.name, "answer", f"{member.id}.0"))]])
+                    self.button(ctx.t("expert.accept"), Answer(member.id, "1")),
+                    self.button(ctx.t("expert.decline"), Answer(member.id, "0"))]])
                 return
             await self.show_list(ctx, member)
             return
-        rows = [[Button(c.code, button_data(self.name, "list", str(m.id)))] for m, c in memberships]
+        rows = [[self.button(c.code, OpenList(m.id))] for m, c in memberships]
         ctx.state.reset("committees", flow=self.name)
         ctx.tell("expert.choose_committee", buttons=rows)
 
     def _standing_button(self, ctx: Context) -> Button:
-        return ctx.button("expert.standing", button_data(self.name, "standing", "0"))
+        return self.button(ctx.t("expert.standing"), Standing())
+
+    @on(Answer)
+    async def answer_pressed(self, ctx: Context, press: Answer) -> None:
+        member = await self._on_screen(ctx, press.member)
+        if member is None:
+            return
+        if press.accept == "1":
+            await self.answer(ctx, member, True, None)
+        else:
+            await self.ask_reason(ctx, member)
+
+    @on(OpenList)
+    async def open_list(self, ctx: Context, press: OpenList) -> None:
+        if (member := await self._member(ctx, press.member)) is not None:
+            await self.show_list(ctx, member)
+
+    @on(OpenSubject)
+    async def open_subject(self, ctx: Context, press: OpenSubject) -> None:
+        if (member := await self._member(ctx, press.member)) is not None:
+            await self.show_subject(ctx, member, press.subject)
+
+    @on(Criterion)
+    async def criterion(self, ctx: Context, press: Criterion) -> None:
+        member = await self._on_screen(ctx, press.member, press.subject)
+        if member is None:
+            return
+        _, rubric = await self._rubric(ctx, member)
+        if rubric.criterion(press.criterion) is None:
+            raise Stale(press)  # not a criterion of the committee's rubric
+        await self.ask_points(ctx, member, press.subject, press.criterion)
+
+    @on(Points)
+    async def points(self, ctx: Context, press: Points) -> None:
+        if press.criterion != ctx.state.criterion:
+            raise Stale(press)  # the points of another criterion's question
+        member = await self._on_screen(ctx, press.member, press.subject)
+        if member is not None:
+            await self.set_points(ctx, member, press.subject, press.criterion, press.points)
+
+    @on(DeclareConflict)
+    async def declare_conflict(self, ctx: Context, press: DeclareConflict) -> None:
+        member = await self._on_screen(ctx, press.member, press.subject)
+        if member is None:
+            return
+        if await self._try(ctx, review.declare_conflict(ctx.session, member, press.subject, actor(ctx), ctx.now)):
+            committee = await ctx.get(ReviewCommittee, member.committee_id)
+            reference = next((a.reference for a in await review.assignments(ctx.session, member)
+                              if a.subject.id == press.subject), "")
+            assert committee is not None
+            await conflict_declared(ctx.session, committee, member, reference, ctx.now)
+            ctx.tell("expert.conflict_declared")
+            await self.show_list(ctx, member)
+
+    @on(WriteComment)
+    async def write_comment(self, ctx: Context, press: WriteComment) -> None:
+        member = await self._on_screen(ctx, press.member, press.subject)
+        if member is None:
+            return
+        if member.state != "accepted":
+            ctx.tell("expert.error.final")
+            return
+        ctx.state.reset("comment", flow=self.name)
+        ctx.state.member, ctx.state.subject = member.id, press.subject
+        ctx.tell("expert.ask_comment", low=COMMENT_MIN)
+
+    @on(SubmitAll)
+    async def submit_all(self, ctx: Context, press: SubmitAll) -> None:
+        if (member := await self._on_screen(ctx, press.member)) is not None:
+            await self.submit(ctx, member)
+
+    @on(Standing)
+    async def standing(self, ctx: Context, press: Standing) -> None:
+        ctx.state.reset("standing", flow=self.name)
+        ctx.tell("expert.ask_standing")
 
     async def standing_conflict(self, ctx: Context, text: str) -> None:
         """A standing conflict with an organization, named by USCC or part of its name."""
@@ -119,26 +245,15 @@ class ExpertFlow(Flow):
         ctx.tell("expert.standing_done" if new else "expert.standing_again", org=localized(ctx, org.name_zh, org.name_en))
 
     async def handle(self, ctx: Context, msg: Incoming) -> None:
-        if ctx.identity.role != "expert":
-            ctx.state.clear()
-            ctx.tell("common.not_allowed")
-            return
-        if msg.button is not None:
-            if split_button(msg.button)[1] == "standing":
-                ctx.state.reset("standing", flow=self.name)
-                ctx.tell("expert.ask_standing")
-                return
-            await self.pressed_legacy(ctx, msg.button)
-            return
-        text = (msg.text or "").strip()
-        step, member_id = ctx.state.step, ctx.state.member
+        """Typed: an organization (standing conflict), a reason to decline, points, a comment."""
+        text, step = (msg.text or "").strip(), ctx.state.step
         if step == "standing":
             await self.standing_conflict(ctx, text)
             return
-        if member_id is None:
-            await self.start(ctx, None)
+        if step not in ("decline", "points", "comment"):
+            await super().handle(ctx, msg)
             return
-        member = await self._member(ctx, member_id)
+        member = await self._member(ctx, ctx.state.member)
         if member is None:
             return  # _member said why
         if step == "decline":
@@ -148,7 +263,7 @@ class ExpertFlow(Flow):
             await self.answer(ctx, member, False, text)
         elif step == "points":
             await self.typed_points(ctx, member, text)
-        elif step == "comment":
+        else:
             if not COMMENT_MIN <= len(text) <= COMMENT_MAX:
                 ctx.tell("expert.error.comment", low=COMMENT_MIN, high=COMMENT_MAX)
                 return
@@ -158,51 +273,40 @@ class ExpertFlow(Flow):
             elif await self._try(ctx, review.set_comment(ctx.session, member, subject_id, text, ctx.now)):
                 ctx.tell("expert.comment_saved")
                 await self.show_subject(ctx, member, subject_id)
-        else:
-            ctx.tell("expert.use_buttons")
-            await self.show_list(ctx, member)
 
-    async def pressed_legacy(self, ctx: Context, data: str) -> None:
-        _, step, value = split_button(data)
-        ids = _ids(value, 1)
-        member = await self._member(ctx, ids[0]) if ids else None
-        if member is None:
+    async def reprompt(self, ctx: Context) -> None:
+        step, subject, criterion = ctx.state.step, ctx.state.subject, ctx.state.criterion
+        if step == "standing":
+            ctx.tell("expert.ask_standing")
             return
-        if step == "answer":
-            await self.start(ctx, f"{'y' if value.endswith('.1') else 'n'}{member.id}")
-        elif step == "list":
-            await self.show_list(ctx, member)
-        elif step == "open" and (two := _ids(value, 2)):
-            await self.show_subject(ctx, member, two[1])
-        elif step == "crit" and (two := _ids(value, 2)):
-            await self.ask_points(ctx, member, two[1], value.split(".")[2] if value.count(".") >= 2 else "")
-        elif step == "pts" and (two := _ids(value, 2)) and len(parts := value.split(".")) == 4:
-            await self.set_points(ctx, member, two[1], parts[2], parse_id(parts[3]))
-        elif step == "conflict" and (two := _ids(value, 2)):
-            if await self._try(ctx, review.declare_conflict(ctx.session, member, two[1], actor(ctx), ctx.now)):
-                committee = await ctx.get(ReviewCommittee, member.committee_id)
-                reference = next((a.reference for a in await review.assignments(ctx.session, member)
-                                  if a.subject.id == two[1]), "")
-                assert committee is not None
-                await conflict_declared(ctx.session, committee, member, reference, ctx.now)
-                ctx.tell("expert.conflict_declared")
-                await self.show_list(ctx, member)
-        elif step == "comment" and (two := _ids(value, 2)):
-            if member.state != "accepted":
-                ctx.tell("expert.error.final")
-                return
-            ctx.state.reset("comment", flow=self.name)
-            ctx.state.member, ctx.state.subject = member.id, two[1]
+        if step in ("home", "committees") or ctx.state.member is None:
+            await self.start(ctx, None)
+            return
+        member = await self._member(ctx, ctx.state.member)
+        if member is None:
+            return  # _member said why
+        if step == "decline":
+            ctx.tell("expert.ask_reason")
+        elif step == "comment":
             ctx.tell("expert.ask_comment", low=COMMENT_MIN)
-        elif step == "submit":
-            await self.submit(ctx, member)
+        elif step == "points" and subject is not None and criterion is not None:
+            await self.ask_points(ctx, member, subject, criterion)
+        elif step in ("subject", "points") and subject is not None:
+            await self.show_subject(ctx, member, subject)
         else:
-            ctx.tell("common.stale_button")
             await self.show_list(ctx, member)
 
-    async def _member(self, ctx: Context, member_id: Any) -> ReviewMember | None:
+    async def _on_screen(self, ctx: Context, member_id: int, subject_id: int | None = None) -> ReviewMember | None:
+        """The seat a step's own button is about: the one (and the application) on the screen, or the
+        press is another screen's."""
+        if member_id != ctx.state.member or (subject_id is not None and subject_id != ctx.state.subject):
+            raise Stale(member_id)
+        return await self._member(ctx, member_id)
+
+    async def _member(self, ctx: Context, member_id: int | None) -> ReviewMember | None:
+        """The expert's own seat; anyone else's (a forged id) or one gone is refused."""
         member = None
-        if isinstance(member_id, int) and ctx.identity.expert_id is not None:
+        if member_id is not None and ctx.identity.expert_id is not None:
             member = await review.member_of(ctx.session, member_id, ctx.identity.expert_id)
         if member is None:
             ctx.state.clear()
@@ -224,6 +328,15 @@ class ExpertFlow(Flow):
         return committee, rubric_for(committee.stage)
 
     # -- invitation --------------------------------------------------------------------------
+    async def ask_reason(self, ctx: Context, member: ReviewMember) -> None:
+        if member.state != "invited":
+            ctx.tell("expert.already_answered", state=ctx.t(f"committee.member.{member.state}"))
+            ctx.state.clear()
+            return
+        ctx.state.reset("decline", flow=self.name)
+        ctx.state.member = member.id
+        ctx.tell("expert.ask_reason")
+
     async def answer(self, ctx: Context, member: ReviewMember, accept: bool, reason: str | None) -> None:
         committee = await ctx.get(ReviewCommittee, member.committee_id)
         assert committee is not None
@@ -267,11 +380,11 @@ class ExpertFlow(Flow):
                 status = ctx.t("expert.status.open")
             lines.append(ctx.t("expert.row", n=n, reference=a.reference, title=a.title, status=status))
             if a.sheet is None or not a.sheet.conflict:
-                rows.append([Button(f"{n}. {a.reference}", button_data(self.name, "open", f"{member.id}.{a.subject.id}"))])
+                rows.append([self.button(f"{n}. {a.reference}", OpenSubject(member.id, a.subject.id))])
         if member.state == "submitted":
             lines.append(ctx.t("expert.submitted_final"))
         elif done == len(assigned):
-            rows.append([ctx.button("expert.submit", button_data(self.name, "submit", str(member.id)))])
+            rows.append([self.button(ctx.t("expert.submit"), SubmitAll(member.id))])
         rows.append([self._standing_button(ctx)])
         ctx.state.reset("list", flow=self.name)
         ctx.state.member = member.id
@@ -353,17 +466,16 @@ class ExpertFlow(Flow):
             lines.append(ctx.t("expert.score_row", label=label, points=got if got is not None else "—", max=c.points))
             if not final:
                 rows.append([Button(f"{label} ({got if got is not None else '—'}/{c.points})",
-                                    button_data(self.name, "crit", f"{member.id}.{subject_id}.{c.code}"))])
+                                    Criterion(member.id, subject_id, c.code).pack(self.name))])
         lines.append(ctx.t("expert.total", total=sum(scores.values())))
         if sheet is not None and sheet.comment:
             lines.append(ctx.t("expert.comment_row", comment=sheet.comment))
         elif scores and needs_comment(rubric, scores):
             lines.append(ctx.t("expert.comment_required"))
         if not final:
-            rows.append([ctx.button("expert.write_comment", button_data(self.name, "comment", f"{member.id}.{subject_id}")),
-                         ctx.button("expert.declare_conflict",
-                                    button_data(self.name, "conflict", f"{member.id}.{subject_id}"))])
-        rows.append([ctx.button("expert.back", button_data(self.name, "list", str(member.id)))])
+            rows.append([self.button(ctx.t("expert.write_comment"), WriteComment(member.id, subject_id)),
+                         self.button(ctx.t("expert.declare_conflict"), DeclareConflict(member.id, subject_id))])
+        rows.append([self.button(ctx.t("expert.back"), OpenList(member.id))])
         ctx.state.reset("subject", flow=self.name)
         ctx.state.member, ctx.state.subject = member.id, subject_id
         ctx.say("\n".join(lines), rows)
@@ -372,8 +484,7 @@ class ExpertFlow(Flow):
     async def ask_points(self, ctx: Context, member: ReviewMember, subject_id: int, code: str) -> None:
         _, rubric = await self._rubric(ctx, member)
         criterion = rubric.criterion(code)
-        if criterion is None:
-            ctx.tell("common.stale_button")
+        if criterion is None:  # the presses check it: a state from before the rubric changed
             await self.show_list(ctx, member)
             return
         if member.state != "accepted":
@@ -381,26 +492,27 @@ class ExpertFlow(Flow):
             return
         top = criterion.points
         choices = sorted({top, round(top * 0.9), round(top * 0.8), round(top * 0.7), round(top * 0.6), 0}, reverse=True)
-        rows = [[Button(str(v), button_data(self.name, "pts", f"{member.id}.{subject_id}.{code}.{v}")) for v in choices]]
+        rows = [[self.button(str(v), Points(member.id, subject_id, code, v)) for v in choices]]
         ctx.state.reset("points", flow=self.name)
         ctx.state.member, ctx.state.subject, ctx.state.criterion = member.id, subject_id, code
         ctx.tell("expert.ask_points", label=criterion.label.get(ctx.locale) or criterion.label["zh-Hans"], max=top,
                  buttons=rows)
 
     async def typed_points(self, ctx: Context, member: ReviewMember, text: str) -> None:
-        value, subject_id = parse_points(text), ctx.state.subject
-        if value is None or subject_id is None:
+        value, subject_id, code = parse_points(text), ctx.state.subject, ctx.state.criterion
+        if subject_id is None or code is None:
+            await self.show_list(ctx, member)
+        elif value is None:
             _, rubric = await self._rubric(ctx, member)
-            criterion = rubric.criterion(str(ctx.state.criterion))
+            criterion = rubric.criterion(code)
             ctx.tell("expert.error.not_number", max=criterion.points if criterion else 100)
-            return
-        await self.set_points(ctx, member, subject_id, str(ctx.state.criterion), value)
+        else:
+            await self.set_points(ctx, member, subject_id, code, value)
 
-    async def set_points(self, ctx: Context, member: ReviewMember, subject_id: int, code: str, value: int | None) -> None:
+    async def set_points(self, ctx: Context, member: ReviewMember, subject_id: int, code: str, value: int) -> None:
         _, rubric = await self._rubric(ctx, member)
         criterion = rubric.criterion(code)
-        if criterion is None or value is None:
-            ctx.tell("common.stale_button")
+        if criterion is None:  # the presses check it: a state from before the rubric changed
             await self.show_list(ctx, member)
             return
         if not 0 <= value <= criterion.points:

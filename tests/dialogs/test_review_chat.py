@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from dialogs.context import SHANGHAI, DialogSettings
-from dialogs.flows.expert import parse_points
+from dialogs.flows.expert import Criterion, OpenSubject, parse_points
 from dialogs.registry import build_engine
 from store import models as m
 from store.reminders import Schedule
@@ -106,7 +106,10 @@ async def test_whole_review_in_chat(sessions, rw) -> None:  # type: ignore[no-un
                 await person.press("声明利益冲突")
                 assert "已声明利益冲突" in person.text
                 await person.press_data(stale)  # a button of the application from before the conflict
-                await person.press_data(stale.replace("crit", "pts") + ".10")
+                assert "这个按钮已经失效了" in person.text and "已声明利益冲突" in person.text
+                shown = Criterion.unpack(stale.split(":", 2)[2])
+                assert shown is not None
+                await person.press_data(OpenSubject(shown.member, shown.subject).pack("expert"))  # opened again: refused
                 assert "利益冲突" in person.text and "不能为其评分" in person.text
                 continue
             for label in ("需求分析", "目标与服务设计", "实施计划与风险", "机构能力", "预算合理性", "创新与可持续性"):
