@@ -132,6 +132,8 @@ class SurveyStaffFlow(Flow):
 
     @on(CloseIn)
     async def close_in(self, ctx: Context, press: CloseIn) -> None:
+        if press.days not in CLOSE_IN_DAYS:
+            raise Stale(press)  # not one of the buttons (a forged number of days could overflow the calendar)
         if (project := await self._shown_project(ctx, press.project)) is not None:
             await self.open_survey(ctx, project, ctx.today + timedelta(days=press.days))
 

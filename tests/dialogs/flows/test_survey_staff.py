@@ -131,6 +131,12 @@ async def test_another_departments_project_and_forged_data(bot, world, sessions)
         await staff.press_data(forged)
         assert "这个按钮已经失效了" in staff.text and world.project.code in staff.text, forged
         assert await saved(sessions, "staff1") == before
+    await staff.press_data(pack(NewSurvey(world.project.id)))
+    asked = await saved(sessions, "staff1")
+    for forged in (pack(CloseIn(world.project.id, 999_999_999)), pack(CloseIn(world.project.id, 7))):
+        await staff.press_data(forged)  # days no button offers
+        assert "这个按钮已经失效了" in staff.text and "截止日期是哪天" in staff.text, forged
+        assert await saved(sessions, "staff1") == asked
     assert await written(sessions) == (0, 0, [])
 
 
