@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.context import DialogSettings
 from dialogs.engine import Engine
-from dialogs.flows.binding import Confirm
+from dialogs.flows.binding import BindingFlow, Confirm
 from dialogs.registry import build_engine
 from store import models as m
 from store.invites import create_invite
@@ -53,6 +53,10 @@ async def bound_to(sessions: async_sessionmaker[AsyncSession], user_id: str) -> 
 async def used(sessions: async_sessionmaker[AsyncSession], invite_id: int) -> bool:
     async with sessions() as s:
         return await s.scalar(select(m.Invite.used_at).where(m.Invite.id == invite_id)) is not None
+
+
+def test_the_table_names_every_button_of_the_flow() -> None:
+    assert {a: r.payload for a, r in BindingFlow.presses.items()} == {"confirm": Confirm}
 
 
 async def test_replace(bot, codes, sessions) -> None:  # type: ignore[no-untyped-def]

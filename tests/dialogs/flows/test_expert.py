@@ -17,6 +17,7 @@ from dialogs.flows.expert import (
     Answer,
     Criterion,
     DeclareConflict,
+    ExpertFlow,
     OpenList,
     OpenSubject,
     Points,
@@ -94,6 +95,12 @@ async def sheet(sessions: async_sessionmaker[AsyncSession], member_id: int, subj
             m.ReviewSheet.member_id == member_id, m.ReviewSheet.subject_id == subject_id))).scalar_one_or_none()
         scores = await review.sheet_scores(s, found.id) if found is not None else {}
     return found, scores
+
+
+def test_the_table_names_every_button_of_the_flow() -> None:
+    assert {a: r.payload for a, r in ExpertFlow.presses.items()} == {
+        "answer": Answer, "list": OpenList, "open": OpenSubject, "crit": Criterion, "pts": Points,
+        "conflict": DeclareConflict, "comment": WriteComment, "submit": SubmitAll, "standing": Standing}
 
 
 async def test_accept(bot, invited, sessions) -> None:  # type: ignore[no-untyped-def]

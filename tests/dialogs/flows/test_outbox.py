@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.context import DialogSettings
 from dialogs.engine import Engine
-from dialogs.flows.outbox import AllPage, ProblemsPage
+from dialogs.flows.outbox import AllPage, OutboxFlow, ProblemsPage
 from dialogs.registry import build_engine
 from store import models as m
 from testing.chat import Person
@@ -46,6 +46,10 @@ async def world(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Wor
 @pytest.fixture
 def bot(sessions: async_sessionmaker[AsyncSession]) -> Engine:
     return build_engine(sessions, DialogSettings(), clock=lambda: NOW)
+
+
+def test_the_table_names_every_button_of_the_flow() -> None:
+    assert {a: r.payload for a, r in OutboxFlow.presses.items()} == {"all": AllPage, "problems": ProblemsPage}
 
 
 async def test_pages_and_the_problems_view(bot, world) -> None:  # type: ignore[no-untyped-def]

@@ -13,7 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.context import DialogSettings
 from dialogs.engine import Engine
-from dialogs.flows.survey_staff import CloseIn, Count, Invitations, ListPage, NewSurvey, OpenProject, Results
+from dialogs.flows.survey_staff import (
+    CloseIn,
+    Count,
+    Invitations,
+    ListPage,
+    NewSurvey,
+    OpenProject,
+    Results,
+    SurveyStaffFlow,
+)
 from dialogs.registry import build_engine
 from store import models as m
 from testing.chat import Person
@@ -60,6 +69,12 @@ async def written(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, int,
 async def on_project(staff: Person, project: m.Project) -> None:
     await staff.say("/surveys")
     await staff.press_data(pack(OpenProject(project.id)))
+
+
+def test_the_table_names_every_button_of_the_flow() -> None:
+    assert {a: r.payload for a, r in SurveyStaffFlow.presses.items()} == {
+        "list": ListPage, "open": OpenProject, "new": NewSurvey, "close": CloseIn, "invite": Invitations,
+        "count": Count, "results": Results}
 
 
 async def test_every_button(bot, world, sessions) -> None:  # type: ignore[no-untyped-def]
