@@ -25,6 +25,7 @@ from dialogs.reminders import Evaluation, RuleSettings, evaluate, window_start
 from store.db import transaction
 from store.leases import (
     acquire_lease,
+    evaluation_settings,
     get_watermark,
     is_sqlite,
     release_lease,
@@ -96,6 +97,7 @@ async def evaluate_rules(
         async with transaction(sessions) as session:
             if not await try_advisory_xact_lock(session, EVALUATOR):
                 return None
+            await evaluation_settings(session)
             return await _evaluate_locked(session, rules, now)
     async with transaction(sessions) as session:
         if not await acquire_lease(session, EVALUATOR, holder, now, EVALUATOR_LEASE):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import App
@@ -145,6 +145,39 @@ async def test_another_evaluator_holding_the_lock_is_reported_and_the_queue_stil
     with time_machine.travel(DUE + timedelta(minutes=6), tick=False):  # the lease ran out / the lock is free
         free = await run_once(app, sender, now(), sleep=no_sleep)
     assert free.evaluated and free.evaluation.queued == EXPECTED
+
+
+@pytest.mark.postgres
+async def test_the_evaluation_alone_starts_no_parallel_workers(pg_url: str) -> None:
+    """On PostgreSQL the rules' transaction runs with no parallel workers (``store.leases.evaluation_settings``);
+    the setting ends with it."""
+    engine = create_engine(pg_url)
+    app = app_for(engine)
+    await build_calendar_world(app.sessions)
+    seen: list[str] = []
+    setting = "SELECT current_setting('max_parallel_workers_per_gather')"
+
+    def setting_when_queuing(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO outbox"):
+            show = conn.connection.cursor()  # a cursor of its own: the INSERT's still holds its row count
+            try:
+                show.execute(setting)
+                seen.append(show.fetchone()[0])
+            finally:
+                show.close()
+
+    event.listen(engine.sync_engine, "after_cursor_execute", setting_when_queuing)
+    try:
+        with time_machine.travel(DUE, tick=False):
+            result = await run_once(app, None, now(), sleep=no_sleep)
+        event.remove(engine.sync_engine, "after_cursor_execute", setting_when_queuing)
+        async with app.sessions() as s:
+            after = await s.scalar(text(setting))
+    finally:
+        await engine.dispose()
+    assert result.evaluation.queued == EXPECTED
+    assert seen and set(seen) == {"0"}
+    assert after != "0"
 
 
 async def test_a_crash_between_claim_and_send_sends_the_message_once_after_recovery(app: App, world: World) -> None:
