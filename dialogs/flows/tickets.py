@@ -9,13 +9,14 @@ who reported: only what was reported and the contact the reporter chose to leave
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Literal
+from typing import Literal, get_args
 
 from dialogs import voice
-from dialogs.buttons import parse_id
+from dialogs.buttons import Payload, Stale, on, parse_id
 from dialogs.context import Context, Parse
-from dialogs.flow import Flow, button_data, run_button, split_button
+from dialogs.flow import Flow, run_button
 from dialogs.listing import (
     PAGE_SIZE,
     Page,
@@ -41,14 +42,43 @@ NOTE_MAX = 500
 PREVIEW = 40
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
 PHOTO_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
+Target = Literal["investigating", "resolved", "unfounded"]  # the states a ticket is moved to (store.tickets.TICKET_MOVES)
+TARGETS: tuple[Target, ...] = get_args(Target)
+
+
+@dataclass(frozen=True)
+class ListPage(Payload, action="list"):
+    """A page of the tickets to handle (staff), or of one's own reports (everyone else)."""
+
+    page: int = 0
+
+
+@dataclass(frozen=True)
+class MinePage(Payload, action="mine"):
+    """A page of one's own reports (staff who reported problems themselves)."""
+
+    page: int = 0
+
+
+@dataclass(frozen=True)
+class Open(Payload, action="open"):
+    ticket: int
+
+
+@dataclass(frozen=True)
+class Move(Payload, action="move", steps=("ticket", "note")):
+    """Move a ticket on, from its page (or from the note's question, to change one's mind)."""
+
+    ticket: int
+    target: Target
 
 
 class TicketsFlow(Flow):
-    legacy_buttons = True  # TRANSITIONAL
     name = "tickets"
     commands = ("tickets",)
     menu_key = "tickets.menu"
     menu_order = 65
+    use_buttons_key = "tickets.use_buttons"
 
     async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         ticket_id = parse_id((payload or "")[1:]) if (payload or "").startswith("t") else None
@@ -58,24 +88,30 @@ class TicketsFlow(Flow):
             await self.show_list(ctx, 0)
 
     async def handle(self, ctx: Context, msg: Incoming) -> None:
-        if msg.button is None:
-            if ctx.state.step == "note" and (msg.text or "").strip():
-                await self.apply_move(ctx, msg.text or "")
-                return
-            ctx.tell("tickets.use_buttons")
-            await self.reprompt(ctx)
+        """Typed text is the note of a move being made; anywhere else the step wants its buttons."""
+        if ctx.state.step == "note" and (msg.text or "").strip():
+            await self.apply_move(ctx, msg.text or "")
             return
-        _, step, value = split_button(msg.button)
-        head, _, target = value.partition(".")
-        if step in ("list", "mine") and (number := parse_id(value)) is not None:
-            await self.show_list(ctx, number, mine=step == "mine")
-        elif step == "open" and (ticket_id := parse_id(value)) is not None:
-            await self.show_ticket(ctx, ticket_id)
-        elif step == "move" and (ticket_id := parse_id(head)) is not None and target in tickets.TICKET_MOVES:
-            await self.ask_note(ctx, ticket_id, target)
-        else:
-            ctx.tell("common.stale_button")
-            await self.reprompt(ctx)
+        await super().handle(ctx, msg)
+
+    @on(ListPage)
+    async def list_page(self, ctx: Context, press: ListPage) -> None:
+        await self.show_list(ctx, press.page)
+
+    @on(MinePage)
+    async def mine_page(self, ctx: Context, press: MinePage) -> None:
+        await self.show_list(ctx, press.page, mine=True)
+
+    @on(Open)
+    async def open_ticket(self, ctx: Context, press: Open) -> None:
+        await self.show_ticket(ctx, press.ticket)
+
+    @on(Move)
+    async def move(self, ctx: Context, press: Move) -> None:
+        ticket = await self._handled(ctx, press.ticket)
+        if ticket is not None and press.target not in tickets.TICKET_MOVES.get(ticket.state, ()):
+            raise Stale(press)  # the ticket moved on since its page was shown
+        await self.ask_note(ctx, press.ticket, press.target)
 
     async def reprompt(self, ctx: Context) -> None:
         ticket_id = ctx.state.id
@@ -117,7 +153,7 @@ class TicketsFlow(Flow):
         ctx.state.page = number
         ctx.state.mine = mine
         own_too = ctx.is_staff and not mine and (await self._page(ctx, 0, True))[1] > 0
-        own_row = [Button(ctx.t("tickets.my_reports"), button_data(self.name, "mine", "0"))] if own_too else None
+        own_row = [self.button(ctx.t("tickets.my_reports"), MinePage())] if own_too else None
         if not items:
             if own_row is None:
                 ctx.state.clear()
@@ -132,11 +168,10 @@ class TicketsFlow(Flow):
                 kind=ctx.t(f"complain.kind.{ticket.kind}"), state=ctx.t(f"tickets.state.{ticket.state}"),
                 preview=shorten(ticket.description, PREVIEW),
             ))
-            rows.append([Button(ctx.t("tickets.open_label", n=n, reference=ticket.reference),
-                                button_data(self.name, "open", str(ticket.id)))])
+            rows.append([self.button(ctx.t("tickets.open_label", n=n, reference=ticket.reference), Open(ticket.id))])
         if page.pages > 1:
             lines.append(page_label(ctx, page))
-            rows.append(nav_row(ctx, self.name, "mine" if mine else "list", page))
+            rows.append(nav_row(ctx, self.name, MinePage if mine else ListPage, page))
         if own_row is not None:
             rows.append(own_row)
         ctx.say("\n".join(lines), rows)
@@ -172,11 +207,11 @@ class TicketsFlow(Flow):
         if handles:
             moves = tickets.TICKET_MOVES.get(ticket.state, ())
             if moves:
-                rows.append([Button(ctx.t(f"tickets.move.{target}"), button_data(self.name, "move", f"{ticket.id}.{target}"))
-                             for target in moves])
+                rows.append([self.button(ctx.t(f"tickets.move.{target}"), Move(ticket.id, target))
+                             for target in TARGETS if target in moves])
         page, mine = ctx.state.page or 0, ctx.state.mine is True
-        back = button_data(self.name, "mine" if mine else "list", str(page if isinstance(page, int) else 0))
-        rows.append([Button(ctx.t("tickets.back"), back)])
+        number = page if isinstance(page, int) else 0
+        rows.append([self.button(ctx.t("tickets.back"), MinePage(number) if mine else ListPage(number))])
         ctx.state.reset("ticket")
         ctx.state.id = ticket.id
         ctx.state.page = page
@@ -205,15 +240,21 @@ class TicketsFlow(Flow):
         return Attachment(key, content, mime) if len(content) <= PHOTO_MAX_BYTES else None
 
     # -- moving a ticket on ------------------------------------------------------------------
-    async def ask_note(self, ctx: Context, ticket_id: int, target: str) -> None:
+    async def _handled(self, ctx: Context, ticket_id: int) -> Ticket | None:
+        """The ticket when this person handles it: staff of its project's department (its reporter sees
+        it, only staff move it)."""
         found = await self._visible(ctx, ticket_id)
-        if found is None or not ctx.staff_of(found[1].department_id):  # its reporter sees it, only staff move it
+        return found[0] if found is not None and ctx.staff_of(found[1].department_id) else None
+
+    async def ask_note(self, ctx: Context, ticket_id: int, target: str) -> None:
+        """Ask for the note of a move; a move the ticket's state no longer allows (someone moved it
+        meanwhile) shows the ticket as it is."""
+        ticket = await self._handled(ctx, ticket_id)
+        if ticket is None:
             ctx.tell("tickets.not_found")
             await self.show_list(ctx, 0)
             return
-        ticket, _ = found
         if target not in tickets.TICKET_MOVES.get(ticket.state, ()):
-            ctx.tell("tickets.cannot_move", state=ctx.t(f"tickets.state.{ticket.state}"))
             await self.show_ticket(ctx, ticket.id)
             return
         page = ctx.state.page or 0
@@ -223,7 +264,7 @@ class TicketsFlow(Flow):
         ctx.state.page = page
         ctx.tell(
             "tickets.ask_note", reference=ticket.reference, state=ctx.t(f"tickets.state.{target}"),
-            buttons=[[Button(ctx.t("tickets.back"), button_data(self.name, "open", str(ticket.id)))]],
+            buttons=[[self.button(ctx.t("tickets.back"), Open(ticket.id))]],
         )
 
     async def apply_move(self, ctx: Context, text: str) -> None:

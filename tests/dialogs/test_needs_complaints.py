@@ -21,6 +21,7 @@ from bot.cli import main
 from dialogs import i18n
 from dialogs.context import DialogSettings, PlainUnderstand
 from dialogs.flows.complaint import rank_projects, search_terms
+from dialogs.flows.tickets import Move, Open
 from dialogs.notices import render_notice
 from dialogs.registry import build_engine
 from dialogs.voice import normalize_contact
@@ -378,8 +379,8 @@ async def test_ticket_moves_with_notes_and_the_reporter_is_told(bot, sessions, v
     assert "上门探访" in staff.text and "电话 13912345678" in staff.text
     assert {b.label for b in staff.buttons()} >= {"🔍 开始调查"}
     assert "✅ 已解决" not in {b.label for b in staff.buttons()}  # received → investigating first
-    await staff.press_data(f"tickets:move:{ticket_id}.resolved")  # a forged jump
-    assert "不能这样变更" in staff.text
+    await staff.press_data(Move(ticket_id, "resolved").pack("tickets"))  # a forged jump
+    assert "这个按钮已经失效了" in staff.text and "🔍 开始调查" in {b.label for b in staff.buttons()}
     await staff.press("开始调查")
     await staff.say("已联系机构核实排班。")
     assert "已通知反映人" in staff.text and "调查中" in staff.text
@@ -419,7 +420,9 @@ async def test_other_department_and_other_residents_cannot_open_a_ticket(bot, se
     await jiangbei.press("提交")
     await other_staff.say("/tickets")
     assert "活动室常年锁门" in other_staff.text and "上门探访" not in other_staff.text
-    await other_staff.press_data("tickets:move:1.investigating")  # forged while the tickets flow is open
+    await other_staff.press_data(Open(2).pack("tickets"))  # their own department's ticket
+    assert "活动室常年锁门" in other_staff.text
+    await other_staff.press_data(Move(1, "investigating").pack("tickets"))  # forged with the other department's
     assert "无权查看" in other_staff.text
     await other_staff.say("越权的处理说明")
     other = Person(bot, "res2")
@@ -450,11 +453,11 @@ async def test_staff_commands_are_refused_to_residents_and_organizations(bot, se
     org = Person(bot, "org1")
     await org.say("/tickets")
     assert "您还没有反映过问题" in org.text  # their own reports, as anyone's: nobody else's
-    await org.press_data("tickets:open:1")
-    await org.press_data("tickets:move:1.investigating")
+    await org.press_data(Open(1).pack("tickets"))
+    await org.press_data(Move(1, "investigating").pack("tickets"))
     resident = Person(bot, "res3")
     await resident.say("/tickets")  # their (empty) list: the tickets flow is not active
-    await resident.press_data("tickets:move:1.investigating")
+    await resident.press_data(Move(1, "investigating").pack("tickets"))
     await resident.say("我自己改个状态")
     async with sessions() as s:
         assert await s.scalar(select(m.Need.state)) == "new"

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 
 from dialogs.context import SHANGHAI, DialogSettings
 from dialogs.flows.expert import Criterion, OpenSubject, parse_points
+from dialogs.flows.tickets import Move
 from dialogs.registry import build_engine
 from store import models as m
 from store.reminders import Schedule
@@ -371,9 +372,9 @@ async def test_upheld_objection_holds_the_contract_and_staff_withdraw_the_approv
         async with sessions() as s:
             ticket = (await s.execute(select(m.Ticket))).scalar_one()
         await staff.press_data(f"g:run:tickets:t{ticket.id}")
-        await staff.press_data(f"tickets:move:{ticket.id}.investigating")
+        await staff.press_data(Move(ticket.id, "investigating").pack("tickets"))
         await staff.say("正在核查")
-        await staff.press_data(f"tickets:move:{ticket.id}.resolved")
+        await staff.press_data(Move(ticket.id, "resolved").pack("tickets"))
         await staff.say("核查属实：去年项目逾期未结项")
         assert "异议已成立" in staff.text
         withdraw = staff.button("撤销立项").data
