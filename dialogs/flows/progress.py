@@ -6,10 +6,12 @@ the latest updates of their department's projects, internal ones included and ma
 
 from __future__ import annotations
 
-from dialogs.buttons import parse_id
+from dataclasses import dataclass
+
+from dialogs.buttons import Payload, Stale, on, parse_id
 from dialogs.context import Context, Parse
 from dialogs.fields import CHOICE, LONG_TEXT, MEDIA, YES_NO, Choice, Field, Values
-from dialogs.flow import split_button
+from dialogs.flow import Flow
 from dialogs.forms import Form
 from dialogs.listing import (
     PAGE_SIZE,
@@ -31,6 +33,13 @@ FEED_TEXT_LIMIT = 240  # a page of eight stays well inside one chat message
 MEDIA_KINDS = ("photo", "document")
 
 
+@dataclass(frozen=True)
+class FeedPage(Payload, action="feed", steps=(FEED,)):
+    """A page of the staff feed."""
+
+    page: int
+
+
 async def _project_choices(ctx: Context, values: Values) -> list[Choice]:
     if ctx.organization_id is None:
         return []
@@ -42,12 +51,12 @@ async def _project_choices(ctx: Context, values: Values) -> list[Choice]:
 
 
 class ProgressFlow(Form):
-    legacy_buttons = True  # TRANSITIONAL
     name = "progress"
     commands = ("progress",)
     roles = frozenset({"org", "staff"})
     menu_key = "progress.menu"
     menu_order = 30
+    use_buttons_key = "progress.use_buttons"
 
     fields = (
         Field("project", CHOICE, "progress.ask.project", "progress.label.project", choices=_project_choices),
@@ -64,28 +73,24 @@ class ProgressFlow(Form):
         await super().start(ctx, payload)
 
     async def begin(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> bool:
-        if ctx.organization_id is None:
-            ctx.tell("common.not_allowed")
-            return False
         if not await _project_choices(ctx, {}):
             ctx.tell("progress.no_projects")
             return False
         return True
 
     async def handle(self, ctx: Context, msg: Incoming) -> None:
-        if ctx.state.step == FEED:
-            await self.handle_feed(ctx, msg)
-            return
-        if ctx.organization_id is None:  # the binding changed since the form began
-            ctx.state.clear()
-            ctx.tell("common.not_allowed")
+        if ctx.state.step == FEED:  # the feed's pages want their buttons
+            await Flow.handle(self, ctx, msg)
             return
         await super().handle(ctx, msg)
 
     async def reprompt(self, ctx: Context) -> None:
         if ctx.state.step == FEED:
             page = ctx.state.page
-            await self.show_feed(ctx, page if isinstance(page, int) else 0)
+            if ctx.is_staff:
+                await self.show_feed(ctx, page if isinstance(page, int) else 0)
+            else:  # only staff read the feed: a member (whose role changed since) gets the form
+                await self.start(ctx, None)
             return
         await super().reprompt(ctx)
 
@@ -93,9 +98,11 @@ class ProgressFlow(Form):
         return ctx.t("progress.summary_title")
 
     async def submit(self, ctx: Context, values: Values) -> None:
-        assert ctx.organization_id is not None
         project_id = parse_id(str(values.get("project", "")))
-        project = await prj.org_project(ctx.session, ctx.organization_id, project_id) if project_id is not None else None
+        org_id = ctx.organization_id  # None for staff: a form begun before the person's role changed
+        project = None
+        if project_id is not None and org_id is not None:
+            project = await prj.org_project(ctx.session, org_id, project_id)
         ctx.state.clear()
         if project is None or project.status not in prj.ACTIVE_STATUSES:
             ctx.tell("progress.project_gone")
@@ -115,21 +122,11 @@ class ProgressFlow(Form):
         ctx.tell("progress.saved_public" if public else "progress.saved_internal", project=title)
 
     # -- the staff feed ----------------------------------------------------------------------
-    async def handle_feed(self, ctx: Context, msg: Incoming) -> None:
-        if not ctx.is_staff:
-            ctx.state.clear()
-            ctx.tell("common.not_allowed")
-            return
-        if msg.button is not None:
-            _, step, value = split_button(msg.button)
-            number = parse_id(value)
-            if step == FEED and number is not None:
-                await self.show_feed(ctx, number)
-                return
-            ctx.tell("common.stale_button")
-        else:
-            ctx.tell("progress.use_buttons")
-        await self.reprompt(ctx)
+    @on(FeedPage)
+    async def feed_page(self, ctx: Context, press: FeedPage) -> None:
+        if not ctx.is_staff:  # a feed shown before the person's role changed: it is staff's only
+            raise Stale(press)
+        await self.show_feed(ctx, press.page)
 
     async def show_feed(self, ctx: Context, number: int) -> None:
         department_id = None if ctx.is_admin else ctx.identity.department_id
@@ -167,5 +164,5 @@ class ProgressFlow(Form):
         rows = []
         if page.pages > 1:
             lines.append(page_label(ctx, page))
-            rows.append(nav_row(ctx, self.name, FEED, page))
+            rows.append(nav_row(ctx, self.name, FeedPage, page))
         ctx.say("\n".join(lines), rows)

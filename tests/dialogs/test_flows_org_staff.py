@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.context import SHANGHAI, DialogSettings
+from dialogs.flows.progress import FeedPage
 from dialogs.flows.status import OpenApplication, OpenProject, Withdraw
-from dialogs.forms import Leave
+from dialogs.forms import Answer, Leave
 from dialogs.registry import build_engine
 from store import models as m
 from store.projects import add_progress, department_progress, next_milestones, public_progress
@@ -243,7 +244,7 @@ async def test_progress_with_photo_public_and_internal(bot, sessions, world, tmp
 async def test_progress_refuses_foreign_projects_repeats_and_residents(bot, sessions, world) -> None:  # type: ignore[no-untyped-def]
     p = Person(bot, "org2")
     await p.say("/progress")
-    await p.press_data(f"progress:project:{world.project.id}")  # the other organization's project
+    await p.press_data(Answer("project", str(world.project.id)).pack("progress"))  # the other organization's project
     assert "⚠️" in p.text and "选择" in p.text
     await p.press(world.other_project.code)
     await p.say("今天开展青少年小组活动一次。")
@@ -280,7 +281,7 @@ async def test_staff_progress_feed_paginates(bot, sessions, world) -> None:  # t
     assert "第01次进展" not in staff.text
     await staff.press("下一页")
     assert "第 2/2 页" in staff.text and "第00次进展" in staff.text and "第09次进展" not in staff.text
-    await staff.press_data("progress:feed:999")  # past the end: the last page
+    await staff.press_data(FeedPage(999).pack("progress"))  # past the end: the last page
     assert "第 2/2 页" in staff.text
 
 
