@@ -5,23 +5,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import LCSseq
 
 from dialogs import voice
-from dialogs.buttons import parse_id
+from dialogs.buttons import Payload, Stale, on, parse_id
 from dialogs.context import Context, Parse
 from dialogs.fields import CHOICE, LONG_TEXT, MEDIA, TEXT, Choice, Field, Problem, Values
-from dialogs.flow import button_data, run_button, split_button
-from dialogs.forms import Form
+from dialogs.flow import run_button
+from dialogs.forms import Form, Leave
 from dialogs.listing import (
     PAGE_SIZE,
     Page,
     clamp_page,
     fill_label,
     localized,
+    nav_row,
     page_count,
     page_label,
     shorten,
@@ -40,6 +42,33 @@ SUGGEST_CUTOFF = 50.0
 LABEL_LIMIT = 30
 _CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
 _WORD_RUN = re.compile(r"[a-z0-9][a-z0-9\-_]*")
+PROJECT = "project"  # the step that finds the project: typed words, suggestions, districts
+
+
+@dataclass(frozen=True)
+class Pick(Payload, action="pick", steps=(PROJECT,)):
+    """The project reported on, from the suggestions or a district's list."""
+
+    project: int
+
+
+@dataclass(frozen=True)
+class Districts(Payload, action="districts", steps=(PROJECT,)):
+    """Back to the districts to browse."""
+
+
+@dataclass(frozen=True)
+class District(Payload, action="district", steps=(PROJECT,)):
+    """The projects of one district (its Chinese name, as stored)."""
+
+    district: str
+
+
+@dataclass(frozen=True)
+class DistrictPage(Payload, action="page", steps=(PROJECT,)):
+    """Another page of the district being browsed (the state keeps which)."""
+
+    page: int
 
 
 def search_terms(folded: str) -> tuple[list[str], list[str]]:
@@ -93,11 +122,7 @@ def project_button_label(ctx: Context, project: Project) -> str:
     return fill_label(template, localized(ctx, project.title_zh, project.title_en), LABEL_LIMIT)
 
 
-LEAVE = "~leave"  # TRANSITIONAL
-
-
 class ComplaintFlow(Form):
-    legacy_buttons = True  # TRANSITIONAL
     name = "complain"
     commands = ("complain",)
     intents = ("complaint",)
@@ -105,7 +130,7 @@ class ComplaintFlow(Form):
     menu_order = 60
 
     fields = (
-        Field("project", CHOICE, "complain.ask.project", "complain.label.project", choices=_no_choices),
+        Field(PROJECT, CHOICE, "complain.ask.project", "complain.label.project", choices=_no_choices),
         Field("kind", CHOICE, "complain.ask.kind", "complain.label.kind", choices=_kinds),
         Field("description", LONG_TEXT, "complain.ask.description", "complain.label.description",
               max_len=DESCRIPTION_MAX, minimum=5, example="complain.example.description"),
@@ -136,53 +161,56 @@ class ComplaintFlow(Form):
 
     # -- picking the project -----------------------------------------------------------------
     async def ask(self, ctx: Context, f: Field, problem: Problem | None = None) -> None:
-        if f.name != "project":
+        if f.name != PROJECT:
             await super().ask(ctx, f, problem)
             return
-        ctx.state.step = "project"
+        ctx.state.step = PROJECT
         lines = [ctx.t("form.problem", problem=problem.text(ctx))] if problem else []
         lines.append(ctx.t("complain.ask.project"))
         ctx.say("\n".join(lines), [*await self._district_rows(ctx), [self._leave(ctx)]])
 
     async def _district_rows(self, ctx: Context) -> list[list[Button]]:
         names = await needs.known_districts(ctx.session)
-        buttons = [Button(await district_label(ctx, name), button_data(self.name, "project", f"d.{name}")) for name in names]
+        buttons = [self.button(await district_label(ctx, name), District(name)) for name in names]
         return [buttons[i:i + 3] for i in range(0, len(buttons), 3)]
 
     def _leave(self, ctx: Context) -> Button:
-        return Button(ctx.t("form.leave"), button_data(self.name, "project", LEAVE))
+        return self.button(ctx.t("form.leave"), Leave())
+
+    def _project_field(self) -> Field:
+        f = self.field(PROJECT)
+        assert f is not None
+        return f
 
     async def handle(self, ctx: Context, msg: Incoming) -> None:
-        if ctx.state.step != "project":
+        """On the project's step, typed words are looked up (a code, a name); elsewhere the form reads them."""
+        if ctx.state.step != PROJECT:
             await super().handle(ctx, msg)
-            return
-        f = self.field("project")
-        assert f is not None
-        if msg.button is None:
-            if not (msg.text or "").strip():
-                await self.ask(ctx, f, Problem.of("complain.error.need_name"))
-                return
-            await self.search(ctx, f, msg.text or "")
-            return
-        _, step, value = split_button(msg.button)
-        head, _, rest = value.partition(".")
-        if step != "project":
-            ctx.tell("common.stale_button")
-            await self.ask(ctx, f)
-        elif value == LEAVE:
-            await self.leave(ctx)
-        elif head == "p" and (project_id := parse_id(rest)) is not None and await ctx.get(Project, project_id) is not None:
-            ctx.state.browse = None
-            await self.accept(ctx, f, project_id)
-        elif head == "d" and rest:
-            await self.show_district(ctx, rest, 0)
-        elif head == "pg" and (number := parse_id(rest)) is not None and ctx.state.browse:
-            await self.show_district(ctx, ctx.state.browse, number)
-        elif value == "districts":
-            await self.ask(ctx, f)
+        elif not (msg.text or "").strip():
+            await self.ask(ctx, self._project_field(), Problem.of("complain.error.need_name"))
         else:
-            ctx.tell("common.stale_button")
-            await self.ask(ctx, f)
+            await self.search(ctx, self._project_field(), msg.text or "")
+
+    @on(Pick)
+    async def pick(self, ctx: Context, press: Pick) -> None:
+        if await ctx.get(Project, press.project) is None:
+            raise Stale(press)
+        ctx.state.browse = None
+        await self.accept(ctx, self._project_field(), press.project)
+
+    @on(Districts)
+    async def districts(self, ctx: Context, press: Districts) -> None:
+        await self.ask(ctx, self._project_field())
+
+    @on(District)
+    async def district(self, ctx: Context, press: District) -> None:
+        await self.show_district(ctx, press.district, 0)
+
+    @on(DistrictPage)
+    async def district_page(self, ctx: Context, press: DistrictPage) -> None:
+        if not ctx.state.browse:  # no district is being browsed
+            raise Stale(press)
+        await self.show_district(ctx, ctx.state.browse, press.page)
 
     async def search(self, ctx: Context, f: Field, text: str) -> None:
         typed = normalize(text)[:QUERY_MAX]
@@ -199,11 +227,8 @@ class ComplaintFlow(Form):
         if not ranked:
             await self.ask(ctx, f, Problem.of("complain.error.not_found", query=shorten(typed, 30)))
             return
-        rows = [
-            [Button(project_button_label(ctx, p), button_data(self.name, "project", f"p.{p.id}"))]
-            for p in ranked[:SUGGESTIONS]
-        ]
-        rows.append([Button(ctx.t("complain.browse"), button_data(self.name, "project", "districts")), self._leave(ctx)])
+        rows = [[self.button(project_button_label(ctx, p), Pick(p.id))] for p in ranked[:SUGGESTIONS]]
+        rows.append([self.button(ctx.t("complain.browse"), Districts()), self._leave(ctx)])
         ctx.say(ctx.t("complain.did_you_mean", query=shorten(typed, 30)), rows)
 
     async def _similar(self, ctx: Context, typed: str, query: str) -> list[Project]:
@@ -219,40 +244,28 @@ class ComplaintFlow(Form):
         return [p for p, _ in rank_projects(query, candidates)]
 
     async def show_district(self, ctx: Context, district: str, number: int) -> None:
-        f = self.field("project")
-        assert f is not None
         if district not in await needs.known_districts(ctx.session):
-            ctx.tell("common.stale_button")
-            await self.ask(ctx, f)
-            return
+            raise Stale(district)
         items, total = await tickets.district_projects(ctx.session, district, number * PAGE_SIZE, PAGE_SIZE)
         if not items and total:
             number = clamp_page(number, total)
             items, total = await tickets.district_projects(ctx.session, district, number * PAGE_SIZE, PAGE_SIZE)
         if not items:
-            await self.ask(ctx, f, Problem.of("complain.error.district_empty", district=await district_label(ctx, district)))
+            problem = Problem.of("complain.error.district_empty", district=await district_label(ctx, district))
+            await self.ask(ctx, self._project_field(), problem)
             return
         ctx.state.browse = district
         page: Page[Project] = Page(items, number, page_count(total), total, number * PAGE_SIZE)
         lines = [ctx.t("complain.district_projects", district=await district_label(ctx, district), total=total)]
-        rows = [
-            [Button(project_button_label(ctx, p), button_data(self.name, "project", f"p.{p.id}"))]
-            for p in items
-        ]
+        rows = [[self.button(project_button_label(ctx, p), Pick(p.id))] for p in items]
         if page.pages > 1:
             lines.append(page_label(ctx, page))
-            nav = []
-            if page.has_prev:
-                nav.append(Button(ctx.t("paging.prev"), button_data(self.name, "project", f"pg.{number - 1}")))
-            if page.has_next:
-                nav.append(Button(ctx.t("paging.next"), button_data(self.name, "project", f"pg.{number + 1}")))
-            rows.append(nav)
-        rows.append([Button(ctx.t("complain.other_district"), button_data(self.name, "project", "districts")),
-                     self._leave(ctx)])
+            rows.append(nav_row(ctx, self.name, DistrictPage, page))
+        rows.append([self.button(ctx.t("complain.other_district"), Districts()), self._leave(ctx)])
         ctx.say("\n".join(lines), rows)
 
     async def display(self, ctx: Context, f: Field, value: Any) -> str:
-        if f.name == "project":
+        if f.name == PROJECT:
             project = await ctx.get(Project, int(value))
             return project_label(ctx, project) if project else ctx.t("form.missing")
         if f.name == "contact" and value:
