@@ -42,7 +42,6 @@ def _entity(parse: dict[str, Any] | None, name: str) -> str | None:
 
 
 class NeedFlow(Form):
-    legacy_buttons = True  # TRANSITIONAL
     name = "need"
     commands = ("need",)
     intents = ("submit_demand",)
