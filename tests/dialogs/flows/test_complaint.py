@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.context import DialogSettings
 from dialogs.fields import SKIP
-from dialogs.flows.complaint import District, DistrictPage, Districts, Pick
+from dialogs.flows.complaint import ComplaintFlow, District, DistrictPage, Districts, Pick
 from dialogs.forms import Answer, Edit, Leave, Submit
 from dialogs.registry import build_engine
 from store import models as m
@@ -61,6 +61,12 @@ async def at_kind(p: Person, world: World) -> None:
     await p.say("/complain")
     await p.say(world.project.code)
     assert ASK_KIND in p.text
+
+
+def test_the_table_names_every_button_of_the_flow() -> None:
+    assert {a: r.payload for a, r in ComplaintFlow.presses.items()} == {
+        "a": Answer, "edit": Edit, "submit": Submit, "leave": Leave,
+        "pick": Pick, "district": District, "page": DistrictPage, "districts": Districts}
 
 
 async def test_a_resident_finds_the_project_by_code_answers_each_step_and_files(bot, sessions, world) -> None:  # type: ignore[no-untyped-def]

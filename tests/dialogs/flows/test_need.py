@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.context import DialogSettings
 from dialogs.fields import SKIP
+from dialogs.flows.needs import NeedFlow
 from dialogs.forms import Answer, Edit, Leave, Submit
 from dialogs.registry import build_engine
 from store import models as m
@@ -60,6 +61,10 @@ async def to_consent(p: Person) -> None:
     await p.say(DESCRIPTION)
     await p.press_data(press(Answer("photo", SKIP)))
     assert ASK_CONSENT in p.text
+
+
+def test_the_table_names_every_button_of_the_flow() -> None:
+    assert {a: r.payload for a, r in NeedFlow.presses.items()} == {"a": Answer, "edit": Edit, "submit": Submit, "leave": Leave}
 
 
 async def test_each_step_answered_with_consent_and_contact(bot, sessions, world) -> None:  # type: ignore[no-untyped-def]

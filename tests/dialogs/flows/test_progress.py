@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.context import DialogSettings
 from dialogs.fields import SKIP
-from dialogs.flows.progress import FeedPage
+from dialogs.flows.progress import FeedPage, ProgressFlow
 from dialogs.forms import Answer, Edit, Leave, Submit
 from dialogs.registry import build_engine
 from store import models as m
@@ -52,6 +52,12 @@ async def updates(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[int,
     async with sessions() as s:
         rows = (await s.execute(select(m.ProgressUpdate).order_by(m.ProgressUpdate.id))).scalars().all()
     return [(u.project_id, u.text_zh, u.public) for u in rows]
+
+
+def test_the_table_names_every_button_of_the_flow() -> None:
+    assert {a: r.payload for a, r in ProgressFlow.presses.items()} == {
+        "a": Answer, "edit": Edit, "submit": Submit, "leave": Leave, "feed": FeedPage}
+    assert FeedPage(2).pack("progress") == "progress:feed:2"  # the data of buttons already sent
 
 
 async def test_a_member_answers_each_step_and_submits(bot, sessions, world) -> None:  # type: ignore[no-untyped-def]

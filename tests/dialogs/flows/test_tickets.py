@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.context import DialogSettings
-from dialogs.flows.tickets import ListPage, MinePage, Move, Open
+from dialogs.flows.tickets import ListPage, MinePage, Move, Open, TicketsFlow
 from dialogs.registry import build_engine
 from dialogs.voice import normalize_contact
 from store import models as m
@@ -57,6 +57,12 @@ async def add_tickets(sessions: async_sessionmaker[AsyncSession], world: World, 
         for n in range(count):
             await create_ticket(s, project_id=world.project.id, kind="other", description=f"第{n:02d}个问题",
                                 media_path=None, contact=None, reporter_identity_id=reporter_id, now=NOW, year=NOW.year)
+
+
+def test_the_table_names_every_button_of_the_flow() -> None:
+    assert {a: r.payload for a, r in TicketsFlow.presses.items()} == {
+        "list": ListPage, "mine": MinePage, "open": Open, "move": Move}
+    assert Move(7, "resolved").pack("tickets") == "tickets:move:7.resolved"  # the data of buttons already sent
 
 
 async def test_staff_page_through_the_department_list_and_their_own_reports(bot, sessions, world) -> None:  # type: ignore[no-untyped-def]
