@@ -19,7 +19,8 @@ from dialogs.registry import build_engine
 from store import models as m
 from testing.chat import Person
 from testing.factories import NOW, World, bind_identity, build_world
-from tests.dialogs.flows.conversations import identity_id, saved_state
+from tests.dialogs.flows.saved import saved
+from tests.dialogs.test_needs_complaints import identity_id
 
 STALE = "这个按钮已经失效了"
 ASK_PROJECT = "是哪个项目？"
@@ -101,7 +102,7 @@ async def test_a_name_suggests_projects_to_pick(bot, sessions, world) -> None:  
     assert {press(Pick(world.project.id)), press(Pick(world.other_project.id))} <= {b.data for b in p.buttons()}
     await p.press_data(press(Pick(world.other_project.id)))
     assert ASK_KIND in p.text
-    _, step, slots = await saved_state(sessions, "res1")
+    _, step, slots = await saved(sessions, "res1")
     assert step == "kind" and slots["form"]["values"] == {"project": world.other_project.id}
 
 
@@ -120,7 +121,7 @@ async def test_districts_and_their_pages_are_browsed_and_left(bot, sessions, wor
     assert ASK_KIND in p.text
     await p.press_data(press(Leave()))
     assert "已取消" in p.text
-    assert await tickets(sessions) == [] and (await saved_state(sessions, "res1"))[:2] == (None, None)
+    assert await tickets(sessions) == [] and (await saved(sessions, "res1"))[:2] == (None, None)
 
 
 async def test_a_press_from_a_passed_step_is_stale_and_changes_nothing(bot, sessions, world) -> None:  # type: ignore[no-untyped-def]
@@ -129,7 +130,7 @@ async def test_a_press_from_a_passed_step_is_stale_and_changes_nothing(bot, sess
     await p.press_data(press(DistrictPage(1)))  # no district is being browsed
     assert STALE in p.text and ASK_PROJECT in p.text
     await at_kind(p, world)
-    before = await saved_state(sessions, "res1")
+    before = await saved(sessions, "res1")
     for passed in (Pick(world.other_project.id), District("南山区"), DistrictPage(1), Districts(), Submit()):
         await p.press_data(press(passed))
         assert STALE in p.text and ASK_KIND in p.text, passed
@@ -138,7 +139,7 @@ async def test_a_press_from_a_passed_step_is_stale_and_changes_nothing(bot, sess
                    "complain:page:", "complain:zap:1"):
         await p.press_data(forged)
         assert STALE in p.text and ASK_KIND in p.text, forged
-    assert await saved_state(sessions, "res1") == before
+    assert await saved(sessions, "res1") == before
     await p.press_data(press(Answer("kind", "quality")))
     assert "请描述具体情况" in p.text
 
@@ -146,16 +147,16 @@ async def test_a_press_from_a_passed_step_is_stale_and_changes_nothing(bot, sess
 async def test_forged_projects_districts_and_kinds_are_not_taken(bot, sessions, world) -> None:  # type: ignore[no-untyped-def]
     p = Person(bot, "res1")
     await p.say("/complain")
-    before = await saved_state(sessions, "res1")
+    before = await saved(sessions, "res1")
     await p.press_data(press(Pick(999_999)))  # no such project
     assert STALE in p.text and ASK_PROJECT in p.text
     await p.press_data(press(District("不存在区")))
     assert STALE in p.text and ASK_PROJECT in p.text
-    assert await saved_state(sessions, "res1") == before
+    assert await saved(sessions, "res1") == before
     await p.say(world.project.code)
     await p.press_data(press(Answer("kind", "objection")))  # only about a project under public notice
     assert "⚠️" in p.text and ASK_KIND in p.text
-    assert (await saved_state(sessions, "res1"))[1] == "kind"
+    assert (await saved(sessions, "res1"))[1] == "kind"
     assert await tickets(sessions) == []
 
 

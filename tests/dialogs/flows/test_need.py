@@ -18,7 +18,8 @@ from dialogs.registry import build_engine
 from store import models as m
 from testing.chat import Person
 from testing.factories import NOW, World, build_world
-from tests.dialogs.flows.conversations import identity_id, saved_state
+from tests.dialogs.flows.saved import saved
+from tests.dialogs.test_needs_complaints import identity_id
 
 STALE = "这个按钮已经失效了"
 ASK_CATEGORY = "您建议的是哪一类服务？"
@@ -110,21 +111,21 @@ async def test_leaving_files_nothing(bot, sessions, world) -> None:  # type: ign
     await p.press_data(press(Answer("category", "养老服务")))
     await p.press_data(press(Leave()))
     assert "已取消" in p.text
-    assert await needs(sessions) == [] and (await saved_state(sessions, "res1"))[:2] == (None, None)
+    assert await needs(sessions) == [] and (await saved(sessions, "res1"))[:2] == (None, None)
 
 
 async def test_a_press_from_a_passed_step_is_stale_and_changes_nothing(bot, sessions, world) -> None:  # type: ignore[no-untyped-def]
     p = Person(bot, "res1")
     await p.say("/need")
     await p.press_data(press(Answer("category", "养老服务")))
-    before = await saved_state(sessions, "res1")
+    before = await saved(sessions, "res1")
     for passed in (Answer("category", "社区治理"), Answer("consent", "yes"), Edit("category"), Submit()):
         await p.press_data(press(passed))
         assert STALE in p.text and ASK_DISTRICT in p.text, passed
     for forged in ("need:category:养老服务", "need:a:district", "need:a:", "need:edit:", "need:zap:1"):
         await p.press_data(forged)
         assert STALE in p.text and ASK_DISTRICT in p.text, forged
-    assert await saved_state(sessions, "res1") == before
+    assert await saved(sessions, "res1") == before
     await p.press_data(press(Answer("district", "南山区")))
     await p.press_data(press(Answer("target_group", "elderly")))
     await p.say(DESCRIPTION)
@@ -146,7 +147,7 @@ async def test_forged_answers_are_not_taken(bot, sessions, world) -> None:  # ty
     assert "⚠️" in p.text and ASK_DISTRICT in p.text
     await p.press_data(press(Answer("district", SKIP)))  # the district is required
     assert STALE in p.text and ASK_DISTRICT in p.text
-    _, step, slots = await saved_state(sessions, "res1")
+    _, step, slots = await saved(sessions, "res1")
     assert step == "district" and slots["form"]["values"] == {"category": "养老服务"}
 
 

@@ -20,7 +20,7 @@ from store import models as m
 from store.projects import add_progress
 from testing.chat import Person
 from testing.factories import NOW, World, bind_identity, build_world
-from tests.dialogs.flows.conversations import saved_state
+from tests.dialogs.flows.saved import saved
 
 STALE = "这个按钮已经失效了"
 TEXT = "本月探访独居长者32人次，开展健康讲座2场。"
@@ -81,7 +81,7 @@ async def test_a_member_answers_each_step_and_submits(bot, sessions, world) -> N
     await p.press_data(press(Submit()))
     assert "仅工作人员可见" in p.text
     assert await updates(sessions) == [(world.project.id, TEXT, False)]
-    assert (await saved_state(sessions, "org1"))[:2] == (None, None)
+    assert (await saved(sessions, "org1"))[:2] == (None, None)
 
 
 async def test_leaving_the_form_saves_nothing(bot, sessions, world) -> None:  # type: ignore[no-untyped-def]
@@ -91,14 +91,14 @@ async def test_leaving_the_form_saves_nothing(bot, sessions, world) -> None:  # 
     await p.say(TEXT)
     await p.press_data(press(Leave()))
     assert "已取消" in p.text
-    assert await updates(sessions) == [] and (await saved_state(sessions, "org1"))[:2] == (None, None)
+    assert await updates(sessions) == [] and (await saved(sessions, "org1"))[:2] == (None, None)
 
 
 async def test_a_press_from_a_passed_step_is_stale_and_changes_nothing(bot, sessions, world) -> None:  # type: ignore[no-untyped-def]
     p = Person(bot, "org1")
     await p.say("/progress")
     await p.press_data(press(Answer("project", str(world.project.id))))
-    before = await saved_state(sessions, "org1")
+    before = await saved(sessions, "org1")
     await p.press_data(press(Answer("project", str(world.project.id))))  # the project's question again
     assert STALE in p.text and "请写下这次的进展" in p.text
     await p.press_data(press(Submit()))  # a summary's button before there is a summary
@@ -108,7 +108,7 @@ async def test_a_press_from_a_passed_step_is_stale_and_changes_nothing(bot, sess
     for forged in ("progress:a:public", "progress:edit:", "progress:feed:x", "progress:project:1"):
         await p.press_data(forged)
         assert STALE in p.text, forged
-    assert await saved_state(sessions, "org1") == before
+    assert await saved(sessions, "org1") == before
     await p.say(TEXT)
     await p.press_data(press(Answer("media", SKIP)))
     await p.press_data(press(Answer("public", "yes")))
@@ -123,7 +123,7 @@ async def test_a_forged_project_of_another_organization_is_not_taken(bot, sessio
     await p.say("/progress")
     await p.press_data(press(Answer("project", str(world.project.id))))  # org1's project
     assert "⚠️" in p.text and "请选择要提交进展的项目" in p.text
-    assert (await saved_state(sessions, "org2"))[1] == "project"
+    assert (await saved(sessions, "org2"))[1] == "project"
     idle = Person(bot, "org3")
     await idle.say("/progress")
     assert "没有正在实施的项目" in idle.text
@@ -164,7 +164,7 @@ async def test_staff_page_through_the_feed(bot, sessions, world) -> None:  # typ
     assert "第 2/2 页" in staff.text and "第00次进展" in staff.text
     await staff.press_data(press(FeedPage(999)))  # past the end: the last page
     assert "第 2/2 页" in staff.text
-    assert await saved_state(sessions, "staff1") == ("progress", "feed", {"page": 1, "v": 2})
+    assert await saved(sessions, "staff1") == ("progress", "feed", {"page": 1, "v": 2})
     await staff.press_data(press(Answer("project", str(world.project.id))))  # a member's form, forged by staff
     assert STALE in staff.text and "第 2/2 页" in staff.text
     assert len(await updates(sessions)) == 10

@@ -17,7 +17,8 @@ from store import models as m
 from store.tickets import create_ticket
 from testing.chat import Person
 from testing.factories import NOW, World, bind_identity, build_world
-from tests.dialogs.flows.conversations import identity_id, saved_state
+from tests.dialogs.flows.saved import saved
+from tests.dialogs.test_needs_complaints import identity_id
 
 STALE = "这个按钮已经失效了"
 
@@ -76,7 +77,7 @@ async def test_staff_page_through_the_department_list_and_their_own_reports(bot,
     assert staff.button("我本人反映的问题").data == MinePage().pack("tickets")
     await staff.press_data(MinePage(0).pack("tickets"))
     assert "您反映的问题（共 1 条）" in staff.text and "第00个问题" in staff.text
-    assert await saved_state(sessions, "staff1") == ("tickets", "list", {"page": 0, "mine": True, "v": 2})
+    assert await saved(sessions, "staff1") == ("tickets", "list", {"page": 0, "mine": True, "v": 2})
     await staff.press_data(Open(11).pack("tickets"))
     assert "情况描述：第00个问题" in staff.text
     await staff.press("返回")  # back to the list it came from: their own
@@ -113,20 +114,20 @@ async def test_a_press_from_a_passed_step_is_stale_and_changes_nothing(bot, sess
     await staff.say("/tickets t1")
     await staff.press_data(Move(1, "investigating").pack("tickets"))
     await staff.say("开始调查。")
-    before = await saved_state(sessions, "staff1")
+    before = await saved(sessions, "staff1")
     await staff.press_data(Move(1, "investigating").pack("tickets"))  # the ticket's old page: it moved on since
     assert STALE in staff.text and "状态：调查中" in staff.text
-    assert await saved_state(sessions, "staff1") == before
+    assert await saved(sessions, "staff1") == before
     await staff.press_data(Move(1, "resolved").pack("tickets"))
     assert "请写一句处理说明" in staff.text
     await staff.press_data(Move(1, "received").pack("tickets").replace("received", "closed"))  # not a state at all
     assert STALE in staff.text and "请写一句处理说明" in staff.text  # the note is still asked for
     await staff.press("返回")
     await staff.press_data(ListPage().pack("tickets"))
-    listed = await saved_state(sessions, "staff1")
+    listed = await saved(sessions, "staff1")
     await staff.press_data(Move(1, "resolved").pack("tickets"))  # a ticket's button on the list's step
     assert STALE in staff.text and "本部门项目的问题反映" in staff.text
-    assert await saved_state(sessions, "staff1") == listed
+    assert await saved(sessions, "staff1") == listed
     for forged in ("tickets:open:x", "tickets:open:", "tickets:list:-1", "tickets:move:1", "tickets:zap:1"):
         await staff.press_data(forged)
         assert STALE in staff.text, forged
