@@ -6,13 +6,13 @@ button is not the only guard: a forged or stale press on another department's ap
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from dialogs import notify
-from dialogs.buttons import parse_id
+from dialogs.buttons import Payload, on, parse_id
 from dialogs.context import Context, Parse
 from dialogs.fields import LONG_TEXT, MONEY, Field, Problem, Values
-from dialogs.flow import button_data, split_button
 from dialogs.forms import Form
 from dialogs.listing import localized, nav_row, page_label, page_of, shorten
 from dialogs.types import Button, Incoming
@@ -21,10 +21,31 @@ from store import review as review_committees
 from store.lifecycle import IllegalTransition
 from store.models import Application, Call, CatalogItem, Department, Organization
 
-ACTIONS = {"submitted": ("eligible", "ineligible"), "eligible": ("review",), "under_review": ("approve", "reject")}
 REASONED = ("ineligible", "reject")
 BUDGET_KINDS = ("personnel", "activities", "materials", "administration", "other")
 LABEL_LIMIT = 24
+Action = Literal["eligible", "ineligible", "review", "approve", "reject"]
+ACTIONS: dict[str, tuple[Action, ...]] = {
+    "submitted": ("eligible", "ineligible"), "eligible": ("review",), "under_review": ("approve", "reject"),
+}
+
+
+@dataclass(frozen=True)
+class ListPage(Payload, action="list"):
+    page: int = 0
+
+
+@dataclass(frozen=True)
+class Open(Payload, action="open"):
+    application: int
+
+
+@dataclass(frozen=True)
+class Act(Payload, action="act", steps=("detail",)):
+    """One of the decisions the application's state allows, pressed on its detail."""
+
+    application: int
+    decision: Action
 
 
 def actor(ctx: Context) -> str:
@@ -55,12 +76,12 @@ async def _check_granted(ctx: Context, value: int, values: Values) -> Problem | 
 
 
 class ReviewFlow(Form):
-    legacy_buttons = True  # TRANSITIONAL
     name = "review"
     commands = ("applications",)
     roles = frozenset({"staff"})
     menu_key = "review.menu"
     menu_order = 40
+    use_buttons_key = "review.use_buttons"
 
     fields = (
         Field("reason", LONG_TEXT, "review.ask.reason", "review.label.reason", max_len=500, minimum=4,
@@ -76,24 +97,22 @@ class ReviewFlow(Form):
         else:
             await self.show_list(ctx, 0)
 
+    @on(ListPage)
+    async def list_page(self, ctx: Context, press: ListPage) -> None:
+        await self.show_list(ctx, press.page)
+
+    @on(Open)
+    async def open_application(self, ctx: Context, press: Open) -> None:
+        await self.show_detail(ctx, press.application)
+
+    @on(Act)
+    async def acted(self, ctx: Context, press: Act) -> None:
+        await self.act(ctx, press.application, press.decision)
+
     async def handle(self, ctx: Context, msg: Incoming) -> None:
-        if not ctx.is_staff:
-            ctx.state.clear()
-            ctx.tell("common.not_allowed")
-            return
-        if msg.button is not None:
-            _, step, value = split_button(msg.button)
-            if step == "list":
-                await self.show_list(ctx, parse_id(value) or 0)
-                return
-            if step == "open" and (app_id := parse_id(value)) is not None:
-                await self.show_detail(ctx, app_id)
-                return
-            if step == "act":
-                await self.act(ctx, value)
-                return
+        """Typed text: a decision's reason or amount; the queue and the detail want their buttons."""
         if ctx.state.step in ("list", "detail", None):
-            ctx.tell("common.stale_button" if msg.button is not None else "review.use_buttons")
+            ctx.tell(self.use_buttons_key)
             await self.reprompt(ctx)
             return
         # a decision is being written: the application must still be this staff member's to decide
@@ -148,11 +167,11 @@ class ReviewFlow(Form):
                 org=localized(ctx, entry.organization_name_zh, entry.organization_name_en),
                 status=ctx.t(f"lifecycle.application.{application.status}"), total=ctx.money(application.total_fen),
             ))
-            rows.append([Button(ctx.t("review.open_label", n=n, title=shorten(title, LABEL_LIMIT)),
-                                button_data(self.name, "open", str(application.id)))])
+            rows.append([self.button(ctx.t("review.open_label", n=n, title=shorten(title, LABEL_LIMIT)),
+                                     Open(application.id))])
         if page.pages > 1:
             lines.append(page_label(ctx, page))
-            rows.append(nav_row(ctx, self.name, "list", page))
+            rows.append(nav_row(ctx, self.name, ListPage, page))
         ctx.state.reset("list")
         ctx.state.page = page.number
         ctx.say("\n".join(lines), rows)
@@ -164,10 +183,10 @@ class ReviewFlow(Form):
         if application is None:
             return
         rows = [[
-            Button(ctx.t(f"review.act.{action}"), button_data(self.name, "act", f"{application.id}.{action}"))
+            self.button(ctx.t(f"review.act.{action}"), Act(application.id, action))
             for action in ACTIONS.get(application.status, ())
         ]]
-        rows.append([Button(ctx.t("review.back"), button_data(self.name, "list", "0"))])
+        rows.append([self.button(ctx.t("review.back"), ListPage())])
         rows = [row for row in rows if row]
         ctx.state.reset("detail")
         ctx.state.id = application.id
@@ -219,13 +238,7 @@ class ReviewFlow(Form):
         ctx.say("\n".join(lines), rows)
 
     # -- decisions ---------------------------------------------------------------------------
-    async def act(self, ctx: Context, value: str) -> None:
-        id_text, _, action = value.partition(".")
-        app_id = parse_id(id_text)
-        if app_id is None or action not in ("eligible", "ineligible", "review", "approve", "reject"):
-            ctx.tell("common.stale_button")
-            await self.reprompt(ctx)
-            return
+    async def act(self, ctx: Context, app_id: int, action: Action) -> None:
         application = await self._visible(ctx, app_id)
         if application is None:
             return

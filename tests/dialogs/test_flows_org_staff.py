@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.context import SHANGHAI, DialogSettings
 from dialogs.flows.progress import FeedPage
+from dialogs.flows.review import Act, Open
 from dialogs.flows.status import OpenApplication, OpenProject, Withdraw
 from dialogs.forms import Answer, Leave
 from dialogs.registry import build_engine
@@ -413,13 +414,14 @@ async def test_only_staff_of_the_department_decide(sessions, bot, world) -> None
         await add_application(s, world, world.org2, title="彩虹康复训练", total=10_000_000, item=item3)
     await other.say("/applications")
     assert "彩虹康复训练" in other.text and "阳光长者探访" not in other.text
-    for data in (f"review:open:{app.id}", f"review:act:{app.id}.eligible", f"review:act:{app.id}.ineligible"):
-        await other.press_data(data)
-        assert "不属于您所在的部门" in other.text, data
+    for press in (Open(app.id), Act(app.id, "eligible"), Act(app.id, "ineligible")):
+        await other.press("彩虹康复训练")  # on a detail of their own, where decisions are pressed
+        await other.press_data(press.pack("review"))
+        assert "不属于您所在的部门" in other.text, press
     assert (await one(sessions, m.Application, app.id)).status == "submitted"
     staff = Person(bot, "staff1")
     await staff.say("/applications")
-    await staff.press_data(f"review:open:{draft.id}")
+    await staff.press_data(Open(draft.id).pack("review"))
     assert "没有找到" in staff.text and "彩虹草稿" not in staff.text
     await staff.press("阳光长者探访")
     await staff.press("资格审查不通过")
@@ -429,8 +431,9 @@ async def test_only_staff_of_the_department_decide(sessions, bot, world) -> None
     await staff.say("未列入本年度资质名录")
     assert "不属于您所在的部门" in staff.text
     assert (await one(sessions, m.Application, app.id)).status == "submitted"
-    await staff.press_data(f"review:act:{app.id}.approve")  # not yours, and not a step of this state either
-    assert "不属于您所在的部门" in staff.text
+    await staff.press_data(Act(app.id, "approve").pack("review"))  # a decision pressed on the queue: not its step
+    assert "这个按钮已经失效了" in staff.text and "阳光长者探访" not in staff.text
+    assert (await one(sessions, m.Application, app.id)).status == "submitted"
 
 
 async def test_stale_action_and_admin_sees_every_department(sessions, world) -> None:  # type: ignore[no-untyped-def]
@@ -445,7 +448,7 @@ async def test_stale_action_and_admin_sees_every_department(sessions, world) -> 
     await admin.press("彩虹康复训练")
     await admin.press("资格审查通过")
     assert (await one(sessions, m.Application, theirs.id)).status == "eligible"
-    await admin.press_data(f"review:act:{theirs.id}.eligible")  # pressed twice
+    await admin.press_data(Act(theirs.id, "eligible").pack("review"))  # pressed twice
     assert "这个操作已经不适用" in admin.text
     assert (await one(sessions, m.Application, mine.id)).status == "submitted"
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 
 from dialogs.context import SHANGHAI, DialogSettings
 from dialogs.flows.expert import Criterion, OpenSubject, parse_points
+from dialogs.flows.review import Act
 from dialogs.flows.tickets import Move
 from dialogs.registry import build_engine
 from store import models as m
@@ -69,7 +70,7 @@ async def test_whole_review_in_chat(sessions, rw) -> None:  # type: ignore[no-un
     # the application is the committee's now: /applications no longer approves it outside the ranking
     first_app = rw.applications[0].id
     await staff.press_data(f"g:run:review:a{first_app}")
-    await staff.press_data(f"review:act:{first_app}.approve")
+    await staff.press_data(Act(first_app, "approve").pack("review"))
     assert "专家评审委员会" in staff.text and "/review" in staff.text
     invited = await invitations(sessions)
     by_identity = {ident.id: code for code, ident in rw.identities.items()}
