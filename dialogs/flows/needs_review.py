@@ -3,12 +3,14 @@ needs, an XLSX export, and the decision (taken into a catalog year, or declined 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
+from typing import Literal
 
 from dialogs import voice
-from dialogs.buttons import parse_id
+from dialogs.buttons import Payload, Stale, on, parse_id
 from dialogs.context import Context, Parse
-from dialogs.flow import Flow, button_data, split_button
+from dialogs.flow import Flow
 from dialogs.listing import PAGE_SIZE, Page, clamp_page, nav_row, page_count, page_label, shorten
 from dialogs.needs_export import XLSX_MIME, Labels, workbook
 from dialogs.notices import Notice, Value
@@ -21,7 +23,8 @@ from store.lifecycle import IllegalTransition
 from store.models import Need
 from store.outbox import Outgoing, enqueue
 
-PERIODS = ("month", "quarter", "year")
+Window = Literal["month", "quarter", "year", "since"]
+PERIODS: tuple[Window, ...] = ("month", "quarter", "year")
 REASON_MAX = 300
 PREVIEW = 40
 SHOWN_CELLS = 30  # the chat shows the largest cells of the matrix; the export has them all
@@ -38,13 +41,51 @@ def period_of(kind: str, today: date, since: date | None = None) -> needs.Period
     return needs.Period(today.replace(day=1), today)
 
 
+@dataclass(frozen=True)
+class ChoosePeriod(Payload, action="period"):
+    """This month, quarter or year; or "since", which asks for the first day."""
+
+    period: Window
+
+
+@dataclass(frozen=True)
+class Report(Payload, action="report"):
+    """Back to the report of the period chosen."""
+
+
+@dataclass(frozen=True)
+class Latest(Payload, action="latest"):
+    page: int = 0
+
+
+@dataclass(frozen=True)
+class OpenNeed(Payload, action="open"):
+    need: int
+
+
+@dataclass(frozen=True)
+class Take(Payload, action="take", steps=("need",)):
+    need: int
+    year: int
+
+
+@dataclass(frozen=True)
+class Decline(Payload, action="decline", steps=("need",)):
+    need: int
+
+
+@dataclass(frozen=True)
+class Export(Payload, action="export"):
+    pass
+
+
 class NeedsReviewFlow(Flow):
-    legacy_buttons = True  # TRANSITIONAL
     name = "needs"
     commands = ("needs",)
     roles = frozenset({"staff"})
     menu_key = "needs.menu"
     menu_order = 55
+    use_buttons_key = "needs.use_buttons"
 
     async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
         need_id = parse_id((payload or "")[1:]) if (payload or "").startswith("n") else None
@@ -53,39 +94,41 @@ class NeedsReviewFlow(Flow):
         else:
             await self.show_report(ctx, "month")
 
-    async def handle(self, ctx: Context, msg: Incoming) -> None:
-        if not ctx.is_staff:  # the engine checks too; a flow that shows private data checks itself
-            ctx.state.clear()
-            ctx.tell("common.not_allowed")
-            return
-        if msg.button is None:
-            await self.on_text(ctx, msg)
-            return
-        _, step, value = split_button(msg.button)
-        head, _, rest = value.partition(".")
-        if step == "period" and value in PERIODS:
-            await self.show_report(ctx, value)
-        elif step == "period" and value == "since":
-            ctx.state.step = "since"
-            ctx.tell("needs.ask_since", buttons=[[self._back(ctx)]])
-        elif step == "report":
-            await self.show_report(ctx, ctx.state.period or "month", self._since(ctx))
-        elif step == "latest" and (page := parse_id(value)) is not None:
-            await self.show_latest(ctx, page)
-        elif step == "open" and (need_id := parse_id(value)) is not None:
-            await self.show_need(ctx, need_id)
-        elif step == "take" and (need_id := parse_id(head)) is not None and (year := parse_id(rest)) is not None:
-            await self.take(ctx, need_id, year)
-        elif step == "decline" and (need_id := parse_id(value)) is not None:
-            ctx.state.step, ctx.state.id = "reason", need_id
-            ctx.tell("needs.ask_reason", buttons=[[Button(ctx.t("needs.back"), button_data(self.name, "open", value))]])
-        elif step == "export":
-            await self.export(ctx)
+    @on(ChoosePeriod)
+    async def choose_period(self, ctx: Context, press: ChoosePeriod) -> None:
+        if press.period == "since":
+            await self.ask_since(ctx)
         else:
-            ctx.tell("common.stale_button")
-            await self.reprompt(ctx)
+            await self.show_report(ctx, press.period)
 
-    async def on_text(self, ctx: Context, msg: Incoming) -> None:
+    @on(Report)
+    async def report(self, ctx: Context, press: Report) -> None:
+        await self.show_report(ctx, ctx.state.period or "month", self._since(ctx))
+
+    @on(Latest)
+    async def latest(self, ctx: Context, press: Latest) -> None:
+        await self.show_latest(ctx, press.page)
+
+    @on(OpenNeed)
+    async def open_need(self, ctx: Context, press: OpenNeed) -> None:
+        await self.show_need(ctx, press.need)
+
+    @on(Take)
+    async def take(self, ctx: Context, press: Take) -> None:
+        if press.year not in (ctx.today.year, ctx.today.year + 1):
+            raise Stale(press)  # a button from a year that has passed
+        await self._decide(ctx, press.need, "taken", year=press.year)
+
+    @on(Decline)
+    async def declined(self, ctx: Context, press: Decline) -> None:
+        await self.ask_reason(ctx, press.need)
+
+    @on(Export)
+    async def exported(self, ctx: Context, press: Export) -> None:
+        await self.export(ctx)
+
+    async def handle(self, ctx: Context, msg: Incoming) -> None:
+        """Typed text: the first day of the period asked for, or the reason a need is declined."""
         text = (msg.text or "").strip()
         if ctx.state.step == "since" and text:
             day = parse_date(text, ctx.today, prefer="past")
@@ -97,22 +140,35 @@ class NeedsReviewFlow(Flow):
         if ctx.state.step == "reason" and text:
             await self.decline(ctx, text)
             return
-        ctx.tell("needs.use_buttons")
-        await self.reprompt(ctx)
+        await super().handle(ctx, msg)
 
     async def reprompt(self, ctx: Context) -> None:
-        need_id = ctx.state.id
-        if ctx.state.step in ("need", "reason") and isinstance(need_id, int):
+        step, need_id = ctx.state.step, ctx.state.id
+        if step == "need" and isinstance(need_id, int):
             await self.show_need(ctx, need_id)
+        elif step == "reason" and isinstance(need_id, int):
+            await self.ask_reason(ctx, need_id)
+        elif step == "since":
+            await self.ask_since(ctx)
+        elif step == "latest":
+            await self.show_latest(ctx, ctx.state.page or 0)
         else:
             await self.show_report(ctx, ctx.state.period or "month", self._since(ctx))
+
+    async def ask_since(self, ctx: Context) -> None:
+        ctx.state.step = "since"
+        ctx.tell("needs.ask_since", buttons=[[self._back(ctx)]])
+
+    async def ask_reason(self, ctx: Context, need_id: int) -> None:
+        ctx.state.step, ctx.state.id = "reason", need_id
+        ctx.tell("needs.ask_reason", buttons=[[self.button(ctx.t("needs.back"), OpenNeed(need_id))]])
 
     def _since(self, ctx: Context) -> date | None:
         since = ctx.state.since
         return date.fromisoformat(since) if isinstance(since, str) else None
 
     def _back(self, ctx: Context) -> Button:
-        return Button(ctx.t("needs.back"), button_data(self.name, "report"))
+        return self.button(ctx.t("needs.back"), Report())
 
     def _period(self, ctx: Context) -> needs.Period:
         return period_of(ctx.state.period or "month", ctx.today, self._since(ctx))
@@ -158,11 +214,9 @@ class NeedsReviewFlow(Flow):
                 declined=current.by_state.get("declined", 0),
             ))
         rows = [
-            [Button(("✓ " if kind == p else "") + ctx.t(f"needs.period.{p}"), button_data(self.name, "period", p))
-             for p in PERIODS],
-            [Button(("✓ " if kind == "since" else "") + ctx.t("needs.period.since"), button_data(self.name, "period", "since"))],
-            [Button(ctx.t("needs.latest"), button_data(self.name, "latest", "0")),
-             Button(ctx.t("needs.export"), button_data(self.name, "export"))],
+            [self.button(("✓ " if kind == p else "") + ctx.t(f"needs.period.{p}"), ChoosePeriod(p)) for p in PERIODS],
+            [self.button(("✓ " if kind == "since" else "") + ctx.t("needs.period.since"), ChoosePeriod("since"))],
+            [self.button(ctx.t("needs.latest"), Latest()), self.button(ctx.t("needs.export"), Export())],
         ]
         ctx.say("\n".join(lines), rows)
 
@@ -201,11 +255,10 @@ class NeedsReviewFlow(Flow):
                 category=labels.category(need.category), district=labels.district(need.district),
                 state=labels.state(need.state), description=shorten(need.description, PREVIEW),
             ))
-            rows.append([Button(ctx.t("needs.open_label", n=n, reference=need.reference),
-                                button_data(self.name, "open", str(need.id)))])
+            rows.append([self.button(ctx.t("needs.open_label", n=n, reference=need.reference), OpenNeed(need.id))])
         if page.pages > 1:
             lines.append(page_label(ctx, page))
-            rows.append(nav_row(ctx, self.name, "latest", page))
+            rows.append(nav_row(ctx, self.name, Latest, page))
         rows.append([self._back(ctx)])
         ctx.say("\n".join(lines), rows)
 
@@ -243,23 +296,16 @@ class NeedsReviewFlow(Flow):
         rows: list[list[Button]] = []
         if needs.NEED_MOVES.get(need.state):
             rows.append([
-                Button(ctx.t("needs.take", year=year), button_data(self.name, "take", f"{need.id}.{year}"))
+                self.button(ctx.t("needs.take", year=year), Take(need.id, year))
                 for year in (ctx.today.year, ctx.today.year + 1)
             ])
-            rows.append([Button(ctx.t("needs.decline"), button_data(self.name, "decline", str(need.id)))])
+            rows.append([self.button(ctx.t("needs.decline"), Decline(need.id))])
         page = ctx.state.page or 0
-        rows.append([Button(ctx.t("needs.back_to_list"), button_data(self.name, "latest", str(page))), self._back(ctx)])
+        rows.append([self.button(ctx.t("needs.back_to_list"), Latest(page)), self._back(ctx)])
         ctx.state.step, ctx.state.id = "need", need.id
         ctx.say("\n".join(lines), rows)
 
     # -- decisions ---------------------------------------------------------------------------
-    async def take(self, ctx: Context, need_id: int, year: int) -> None:
-        if year not in (ctx.today.year, ctx.today.year + 1):
-            ctx.tell("common.stale_button")
-            await self.show_need(ctx, need_id)
-            return
-        await self._decide(ctx, need_id, "taken", year=year)
-
     async def decline(self, ctx: Context, text: str) -> None:
         need_id = ctx.state.id
         try:

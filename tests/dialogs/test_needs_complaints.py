@@ -21,6 +21,7 @@ from bot.cli import main
 from dialogs import i18n
 from dialogs.context import DialogSettings, PlainUnderstand
 from dialogs.flows.complaint import rank_projects, search_terms
+from dialogs.flows.needs_review import Decline, Take
 from dialogs.flows.tickets import Move, Open
 from dialogs.notices import render_notice
 from dialogs.registry import build_engine
@@ -246,7 +247,7 @@ async def test_staff_decide_needs_and_consenting_residents_are_told(bot, session
     assert states == {f"XQ-{YEAR}-000001": "taken", f"XQ-{YEAR}-000002": "declined"}
     assert second == "已有同类项目覆盖"
     # a decision is final: a button kept from before does nothing
-    await staff.press_data(f"needs:take:{1}.{YEAR}")
+    await staff.press_data(Take(1, YEAR).pack("needs"))
     assert "已经处理过" in staff.text
 
 
@@ -447,8 +448,8 @@ async def test_staff_commands_are_refused_to_residents_and_organizations(bot, se
         assert "没有权限" in p.text
         await p.press_data("g:run:needs:n1")
         assert "没有权限" in p.text and "需要助餐点" not in p.text
-        await p.press_data(f"needs:take:1.{YEAR}")
-        await p.press_data("needs:decline:1")
+        await p.press_data(Take(1, YEAR).pack("needs"))
+        await p.press_data(Decline(1).pack("needs"))
         await p.say("伪造的理由")
     org = Person(bot, "org1")
     await org.say("/tickets")
