@@ -7,17 +7,17 @@ are refused even with a forged button.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import func, select
 
 from dialogs import i18n, notify
-from dialogs.buttons import parse_id
+from dialogs.buttons import Payload, Stale, on, parse_id
 from dialogs.committee import invite_drawn, ranking_chart_png
 from dialogs.context import Context, Parse
 from dialogs.fields import DATE_RANGE, LONG_TEXT, MONEY, TEXT, Field, Problem, Values
-from dialogs.flow import button_data, split_button
 from dialogs.forms import Form
 from dialogs.listing import localized
 from dialogs.types import Attachment, Button, Incoming
@@ -25,7 +25,103 @@ from store import approval, decisions, review
 from store.lifecycle import IllegalTransition
 from store.models import Application, Call, CallItem, CatalogItem, Expert, Project
 
+RESULTS = ("results_approval", "results_acceptance")  # the ranking shown, of one stage
 SHOWN = 15  # ranking rows in a message; the rest are in `civicbot review results`
+Stage = Literal["approval", "acceptance"]
+Seated = Literal["business", "finance", "management", "law", "reserve"]  # review.DEFAULT_MEMBERS, and reserves
+SEATED: tuple[Seated, ...] = get_args(Seated)
+
+
+# Every press names its call first: the department is checked against it on every press.
+@dataclass(frozen=True)
+class OpenCall(Payload, action="call"):
+    call: int
+
+
+@dataclass(frozen=True)
+class Commit(Payload, action="commit", steps=("call",)):
+    """Commit the seed of a stage's draw before drawing."""
+
+    call: int
+    stage: Stage
+
+
+@dataclass(frozen=True)
+class Draw(Payload, action="draw"):
+    """Plan a stage's first draw."""
+
+    call: int
+    stage: Stage
+
+
+@dataclass(frozen=True)
+class Redraw(Payload, action="redraw"):
+    """Plan a new draw in place of the stage's committee."""
+
+    call: int
+    stage: Stage
+
+
+@dataclass(frozen=True)
+class Seat(Payload, action="seat", steps=("plan",)):
+    """One seat (or reserve) more or less in the plan shown."""
+
+    call: int
+    stage: Stage
+    seat: Seated
+    way: Literal["u", "d"]
+
+
+@dataclass(frozen=True)
+class Go(Payload, action="go", steps=("plan",)):
+    """Draw as planned."""
+
+    call: int
+    stage: Stage
+
+
+@dataclass(frozen=True)
+class Results(Payload, action="results"):
+    call: int
+    stage: Stage
+
+
+@dataclass(frozen=True)
+class Publish(Payload, action="publish", steps=("call",)):
+    call: int
+    stage: Stage
+
+
+@dataclass(frozen=True)
+class Decide(Payload, action="decide", steps=("results_approval",)):
+    """Approve or reject the application next in the ranking."""
+
+    call: int
+    application: int
+    decision: Literal["approve", "reject"]
+
+
+@dataclass(frozen=True)
+class Confirm(Payload, action="confirm", steps=("results_acceptance",)):
+    """Confirm the acceptance grade of the project next in the ranking."""
+
+    call: int
+    project: int
+
+
+@dataclass(frozen=True)
+class Brand(Payload, action="brand"):
+    """Make a project graded excellent a brand project."""
+
+    call: int
+    project: int
+
+
+@dataclass(frozen=True)
+class Unavailable(Payload, action="unavail"):
+    """Record an expert away for a period."""
+
+    call: int
 
 
 def actor(ctx: Context) -> str:
@@ -61,12 +157,12 @@ async def _check_expert(ctx: Context, value: str, values: Values) -> Problem | N
 
 
 class CommitteeFlow(Form):
-    legacy_buttons = True  # TRANSITIONAL
     name = "committee"
     commands = ("review",)
     roles = frozenset({"staff"})
     menu_key = "committee.menu"
     menu_order = 42
+    use_buttons_key = "committee.use_buttons"
 
     fields = (
         Field("reason", LONG_TEXT, "committee.ask.reason", "committee.label.reason", max_len=500, minimum=4,
@@ -83,10 +179,6 @@ class CommitteeFlow(Form):
 
     # -- routing -----------------------------------------------------------------------------
     async def start(self, ctx: Context, payload: str | None, parse: Parse | None = None) -> None:
-        if not ctx.is_staff:
-            ctx.state.clear()
-            ctx.tell("common.not_allowed")
-            return
         if payload and payload[:1] == "c" and (call_id := parse_id(payload[1:])) is not None:
             await self.show_call(ctx, call_id)
             return
@@ -96,31 +188,131 @@ class CommitteeFlow(Form):
         await self.show_calls(ctx)
 
     async def handle(self, ctx: Context, msg: Incoming) -> None:
-        if not ctx.is_staff:
-            ctx.state.clear()
-            ctx.tell("common.not_allowed")
-            return
-        if msg.button is not None:
-            _, step, value = split_button(msg.button)
-            call_id = parse_id(value.split(".")[0]) if value else None
-            if step in ("call", "commit", "draw", "redraw", "seat", "go", "results", "publish", "decide", "confirm",
-                        "brand", "unavail") and call_id is not None:
-                await self.act(ctx, step, call_id, value)
-                return
-        if ctx.state.step in ("calls", "call", "plan", "results", None):
-            ctx.tell("common.stale_button" if msg.button is not None else "committee.use_buttons")
-            await self.show_calls(ctx)
+        """Typed text: the answers of a decision or of an expert's absence; the other steps want their buttons."""
+        if ctx.state.step in (None, "calls", "call", "plan", *RESULTS):
+            ctx.tell(self.use_buttons_key)
+            await self.reprompt(ctx)
             return
         await super().handle(ctx, msg)
 
     async def reprompt(self, ctx: Context) -> None:
-        call_id = ctx.state.call
-        if call_id is not None and ctx.state.step in ("call", "results"):
-            await self.show_call(ctx, call_id)
-        elif ctx.state.step in (None, "calls", "call", "results"):
+        call_id, step = ctx.state.call, ctx.state.step
+        if call_id is not None and step in ("call", "plan", *RESULTS):
+            call = await self._call(ctx, call_id)
+            if call is None:
+                return
+            if step == "plan" and ctx.state.plan is not None:
+                await self.show_plan(ctx, call, ctx.state.plan)
+            elif step in RESULTS:
+                await self.show_results(ctx, call, "acceptance" if step == "results_acceptance" else "approval")
+            else:
+                await self.show_call(ctx, call.id)
+        elif step in (None, "calls", "call", "plan", *RESULTS):
             await self.show_calls(ctx)
         else:
             await super().reprompt(ctx)
+
+    # -- presses -----------------------------------------------------------------------------
+    @on(OpenCall)
+    async def open_call(self, ctx: Context, press: OpenCall) -> None:
+        await self.show_call(ctx, press.call)
+
+    @on(Commit)
+    async def commit(self, ctx: Context, press: Commit) -> None:
+        call = await self._call(ctx, press.call)
+        if call is not None:
+            committed = await review.commit_seed(ctx.session, call, press.stage, actor(ctx), ctx.now)
+            ctx.tell("committee.committed", stage=ctx.t(f"committee.stage.{press.stage}"),
+                     commitment=committed.commitment)
+
+    @on(Draw)
+    async def plan_draw(self, ctx: Context, press: Draw) -> None:
+        await self.plan(ctx, press.call, press.stage, redraw=False)
+
+    @on(Redraw)
+    async def plan_redraw(self, ctx: Context, press: Redraw) -> None:
+        await self.plan(ctx, press.call, press.stage, redraw=True)
+
+    @on(Seat)
+    async def seat(self, ctx: Context, press: Seat) -> None:
+        saved = ctx.state.plan
+        if saved is None or press.call != ctx.state.call or press.stage != saved["stage"]:
+            raise Stale(press)  # a button of another plan than the one shown
+        call = await self._call(ctx, press.call)
+        if call is not None:
+            await self.show_plan(ctx, call, _adjusted(saved, press.seat, 1 if press.way == "u" else -1))
+
+    @on(Go)
+    async def go(self, ctx: Context, press: Go) -> None:
+        saved = ctx.state.plan
+        if saved is None or press.call != ctx.state.call or press.stage != saved["stage"]:
+            raise Stale(press)
+        call = await self._call(ctx, press.call)
+        if call is not None:
+            await self.draw(ctx, call, saved)
+
+    @on(Results)
+    async def results(self, ctx: Context, press: Results) -> None:
+        call = await self._call(ctx, press.call)
+        if call is not None:
+            await self.show_results(ctx, call, press.stage)
+
+    @on(Publish)
+    async def publish(self, ctx: Context, press: Publish) -> None:
+        call = await self._call(ctx, press.call)
+        if call is None:
+            return
+        committee = await review.current_committee(ctx.session, call.id, press.stage)
+        if committee is None or committee.state != "active":
+            raise Stale(press)  # published already, or redrawn
+        await review.publish(ctx.session, committee, actor(ctx), ctx.now)
+        ctx.tell("committee.published", code=committee.code)
+        await self.show_call(ctx, call.id)
+
+    @on(Decide)
+    async def decide(self, ctx: Context, press: Decide) -> None:
+        call = await self._call(ctx, press.call)
+        if call is None:
+            return
+        application = await ctx.get(Application, press.application)
+        if application is None or application.call_id != call.id:
+            raise Stale(press)
+        ctx.state.reset(ctx.state.step)
+        ctx.state.call = call.id
+        values = {"app": application.id, "action": press.decision, "ref": application.reference or ""}
+        ctx.state.form.values = values
+        ctx.tell(f"committee.header_{press.decision}", reference=application.reference or "",
+                 requested=ctx.money(application.total_fen))
+        await self.advance(ctx, None)
+
+    @on(Confirm)
+    async def confirm(self, ctx: Context, press: Confirm) -> None:
+        call = await self._call(ctx, press.call)
+        if call is not None:
+            await self.confirm_grade(ctx, call, press.project)
+
+    @on(Brand)
+    async def brand(self, ctx: Context, press: Brand) -> None:
+        call = await self._call(ctx, press.call)
+        if call is None:
+            return
+        project = await ctx.get(Project, press.project)
+        if project is None or not ctx.staff_of(project.department_id):
+            raise Stale(press)  # another department's project, whatever call the button names
+        if project.grade == "excellent" and not project.brand:
+            project.brand = True
+            ctx.tell("committee.branded", code=project.code)
+        await self.show_call(ctx, call.id)
+
+    @on(Unavailable)
+    async def unavailable(self, ctx: Context, press: Unavailable) -> None:
+        call = await self._call(ctx, press.call)
+        if call is None:
+            return
+        ctx.state.reset(ctx.state.step)
+        ctx.state.call, ctx.state.form.values = call.id, {"action": "unavailable"}
+        ctx.tell("committee.header_unavailable")
+        await self.advance(ctx, None)
 
     async def _call(self, ctx: Context, call_id: int) -> Call | None:
         """The call when this staff member's department runs it; otherwise say so."""
@@ -149,8 +341,7 @@ class CommitteeFlow(Form):
         if len(calls) == 1:
             await self.show_call(ctx, calls[0].id)
             return
-        rows = [[Button(localized(ctx, c.title_zh, c.title_en)[:40], button_data(self.name, "call", str(c.id)))]
-                for c in calls]
+        rows = [[self.button(localized(ctx, c.title_zh, c.title_en)[:40], OpenCall(c.id))] for c in calls]
         ctx.state.reset("calls")
         ctx.tell("committee.choose_call", buttons=rows)
 
@@ -163,14 +354,14 @@ class CommitteeFlow(Form):
         title = localized(ctx, call.title_zh, call.title_en)
         rows: list[list[Button]] = []
         lines = [ctx.t("committee.call_title", code=call.code, title=title)]
-        for stage in ("approval", "acceptance"):
+        stages: tuple[Stage, ...] = ("approval", "acceptance")
+        for stage in stages:
             committee = await review.current_committee(ctx.session, call.id, stage)
             stage_name = ctx.t(f"committee.stage.{stage}")
             if committee is None:
                 lines.append(ctx.t("committee.none", stage=stage_name))
-                rows.append([ctx.button("committee.draw", button_data(self.name, "draw", f"{call.id}.{stage}"),
-                                        stage=stage_name),
-                             ctx.button("committee.commit", button_data(self.name, "commit", f"{call.id}.{stage}"))])
+                rows.append([self.button(ctx.t("committee.draw", stage=stage_name), Draw(call.id, stage)),
+                             self.button(ctx.t("committee.commit"), Commit(call.id, stage))])
                 continue
             lines.append(ctx.t("committee.header", code=committee.code, stage=stage_name,
                                state=ctx.t(f"committee.state.{committee.state}"), commitment=committee.commitment[:16]))
@@ -189,16 +380,15 @@ class CommitteeFlow(Form):
                 for expert, reason, detail in excluded[:10]:
                     lines.append(ctx.t("committee.excluded_row", name=expert.name, code=expert.code,
                                        reason=ctx.t(f"committee.exclusion.{reason}"), detail=detail or ""))
-            row = [ctx.button("committee.results", button_data(self.name, "results", f"{call.id}.{stage}"),
-                              stage=stage_name)]
+            row = [self.button(ctx.t("committee.results", stage=stage_name), Results(call.id, stage))]
             if committee.state == "active":
-                row.append(ctx.button("committee.redraw", button_data(self.name, "redraw", f"{call.id}.{stage}")))
-                row.append(ctx.button("committee.publish", button_data(self.name, "publish", f"{call.id}.{stage}")))
+                row.append(self.button(ctx.t("committee.redraw"), Redraw(call.id, stage)))
+                row.append(self.button(ctx.t("committee.publish"), Publish(call.id, stage)))
             rows.append(row)
-        rows.append([ctx.button("committee.unavailable", button_data(self.name, "unavail", str(call.id)))])
+        rows.append([self.button(ctx.t("committee.unavailable"), Unavailable(call.id))])
         ctx.say("\n".join(lines), rows)
 
-    async def show_results(self, ctx: Context, call: Call, stage: str) -> None:
+    async def show_results(self, ctx: Context, call: Call, stage: Stage) -> None:
         committee = await review.current_committee(ctx.session, call.id, stage)
         if committee is None:
             ctx.tell("committee.none", stage=ctx.t(f"committee.stage.{stage}"))
@@ -213,21 +403,21 @@ class CommitteeFlow(Form):
             ))
         rows: list[list[Button]] = []
         nxt = next((r for r in ranked if r.rank is not None and r.status in ("under_review", "closing")), None)
-        if nxt is not None and stage == "approval":
+        if nxt is not None and stage == "approval" and nxt.application_id is not None:
             remaining = await approval.remaining_budget(ctx.session, await _department(ctx, nxt), call.year)
             money = ctx.amounts([nxt.requested_fen, remaining])
             lines.append(ctx.t("committee.next", reference=nxt.subject_ref, requested=money(nxt.requested_fen),
                                remaining=money(remaining)))
             rows.append([
-                ctx.button("committee.approve", button_data(self.name, "decide", f"{call.id}.{nxt.application_id}.approve")),
-                ctx.button("committee.reject", button_data(self.name, "decide", f"{call.id}.{nxt.application_id}.reject")),
+                self.button(ctx.t("committee.approve"), Decide(call.id, nxt.application_id, "approve")),
+                self.button(ctx.t("committee.reject"), Decide(call.id, nxt.application_id, "reject")),
             ])
-        if nxt is not None and stage == "acceptance" and nxt.expert_score is not None:
+        if nxt is not None and stage == "acceptance" and nxt.project_id is not None and nxt.expert_score is not None:
             lines.append(ctx.t("committee.next_grade", reference=nxt.subject_ref, score=_num(nxt.expert_score),
                                grade=ctx.t(f"expert.grade.{review.grade_of(nxt.expert_score)}")))
-            rows.append([ctx.button("committee.confirm", button_data(self.name, "confirm", f"{call.id}.{nxt.project_id}"))])
-        rows.append([ctx.button("committee.back", button_data(self.name, "call", str(call.id)))])
-        ctx.state.reset("results")
+            rows.append([self.button(ctx.t("committee.confirm"), Confirm(call.id, nxt.project_id))])
+        rows.append([self.button(ctx.t("committee.back"), OpenCall(call.id))])
+        ctx.state.reset(f"results_{stage}")
         ctx.state.call = call.id
         image = None
         if any(r.ranking_score is not None for r in ranked):
@@ -237,61 +427,12 @@ class CommitteeFlow(Form):
         ctx.say("\n".join(lines), rows, image=image)
 
     # -- actions -----------------------------------------------------------------------------
-    async def act(self, ctx: Context, step: str, call_id: int, value: str) -> None:
+    async def plan(self, ctx: Context, call_id: int, stage: Stage, *, redraw: bool) -> None:
         call = await self._call(ctx, call_id)
-        if call is None:
-            return
-        parts = value.split(".")
-        stage = parts[1] if len(parts) > 1 and parts[1] in ("approval", "acceptance") else "approval"
-        if step == "call":
-            await self.show_call(ctx, call.id)
-        elif step in ("draw", "redraw"):
-            plan = {"stage": stage, "redraw": step == "redraw", "seats": dict(review.DEFAULT_MEMBERS),
+        if call is not None:
+            plan = {"stage": stage, "redraw": redraw, "seats": dict(review.DEFAULT_MEMBERS),
                     "reserves": review.DEFAULT_RESERVES}
             await self.show_plan(ctx, call, plan)
-        elif step == "seat" and (saved := ctx.state.plan) is not None and len(parts) == 4:
-            await self.show_plan(ctx, call, _adjusted(saved, parts[2], 1 if parts[3] == "u" else -1))
-        elif step == "go" and (saved := ctx.state.plan) is not None:
-            await self.draw(ctx, call, saved)
-        elif step == "unavail":
-            ctx.state.reset(ctx.state.step)
-            ctx.state.call, ctx.state.form.values = call.id, {"action": "unavailable"}
-            ctx.tell("committee.header_unavailable")
-            await self.advance(ctx, None)
-        elif step == "commit":
-            committed = await review.commit_seed(ctx.session, call, stage, actor(ctx), ctx.now)
-            ctx.tell("committee.committed", stage=ctx.t(f"committee.stage.{stage}"), commitment=committed.commitment)
-        elif step == "results":
-            await self.show_results(ctx, call, stage)
-        elif step == "publish":
-            committee = await review.current_committee(ctx.session, call.id, stage)
-            if committee is not None and committee.state == "active":
-                await review.publish(ctx.session, committee, actor(ctx), ctx.now)
-                ctx.tell("committee.published", code=committee.code)
-            await self.show_call(ctx, call.id)
-        elif step == "decide" and len(parts) == 3 and (app_id := parse_id(parts[1])) is not None:
-            application = await ctx.get(Application, app_id)
-            if application is None or application.call_id != call.id or parts[2] not in ("approve", "reject"):
-                ctx.tell("common.stale_button")
-                await self.show_call(ctx, call.id)
-                return
-            ctx.state.reset(ctx.state.step)
-            ctx.state.call = call.id
-            ctx.state.form.values = {"app": app_id, "action": parts[2], "ref": application.reference or ""}
-            ctx.tell(f"committee.header_{parts[2]}", reference=application.reference or "",
-                     requested=ctx.money(application.total_fen))
-            await self.advance(ctx, None)
-        elif step == "confirm" and len(parts) == 2 and (project_id := parse_id(parts[1])) is not None:
-            await self.confirm(ctx, call, project_id)
-        elif step == "brand" and len(parts) == 2 and (project_id := parse_id(parts[1])) is not None:
-            project = await ctx.get(Project, project_id)
-            if project is not None and project.grade == "excellent" and not project.brand:
-                project.brand = True
-                ctx.tell("committee.branded", code=project.code)
-            await self.show_call(ctx, call.id)
-        else:
-            ctx.tell("common.stale_button")
-            await self.show_call(ctx, call.id)
 
     async def show_plan(self, ctx: Context, call: Call, plan: dict[str, Any]) -> None:
         """The seats per field and the reserves before a draw, each adjusted with buttons; a redraw says
@@ -304,17 +445,12 @@ class CommitteeFlow(Form):
         current = await review.current_committee(ctx.session, call.id, stage)
         if plan["redraw"] and current is not None:
             lines.append(ctx.t("committee.plan_redraw", code=current.code))
-        rows = [[ctx.button("committee.less", button_data(self.name, "seat", f"{call.id}.{stage}.{f}.d"),
-                            field=ctx.t(f"committee.field.{f}")),
-                 ctx.button("committee.more", button_data(self.name, "seat", f"{call.id}.{stage}.{f}.u"),
-                            field=ctx.t(f"committee.field.{f}"))] for f in review.DEFAULT_MEMBERS]
-        rows.append([ctx.button("committee.less", button_data(self.name, "seat", f"{call.id}.{stage}.reserve.d"),
-                                field=ctx.t("committee.reserve")),
-                     ctx.button("committee.more", button_data(self.name, "seat", f"{call.id}.{stage}.reserve.u"),
-                                field=ctx.t("committee.reserve"))])
-        rows.append([ctx.button("committee.go_redraw" if plan["redraw"] else "committee.go",
-                                button_data(self.name, "go", f"{call.id}.{stage}")),
-                     ctx.button("committee.back", button_data(self.name, "call", str(call.id)))])
+        rows = [[self.button(ctx.t("committee.less", field=label), Seat(call.id, stage, f, "d")),
+                 self.button(ctx.t("committee.more", field=label), Seat(call.id, stage, f, "u"))]
+                for f in SEATED
+                for label in [ctx.t("committee.reserve" if f == "reserve" else f"committee.field.{f}")]]
+        rows.append([self.button(ctx.t("committee.go_redraw" if plan["redraw"] else "committee.go"), Go(call.id, stage)),
+                     self.button(ctx.t("committee.back"), OpenCall(call.id))])
         ctx.say("\n".join(lines), rows)
 
     async def draw(self, ctx: Context, call: Call, plan: dict[str, Any]) -> None:
@@ -330,16 +466,14 @@ class CommitteeFlow(Form):
         ctx.tell("committee.drawn", code=drawn.committee.code, subjects=drawn.subjects, excluded=len(drawn.excluded))
         await self.show_call(ctx, call.id)
 
-    async def confirm(self, ctx: Context, call: Call, project_id: int) -> None:
+    async def confirm_grade(self, ctx: Context, call: Call, project_id: int) -> None:
         committee = await review.current_committee(ctx.session, call.id, "acceptance")
         project = await ctx.get(Project, project_id)
         row = None
         if committee is not None and project is not None:
             row = next((r for r in await review.results(ctx.session, committee, 1.0) if r.project_id == project_id), None)
         if project is None or row is None or row.expert_score is None:
-            ctx.tell("common.stale_button")
-            await self.show_call(ctx, call.id)
-            return
+            raise Stale(project_id)  # not (or no longer) in the committee's results
         try:
             grade = await approval.confirm_acceptance(ctx.session, project, row.expert_score, actor(ctx), ctx.now)
         except (review.ReviewError, IllegalTransition):
@@ -347,7 +481,7 @@ class CommitteeFlow(Form):
             return
         buttons = []
         if grade == "excellent":
-            buttons = [[ctx.button("committee.make_brand", button_data(self.name, "brand", f"{call.id}.{project.id}"))]]
+            buttons = [[self.button(ctx.t("committee.make_brand"), Brand(call.id, project.id))]]
         ctx.tell("committee.confirmed", code=project.code, score=project.evaluation_score,
                  grade=ctx.t(f"expert.grade.{grade}"), buttons=buttons)
 
