@@ -1,8 +1,8 @@
 """/review: staff draw a call's review committee, follow it, read the ranking (with a chart), and approve in
 ranking order within the budget or reject with a reason; acceptance committees' grades are confirmed here.
 
-The department is checked on every turn against the call's catalog items: staff of another department
-are refused even with a forged button.
+Every button names its call, and each press checks the department against the call's catalog items: staff
+of another department are refused even with a forged button.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ Seated = Literal["business", "finance", "management", "law", "reserve"]  # revie
 SEATED: tuple[Seated, ...] = get_args(Seated)
 
 
-# Every press names its call first: the department is checked against it on every press.
 @dataclass(frozen=True)
 class OpenCall(Payload, action="call"):
     call: int

@@ -121,7 +121,10 @@ class NeedsReviewFlow(Flow):
 
     @on(Decline)
     async def declined(self, ctx: Context, press: Decline) -> None:
-        await self.ask_reason(ctx, press.need)
+        need = await ctx.get(Need, press.need)
+        if need is None or not needs.NEED_MOVES.get(need.state):
+            raise Stale(press)  # decided since the button was shown: no reason to ask for
+        await self.ask_reason(ctx, need.id)
 
     @on(Export)
     async def exported(self, ctx: Context, press: Export) -> None:

@@ -109,6 +109,8 @@ async def test_presses_from_a_step_that_has_passed_are_stale(bot, sessions, file
     assert (await need_row(sessions, filed.anonymous)).state == "declined"
     await staff.press_data(take)  # decided since
     assert "已经处理过了" in staff.text and (await need_row(sessions, filed.anonymous)).state == "declined"
+    await staff.press_data(press(Decline(filed.anonymous.id)))  # declined already
+    assert "这个按钮已经失效了" in staff.text and "不采纳的理由" not in staff.text
     await staff.press_data(press(Take(filed.consenting.id, YEAR - 1)))  # last year's button
     assert "这个按钮已经失效了" in staff.text and (await need_row(sessions, filed.consenting)).state == "new"
     await staff.press_data("needs:take:1")  # forged: no year
