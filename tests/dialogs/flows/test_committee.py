@@ -15,6 +15,7 @@ from dialogs.engine import Engine
 from dialogs.flows.committee import (
     Brand,
     Commit,
+    CommitteeFlow,
     Confirm,
     Decide,
     Draw,
@@ -26,6 +27,7 @@ from dialogs.flows.committee import (
     Seat,
     Unavailable,
 )
+from dialogs.forms import Answer, Edit, Leave, Submit
 from dialogs.registry import build_engine
 from dialogs.rubrics import rubric_for
 from store import models as m
@@ -48,8 +50,18 @@ def bot(sessions: async_sessionmaker[AsyncSession]) -> Engine:
     return build_engine(sessions, DialogSettings(), clock=lambda: NOW)
 
 
+STALE = "这个按钮已经失效了。"
+
+
 def press(payload: Payload) -> str:
     return payload.pack("committee")
+
+
+def test_the_table_names_every_button_of_the_flow() -> None:
+    assert {a: r.payload for a, r in CommitteeFlow.presses.items()} == {
+        "a": Answer, "edit": Edit, "submit": Submit, "leave": Leave, "call": OpenCall, "commit": Commit,
+        "draw": Draw, "redraw": Redraw, "seat": Seat, "go": Go, "results": Results, "publish": Publish,
+        "decide": Decide, "confirm": Confirm, "brand": Brand, "unavail": Unavailable}
 
 
 async def committee_states(sessions: async_sessionmaker[AsyncSession], call: int, stage: str) -> list[str]:
@@ -162,7 +174,7 @@ async def test_presses_from_steps_that_have_passed(bot, sessions, rw) -> None:  
     more = press(Seat(call, "approval", "business", "u"))
     await staff.press_data(press(Go(call, "approval")))
     await staff.press_data(more)  # the plan is drawn: its buttons are stale
-    assert "这个按钮已经失效了" in staff.text and "尚未抽取" in staff.text and "专家B1" in staff.text
+    assert staff.last[0].text == STALE and "尚未抽取" in staff.last[1].text and "专家B1" in staff.last[1].text
     await staff.press_data(press(Go(call, "approval")))  # drawn twice
     assert "这个按钮已经失效了" in staff.text
     async with sessions() as s:

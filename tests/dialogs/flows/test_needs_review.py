@@ -13,7 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dialogs.buttons import Payload
 from dialogs.context import SHANGHAI, DialogSettings
 from dialogs.engine import Engine
-from dialogs.flows.needs_review import ChoosePeriod, Decline, Export, Latest, OpenNeed, Report, Take
+from dialogs.flows.needs_review import (
+    ChoosePeriod,
+    Decline,
+    Export,
+    Latest,
+    NeedsReviewFlow,
+    OpenNeed,
+    Report,
+    Take,
+)
 from dialogs.registry import build_engine
 from store import models as m
 from store.needs import create_need
@@ -21,6 +30,7 @@ from testing.chat import Person
 from testing.factories import NOW, bind_identity, build_world
 
 YEAR = NOW.year  # 2026: the take buttons offer this year's catalog and the next
+STALE = "这个按钮已经失效了。"
 
 
 @dataclass
@@ -59,6 +69,12 @@ async def need_row(sessions: async_sessionmaker[AsyncSession], need: m.Need) -> 
 
 def press(payload: Payload) -> str:
     return payload.pack("needs")
+
+
+def test_the_table_names_every_button_of_the_flow() -> None:
+    assert {a: r.payload for a, r in NeedsReviewFlow.presses.items()} == {
+        "period": ChoosePeriod, "report": Report, "latest": Latest, "open": OpenNeed, "take": Take,
+        "decline": Decline, "export": Export}
 
 
 async def test_every_button_of_the_report(bot, sessions, filed) -> None:  # type: ignore[no-untyped-def]
@@ -103,7 +119,7 @@ async def test_presses_from_a_step_that_has_passed_are_stale(bot, sessions, file
     await staff.press("不采纳")
     assert "不采纳的理由" in staff.text
     await staff.press_data(take)  # the need's buttons, while its reason is being written
-    assert "这个按钮已经失效了" in staff.text and "不采纳的理由" in staff.text
+    assert staff.last[0].text == STALE and "不采纳的理由" in staff.last[1].text
     assert (await need_row(sessions, filed.anonymous)).state == "new"
     await staff.say("已有同类项目覆盖")  # still the reason: the state did not move
     assert (await need_row(sessions, filed.anonymous)).state == "declined"

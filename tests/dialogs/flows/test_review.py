@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.context import DialogSettings
 from dialogs.engine import Engine
-from dialogs.flows.review import Act, ListPage, Open
+from dialogs.flows.review import Act, ListPage, Open, ReviewFlow
+from dialogs.forms import Answer, Edit, Leave, Submit
 from dialogs.registry import build_engine
 from store import models as m
 from testing.chat import Person
@@ -30,6 +31,14 @@ async def world(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Wor
 @pytest.fixture
 def bot(sessions: async_sessionmaker[AsyncSession]) -> Engine:
     return build_engine(sessions, DialogSettings(), clock=lambda: NOW)
+
+
+STALE = "这个按钮已经失效了。"
+
+
+def test_the_table_names_every_button_of_the_flow() -> None:
+    assert {a: r.payload for a, r in ReviewFlow.presses.items()} == {
+        "a": Answer, "edit": Edit, "submit": Submit, "leave": Leave, "list": ListPage, "open": Open, "act": Act}
 
 
 async def status_of(sessions: async_sessionmaker[AsyncSession], app: m.Application) -> tuple[str, str | None]:
@@ -73,7 +82,7 @@ async def test_a_decision_pressed_after_its_step_is_stale(bot, sessions, world) 
     await staff.press("资格审查不通过")
     assert "请写明原因" in staff.text
     await staff.press_data(eligible)  # the detail's other decision, from the message before
-    assert "这个按钮已经失效了" in staff.text and "请写明原因" in staff.text
+    assert staff.last[0].text == STALE and "请写明原因" in staff.last[1].text
     assert await status_of(sessions, app) == ("submitted", None)
     await staff.say("未列入本年度资质名录")  # still writing the reason: the state did not move
     assert "请确认：" in staff.text and "资格审查不通过" in staff.text
