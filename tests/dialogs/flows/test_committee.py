@@ -34,6 +34,7 @@ from store import models as m
 from store import review
 from testing.chat import Person
 from testing.factories import NOW, ReviewWorld, bind_identity, build_review_world
+from tests.dialogs.flows.saved import saved
 
 
 @pytest.fixture
@@ -187,7 +188,9 @@ async def test_presses_from_steps_that_have_passed(bot, sessions, rw) -> None:  
     await staff.press_data("committee:seat:1.approval.chef.u")  # forged: no such field
     assert "这个按钮已经失效了" in staff.text
     await staff.press_data(press(Draw(call, "acceptance")))
+    before = await saved(sessions, "staff1")
     await staff.press_data(press(Seat(call, "approval", "law", "d")))  # the approval plan's, on the acceptance plan
+    assert await saved(sessions, "staff1") == before
     assert "这个按钮已经失效了" in staff.text and "法律 1 名" in staff.text
 
 

@@ -28,6 +28,7 @@ from store import models as m
 from store.needs import create_need
 from testing.chat import Person
 from testing.factories import NOW, bind_identity, build_world
+from tests.dialogs.flows.saved import saved
 
 YEAR = NOW.year  # 2026: the take buttons offer this year's catalog and the next
 STALE = "这个按钮已经失效了。"
@@ -118,7 +119,9 @@ async def test_presses_from_a_step_that_has_passed_are_stale(bot, sessions, file
     take = staff.button(f"纳入 {YEAR} 年目录").data or ""
     await staff.press("不采纳")
     assert "不采纳的理由" in staff.text
+    before = await saved(sessions, "staff1")
     await staff.press_data(take)  # the need's buttons, while its reason is being written
+    assert await saved(sessions, "staff1") == before
     assert staff.last[0].text == STALE and "不采纳的理由" in staff.last[1].text
     assert (await need_row(sessions, filed.anonymous)).state == "new"
     await staff.say("已有同类项目覆盖")  # still the reason: the state did not move

@@ -16,6 +16,7 @@ from dialogs.registry import build_engine
 from store import models as m
 from testing.chat import Person
 from testing.factories import NOW, World, bind_identity, build_world
+from tests.dialogs.flows.saved import saved
 from tests.dialogs.test_flows_org_staff import add_application, other_department_item
 
 
@@ -81,7 +82,9 @@ async def test_a_decision_pressed_after_its_step_is_stale(bot, sessions, world) 
     eligible = staff.button("资格审查通过").data or ""
     await staff.press("资格审查不通过")
     assert "请写明原因" in staff.text
+    before = await saved(sessions, "staff1")
     await staff.press_data(eligible)  # the detail's other decision, from the message before
+    assert await saved(sessions, "staff1") == before
     assert staff.last[0].text == STALE and "请写明原因" in staff.last[1].text
     assert await status_of(sessions, app) == ("submitted", None)
     await staff.say("未列入本年度资质名录")  # still writing the reason: the state did not move
