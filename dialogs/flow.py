@@ -33,7 +33,6 @@ class Flow:
     can_save: bool = False  # what was entered stays (a draft) when the person leaves
     refusal_key: str = "common.not_allowed"  # said to someone whose role cannot use it: how to get there
     use_buttons_key: str = "common.use_buttons"  # said to text where the step wants a press
-    legacy_buttons: bool = False  # TRANSITIONAL: the flow still routes its own buttons in handle
     presses: ClassVar[dict[str, Route]] = {}  # the dispatch table of its buttons: action -> payload, handler
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -68,8 +67,6 @@ class Flow:
         _, action, value = split(data)
         route = self.presses.get(action)
         payload = route.payload.unpack(value) if route is not None else None
-        if route is None and self.legacy_buttons:
-            return self.handle(ctx, ctx.incoming)  # TRANSITIONAL: a flow still routing its buttons in handle
         if route is None or payload is None or not payload.current(ctx.state):
             return None
         handler = getattr(self, route.method)
@@ -99,12 +96,3 @@ def label_key(text: str) -> str:
 def run_button(flow: str, arg: str = "") -> str:
     """Data of a button that starts ``flow`` from anywhere (menus, digests, answers)."""
     return f"g:run:{flow}:{arg}" if arg else f"g:run:{flow}"
-
-
-
-def button_data(flow: str, step: str, value: str = "") -> str:  # TRANSITIONAL
-    return f"{flow}:{step}:{value}"
-
-
-def split_button(data: str) -> tuple[str, str, str]:  # TRANSITIONAL
-    return split(data)

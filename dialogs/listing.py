@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from dialogs import i18n
 from dialogs.buttons import Payload
@@ -51,14 +51,13 @@ def page_of(items: Sequence[T], number: int, size: int = PAGE_SIZE) -> Page[T]:
     return Page(list(items[first:first + size]), number, page_count(len(items), size), len(items), first)
 
 
-def nav_row(ctx: Context, flow: str, turn: Callable[[int], Payload] | str, page: Page[T]) -> list[Button]:
+def nav_row(ctx: Context, flow: str, turn: Callable[[int], Payload], page: Page[T]) -> list[Button]:
     """Previous/next buttons (only those that lead somewhere), each carrying ``turn(page number)``."""
-    make: Any = (lambda n: _Legacy(f"{turn}:{n}")) if isinstance(turn, str) else turn  # TRANSITIONAL
     row = []
     if page.has_prev:
-        row.append(Button(ctx.t("paging.prev"), make(page.number - 1).pack(flow)))
+        row.append(Button(ctx.t("paging.prev"), turn(page.number - 1).pack(flow)))
     if page.has_next:
-        row.append(Button(ctx.t("paging.next"), make(page.number + 1).pack(flow)))
+        row.append(Button(ctx.t("paging.next"), turn(page.number + 1).pack(flow)))
     return row
 
 
@@ -101,11 +100,3 @@ async def district(ctx: Context, zh: str | None) -> str:
             ctx.memo[DISTRICT_NAMES] = await public.district_english_names(ctx.session)
         english = ctx.memo[DISTRICT_NAMES]
     return i18n.district(ctx.locale, zh, english)
-
-
-class _Legacy:  # TRANSITIONAL
-    def __init__(self, data: str) -> None:
-        self.data = data
-
-    def pack(self, flow: str) -> str:
-        return f"{flow}:{self.data}"
