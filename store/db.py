@@ -10,6 +10,7 @@ read-then-write transaction holds the write lock from its first statement.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any, cast
 
 from sqlalchemy import Executable, Select, event, text
 from sqlalchemy.engine import CursorResult, Dialect, Result, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -35,6 +36,8 @@ SQLITE_CACHE_KIB = 32 * 1024
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATING = "civicbot_migrating"  # execution option: a migration transaction (foreign keys off on SQLite)
 READ_ONLY = "civicbot_read_only"  # execution option: a transaction that only reads (see ``reading``)
+PING_AFTER_IDLE = 1.0  # seconds a pooled PostgreSQL connection may sit unused before it is tried (see _ping_when_idle)
+_IDLE_SINCE = "civicbot_idle_since"
 
 
 def is_sqlite(url: str) -> bool:
@@ -53,8 +56,32 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """A pooled connection idle ``PING_AFTER_IDLE`` seconds is tried before use, and replaced if the server
+    dropped it (a restart). Not SQLAlchemy's ``pool_pre_ping``: on asyncpg that is three round trips
+    (BEGIN, a query, ROLLBACK) before every transaction — a turn's eight became five without it; a connection
+    that came back to the pool a moment ago was working then."""
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop(_IDLE_SINCE, None)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE:
+            return  # new, or in use a moment ago
+        try:
+            dbapi_connection.run_async(lambda driver: driver.fetchrow(";"))
+        except Exception as error:  # gone: the pool connects afresh and tries again
+            raise DisconnectionError(f"a pooled connection was dropped: {error}") from error
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
