@@ -20,7 +20,7 @@ from dialogs.engine import Engine
 from dialogs.registry import build_engine
 from dialogs.surveys import templates
 from dialogs.understanding import Understanding
-from store.db import create_engine, sessionmaker
+from store.db import capabilities, create_engine, sessionmaker
 from store.demo import write_demo_package
 from store.media import DirectoryMedia, MediaStore, MediaUnavailable, S3Media
 from store.migrate import upgrade
@@ -121,7 +121,7 @@ async def open_app(settings: Settings, *, migrate: bool = True) -> App:
     use_data_folders(settings)
     i18n.set_hant_region(settings.hant_region)
     db = create_engine(settings.database_url)
-    if db.dialect.name == "postgresql":
+    if capabilities(db).notifications:
         notify_queued(db)  # the dispatchers of every process hear of what this one queues
     if migrate:
         await upgrade(db)

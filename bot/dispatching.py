@@ -19,6 +19,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.outbox import Dispatcher
+from store.db import capabilities
 from store.outbox import listen_queued, watch_queued
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ _closing: set[asyncio.Future[None]] = set()  # listener connections being closed
 async def wakeup_for(engine: AsyncEngine) -> Wakeup:
     """The wake-up of a dispatch loop on ``engine``: across processes on PostgreSQL, in-process on SQLite
     (one SQLite file is served by one process)."""
-    if engine.dialect.name != "postgresql":
+    if not capabilities(engine).notifications:
         return CommitWakeup(engine)
     wakeup = NotifyWakeup(engine)
     await wakeup.listen()

@@ -22,12 +22,11 @@ from bot.config import Settings
 from bot.outbox import Clock, DispatchCounts, Dispatcher, QuietHours, RetryPolicy, Sleep
 from bot.sending import Sender
 from dialogs.reminders import Evaluation, RuleSettings, evaluate, window_start
-from store.db import transaction
+from store.db import capabilities, transaction
 from store.leases import (
     acquire_lease,
     evaluation_settings,
     get_watermark,
-    is_sqlite,
     release_lease,
     set_watermark,
     try_advisory_xact_lock,
@@ -91,9 +90,7 @@ async def evaluate_rules(
 ) -> Evaluation | None:
     """Evaluate the rules as of ``now`` unless another process is doing so (then None)."""
     holder = holder or process_name()
-    async with sessions() as probe:
-        sqlite = is_sqlite(probe)
-    if not sqlite:
+    if capabilities(sessions).advisory_locks:
         async with transaction(sessions) as session:
             if not await try_advisory_xact_lock(session, EVALUATOR):
                 return None

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, delete, literal, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy import Table, bindparam, delete, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
-from store.db import affected
+from store.db import Connection, affected, connection
 from store.inserts import InsertIgnore, insert_ignore
 from store.models import Conversation, HandledIncoming, Identity, TurnReply
 from store.types import UTCDateTime
@@ -132,67 +132,15 @@ _NEW_CONVERSATION = InsertIgnore(_conversations).from_select(
 )
 
 
-class _Prepared:
-    """A statement compiled once for one dialect, with what its parameters and result columns need, so
-    that the driver itself can run it (SQLite's: positional ``?`` parameters, in ``positiontup`` order;
-    the columns' own bind and result processors convert the values as SQLAlchemy would)."""
-
-    def __init__(self, stmt: Any, dialect: Any) -> None:
-        self.compiled = stmt.compile(dialect=dialect)
-        self.sql = self.compiled.string
-        self.binds = [
-            (name, self.compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
-            for name in self.compiled.positiontup or ()
-        ]
-        columns = stmt.selected_columns if isinstance(stmt, Select) else ()
-        self.results = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
-
-    def arguments(self, params: dict[str, Any]) -> tuple[Any, ...]:
-        values = self.compiled.construct_params(params)
-        return tuple(process(values[name]) if process else values[name] for name, process in self.binds)
-
-    def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
-        if not self.results:
-            return tuple(raw)
-        return tuple(process(value) if process else value for process, value in zip(self.results, raw, strict=True))
-
-
-_PREPARED: dict[tuple[int, str], _Prepared] = {}
-
-
-def _prepared(stmt: Any, dialect: Any) -> _Prepared:
-    """``stmt`` (one of this module's, built at import) prepared for ``dialect``, once per dialect name."""
-    key = (id(stmt), dialect.name)
-    found = _PREPARED.get(key)
-    if found is None:
-        found = _PREPARED[key] = _Prepared(stmt, dialect)
-    return found
-
-
 class TurnConnection:
     """One turn's transaction, on a connection of its own: the bookkeeping every turn does (identity and
-    conversation, the incoming's de-duplication key, the state saved), and an ORM session joined to the
-    same transaction for what the flow does (``session``).
+    conversation, the incoming's de-duplication key, the state saved) in statements built once (run by
+    ``store.db.Connection.rows``), and an ORM session joined to the same transaction for what the flow
+    does (``conn``)."""
 
-    On SQLite the bookkeeping statements, compiled once, are run by the driver itself: through
-    SQLAlchemy each costs ~70 µs of Python, against ~8 µs in SQLite — most of what a menu or help turn
-    costs. Elsewhere (PostgreSQL) they are executed on the connection as usual."""
-
-    def __init__(self, conn: AsyncConnection, driver: Any | None) -> None:
-        self.conn = conn
-        self._driver = driver
-
-    async def _rows(self, stmt: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        if self._driver is None:
-            result = await self.conn.execute(stmt, params)
-            return [tuple(row) for row in result.all()] if result.returns_rows else []
-        prepared = _prepared(stmt, self.conn.dialect)
-        cursor = await self._driver.execute(prepared.sql, prepared.arguments(params))
-        try:
-            rows = await cursor.fetchall() if cursor.description else []
-        finally:
-            await cursor.close()
-        return [prepared.row(row) for row in rows]
+    def __init__(self, connection: Connection) -> None:
+        self.conn = connection.conn
+        self._rows = connection.rows
 
     async def open(
         self, channel: str, external_id: str, now: datetime, display_name: str | None = None
@@ -240,17 +188,8 @@ class TurnConnection:
 @asynccontextmanager
 async def turn_connection(engine: AsyncEngine) -> AsyncIterator[TurnConnection]:
     """A turn's transaction: committed when the block ends, rolled back on an error."""
-    if engine.dialect.name != "sqlite":
-        async with engine.connect() as conn, conn.begin():
-            yield TurnConnection(conn, None)
-        return
-    conn = await engine.connect()
-    try:  # closed in place: it cannot suspend (see store.db.transaction)
-        async with conn.begin():
-            # connected and in its transaction: the driver's connection is at hand, no I/O to reach it
-            yield TurnConnection(conn, conn.sync_connection.connection.driver_connection)  # type: ignore[union-attr]  # connected
-    finally:
-        await conn.close()
+    async with connection(engine) as conn:
+        yield TurnConnection(conn)
 
 
 async def save_conversation(

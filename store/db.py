@@ -1,4 +1,5 @@
-"""Async engine and session helpers for SQLite and PostgreSQL (asyncpg).
+"""Async engine and session helpers for SQLite and PostgreSQL (asyncpg): the one place that knows which
+database it is (``capabilities`` says what callers may rely on; ``connection`` runs a turn's statements).
 
 SQLite (URLs ``sqlite+aiosqlite://``) runs through ``store.sqlite_inline``: statements on the loop's
 thread, waiting for another writer's lock asynchronously. It gets what it needs to behave like a real
@@ -9,15 +10,24 @@ read-then-write transaction holds the write lock from its first statement.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import CursorResult, Result, make_url
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy import Executable, Select, event, text
+from sqlalchemy.engine import CursorResult, Dialect, Result, make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from store import sqlite_inline
 
@@ -26,6 +36,8 @@ SQLITE_CACHE_KIB = 32 * 1024
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATING = "civicbot_migrating"  # execution option: a migration transaction (foreign keys off on SQLite)
 READ_ONLY = "civicbot_read_only"  # execution option: a transaction that only reads (see ``reading``)
+PING_AFTER_IDLE = 1.0  # seconds a pooled PostgreSQL connection may sit unused before it is tried (see _ping_when_idle)
+_IDLE_SINCE = "civicbot_idle_since"
 
 
 def is_sqlite(url: str) -> bool:
@@ -44,8 +56,32 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         engine = create_async_engine(url, **kwargs)
         _configure_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """A pooled connection idle ``PING_AFTER_IDLE`` seconds is tried before use, and replaced if the server
+    dropped it (a restart). Not SQLAlchemy's ``pool_pre_ping``: on asyncpg that is three round trips
+    (BEGIN, a query, ROLLBACK) before every transaction — a turn's eight became five without it; a connection
+    that came back to the pool a moment ago was working then."""
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop(_IDLE_SINCE, None)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE:
+            return  # new, or in use a moment ago
+        try:
+            dbapi_connection.run_async(lambda driver: driver.fetchrow(";"))
+        except Exception as error:  # gone: the pool connects afresh and tries again
+            raise DisconnectionError(f"a pooled connection was dropped: {error}") from error
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -88,11 +124,38 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def on_sqlite(factory: async_sessionmaker[AsyncSession]) -> bool:
+def _on_sqlite(factory: async_sessionmaker[AsyncSession]) -> bool:
     """Whether sessions of ``factory`` are SQLite's (whose statements run on the loop's thread, see
     store/sqlite_inline, and end without waiting for anything)."""
     bind = factory.kw.get("bind")
     return bind is not None and bind.dialect.name == "sqlite"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the database lets the application rely on — asked instead of which database it is."""
+
+    writers: int | None  # write transactions that can run at once (None: as many as there are connections)
+    notifications: bool  # a commit can be announced to every process (``store.outbox.notify_queued``)
+    advisory_locks: bool  # a transaction can take a named lock (``store.leases.try_advisory_xact_lock``)
+
+    def write_slots(self, wanted: int) -> int:
+        """How many of ``wanted`` concurrent write transactions are worth letting at the database: beyond
+        its writers they only wait for each other (on SQLite in its busy handler's sleeps, far slower than
+        a queue of the caller's)."""
+        return wanted if self.writers is None else min(wanted, self.writers)
+
+
+_SQLITE = Capabilities(writers=1, notifications=False, advisory_locks=False)  # one writer; one process a file
+_POSTGRESQL = Capabilities(writers=None, notifications=True, advisory_locks=True)  # LISTEN/NOTIFY, row locks
+
+
+def capabilities(bind: AsyncEngine | async_sessionmaker[AsyncSession]) -> Capabilities:
+    """What the database of ``bind`` (an engine, or sessions bound to one) can do."""
+    engine = bind if isinstance(bind, AsyncEngine) else bind.kw.get("bind")
+    if not isinstance(engine, AsyncEngine):
+        raise TypeError("capabilities() needs an engine, or sessions bound to one")
+    return _SQLITE if engine.dialect.name == "sqlite" else _POSTGRESQL
 
 
 @asynccontextmanager
@@ -104,7 +167,7 @@ async def transaction(factory: async_sessionmaker[AsyncSession]) -> AsyncIterato
     lets other work in before the caller goes on (measured: a chat turn's own cost nearly doubled in
     the Telegram pipeline). A close that cannot suspend cannot be interrupted either, so on SQLite the
     session is closed in place."""
-    if not on_sqlite(factory):
+    if not _on_sqlite(factory):
         async with factory() as session, session.begin():
             yield session
         return
@@ -136,3 +199,81 @@ def affected(result: Result[Any]) -> int:
     """How many rows an UPDATE or DELETE touched (``Session.execute`` types its result as the general
     ``Result``; for those statements it is a ``CursorResult``, which counts them)."""
     return cast("CursorResult[Any]", result).rowcount or 0
+
+
+class _Compiled:
+    """A statement compiled once for SQLite, with what its parameters and result columns need for the
+    driver itself to run it: positional ``?`` parameters in ``positiontup`` order, converted by the
+    columns' own bind and result processors as SQLAlchemy would."""
+
+    def __init__(self, stmt: Any, dialect: Dialect) -> None:  # a Core statement
+        self.compiled: SQLCompiler = stmt.compile(dialect=dialect)
+        self.sql: str = self.compiled.string
+        self.binds = [
+            (name, self.compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in self.compiled.positiontup or ()
+        ]
+        columns = stmt.selected_columns if isinstance(stmt, Select) else ()
+        self.results = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+
+    def arguments(self, params: dict[str, Any]) -> tuple[Any, ...]:
+        values = self.compiled.construct_params(params)
+        return tuple(process(values[name]) if process else values[name] for name, process in self.binds)
+
+    def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
+        if not self.results:
+            return tuple(raw)
+        return tuple(process(value) if process else value for process, value in zip(self.results, raw, strict=True))
+
+
+_COMPILED: dict[int, _Compiled] = {}  # by id() of a statement built at import (each holds its statement)
+
+
+class Connection:
+    """A connection in one transaction (``conn``, for an ORM session to join) whose ``rows`` runs Core
+    statements built once, at import. It exists so that SQLite's fast path stays here: there, the driver
+    runs those statements itself (``_InlineConnection``)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def rows(self, stmt: Executable, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows ``stmt`` returns with ``params`` bound (none for a write without RETURNING)."""
+        result = await self.conn.execute(stmt, params)
+        return [tuple(row) for row in result.all()] if result.returns_rows else []
+
+
+class _InlineConnection(Connection):
+    """Exists for speed: through SQLAlchemy a statement costs ~70 µs of Python against ~8 µs in SQLite —
+    most of what a menu or help turn costs — so on SQLite the driver runs it, compiled once."""
+
+    def __init__(self, conn: AsyncConnection, driver: Any) -> None:
+        super().__init__(conn)
+        self._driver = driver
+
+    async def rows(self, stmt: Executable, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        compiled = _COMPILED.get(id(stmt))
+        if compiled is None:
+            compiled = _COMPILED[id(stmt)] = _Compiled(stmt, self.conn.dialect)
+        cursor = await self._driver.execute(compiled.sql, compiled.arguments(params))
+        try:
+            raw = await cursor.fetchall() if cursor.description else []
+        finally:
+            await cursor.close()
+        return [compiled.row(row) for row in raw]
+
+
+@asynccontextmanager
+async def connection(engine: AsyncEngine) -> AsyncIterator[Connection]:
+    """A connection of its own in one transaction: committed when the block ends, rolled back on an error."""
+    if engine.dialect.name != "sqlite":
+        async with engine.connect() as conn, conn.begin():
+            yield Connection(conn)
+        return
+    conn = await engine.connect()
+    try:  # closed in place: it cannot suspend (see ``transaction``)
+        async with conn.begin():
+            # connected and in its transaction: the driver's connection is at hand, no I/O to reach it
+            yield _InlineConnection(conn, conn.sync_connection.connection.driver_connection)  # type: ignore[union-attr]  # connected
+    finally:
+        await conn.close()

@@ -46,7 +46,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.types import Reply
-from store.db import on_sqlite
+from store.db import capabilities
 
 
 class Channel(Protocol):
@@ -60,9 +60,9 @@ class Channel(Protocol):
 
 
 def database_slots(sessions: async_sessionmaker[AsyncSession], concurrency: int) -> int:
-    """Transactions a channel lets at the database at once: on SQLite one (it has one writer, and queueing
-    here beats its busy handler's sleeps by far); elsewhere ``concurrency``."""
-    return 1 if on_sqlite(sessions) else concurrency
+    """Transactions a channel lets at the database at once: ``concurrency``, but no more than the database
+    can write at once (SQLite: one; queueing here beats its busy handler's sleeps by far)."""
+    return capabilities(sessions).write_slots(concurrency)
 
 
 def sqlite_gate(sessions: async_sessionmaker[AsyncSession], concurrency: int) -> asyncio.Semaphore:

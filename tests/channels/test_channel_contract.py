@@ -18,7 +18,6 @@ from dialogs.engine import Engine
 from dialogs.flow import Flow
 from dialogs.registry import all_flows
 from dialogs.types import Incoming
-from store.db import on_sqlite
 from store.web_sessions import CHANNEL as WEB
 from testing.factories import NOW
 
@@ -51,7 +50,7 @@ class Slow(Flow):
 async def waiting_for_a_lock(sessions: async_sessionmaker[AsyncSession]) -> None:
     """Until a second turn waits for the first one's lock (PostgreSQL), or has had every chance to (SQLite,
     whose writer waits for the lock in short sleeps)."""
-    if on_sqlite(sessions):
+    if sessions.kw["bind"].dialect.name == "sqlite":
         for _ in range(20):
             await asyncio.sleep(0.005)
         return

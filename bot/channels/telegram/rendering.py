@@ -15,13 +15,10 @@ from functools import lru_cache
 
 from aiogram import Bot
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.types import Attachment, Button, Reply
-from store.db import affected
-from store.models import ButtonToken
+from store.button_tokens import button_token_data, forget_button_tokens_before, keep_button_tokens
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -92,13 +89,7 @@ class ButtonTokens:
         """``{data: callback_data}`` for each long ``data``, saved before any keyboard shows it."""
         tokens = {data: token_for(data) for data in datas}
         async with self.gate, self.sessions() as session, session.begin():
-            dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-            for data, token in tokens.items():
-                stmt = dialect.insert(ButtonToken).values(token=token, data=data, created_at=now)
-                # Refresh the date so a token still on screen is not pruned.
-                await session.execute(
-                    stmt.on_conflict_do_update(index_elements=[ButtonToken.token], set_={"created_at": now})
-                )
+            await keep_button_tokens(session, {token: data for data, token in tokens.items()}, now)
         return {data: TOKEN_PREFIX + token for data, token in tokens.items()}
 
     async def resolve(self, callback_data: str) -> str | None:
@@ -106,15 +97,11 @@ class ButtonTokens:
         if not callback_data.startswith(TOKEN_PREFIX):
             return callback_data
         async with self.gate, self.sessions() as session:
-            data: str | None = await session.scalar(
-                select(ButtonToken.data).where(ButtonToken.token == callback_data[len(TOKEN_PREFIX):])
-            )
-            return data
+            return await button_token_data(session, callback_data[len(TOKEN_PREFIX):])
 
     async def prune(self, now: datetime) -> int:
         async with self.gate, self.sessions() as session, session.begin():
-            result = await session.execute(delete(ButtonToken).where(ButtonToken.created_at < now - TOKEN_RETENTION))
-            return affected(result)
+            return await forget_button_tokens_before(session, now - TOKEN_RETENTION)
 
 
 async def keyboard(

@@ -32,7 +32,7 @@ from bot.dispatching import Wakeup, wakeup_for
 from bot.gate import Gate
 from dialogs import i18n
 from dialogs.engine import Engine
-from store.db import on_sqlite, transaction
+from store.db import capabilities, transaction
 from store.media import MediaMissing, MediaUnavailable
 from store.web_sessions import forget, has_conversation, identity_locale, visitor
 
@@ -145,7 +145,7 @@ class WebChannel:
         engine = self.sessions.kw["bind"]
         interval = self.options.notice_interval
         if interval is None:
-            interval = 1.0 if on_sqlite(self.sessions) else 30.0
+            interval = 30.0 if capabilities(self.sessions).notifications else 1.0
         self._wakeup = await wakeup_for(engine)
         self._pump = asyncio.create_task(self.hub.pump(self._wakeup, interval), name="web-notices")
 
