@@ -25,7 +25,6 @@ from dataclasses import MISSING, dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 if TYPE_CHECKING:
-    from dialogs.context import Context
     from dialogs.state import State
 
 MAX_ID_DIGITS = 9  # ids and page numbers from button data stay far from integer overflow
@@ -117,9 +116,6 @@ def _reader(hint: Any) -> Reader:
         inner = _reader(next(a for a in get_args(hint) if a is not type(None)))
         return lambda text: None if text == "None" else inner(text)
     raise TypeError(f"a button payload holds int, str or Literal values, not {hint!r}")
-
-
-Handler = Callable[[Any, "Context", Any], Awaitable[None]]
 
 
 @dataclass(frozen=True)

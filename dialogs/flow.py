@@ -9,7 +9,7 @@ instead of being applied to a later question.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from dialogs.buttons import Payload, Route, routes_of, split
@@ -69,9 +69,8 @@ class Flow:
         payload = route.payload.unpack(value) if route is not None else None
         if route is None or payload is None or not payload.current(ctx.state):
             return None
-        handler = getattr(self, route.method)
-        result: Awaitable[None] = handler(ctx, payload)
-        return result
+        handler: Callable[[Context, Payload], Awaitable[None]] = getattr(self, route.method)
+        return handler(ctx, payload)
 
     def button(self, label: str, payload: Payload) -> Button:
         """A button of this flow carrying ``payload``."""
