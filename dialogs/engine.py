@@ -60,6 +60,11 @@ def _snapshot(flow: str | None, step: str | None, slots: dict[str, Any]) -> str:
     return json.dumps([flow, step, slots], sort_keys=True, ensure_ascii=False, default=str)
 
 
+class _ClaimedMeanwhile(Exception):
+    """The incoming's key was claimed by another turn after this one read it unhandled (the same message,
+    delivered twice at once, handled elsewhere behind the conversation row lock): this turn rolls back."""
+
+
 @dataclass
 class Turn:
     """What one incoming came to: the replies to send and, when they were kept with the turn, the id to
@@ -114,7 +119,10 @@ class Engine:
 
     async def _guarded(self, incoming: Incoming, *, keep: bool) -> Turn:
         try:
-            return await self._turn(incoming, keep)
+            try:
+                return await self._turn(incoming, keep)
+            except _ClaimedMeanwhile:  # rolled back: now the key reads as handled, and its replies are at hand
+                return await self._turn(incoming, keep)
         except Exception:  # a flow's bug or the database: the person is told, the turn is rolled back
             log.exception("turn failed for %s:%s (%s)", incoming.channel, incoming.user_id, incoming.id)
             locale = i18n.normalize_locale(incoming.locale) or self.settings.default_locale
@@ -124,8 +132,9 @@ class Engine:
         now = self.clock()
         key = handled_key(incoming.channel, incoming.id)
         async with turn_connection(self.sessions.kw["bind"]) as turn:
-            identity, conversation = await turn.open(incoming.channel, incoming.user_id, now, incoming.display_name)
-            if not await turn.claim(key, now):
+            identity, conversation, handled = await turn.open(
+                incoming.channel, incoming.user_id, key, now, incoming.display_name)
+            if handled:
                 unsent = await turn.unsent_of(incoming.channel, incoming.user_id, key) if keep else None
                 if unsent is None:
                     return Turn([])
@@ -158,10 +167,16 @@ class Engine:
             slots = state.to_json()
             if _snapshot(state.flow, state.step, slots) != before:  # a menu or an answer changes nothing
                 await turn.save(conversation, state.flow, state.step, slots, now)
+            # the key is claimed last, with the replies: one statement where the database allows
             reply_id = None
             if keep:
                 values = [reply.to_json() for reply in ctx.replies]
-                reply_id = await turn.keep_replies(incoming.channel, incoming.user_id, key, values, now)
+                reply_id = await turn.claim_and_keep(incoming.channel, incoming.user_id, key, values, now)
+                claimed = reply_id is not None
+            else:
+                claimed = await turn.claim(key, now)
+            if not claimed:
+                raise _ClaimedMeanwhile(key)
             return Turn(ctx.replies, reply_id)
 
     def _session(self, turn: TurnConnection, identity: Identity) -> AsyncSession:

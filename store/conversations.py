@@ -1,5 +1,5 @@
 """Identities and their conversation rows: get-or-create, lock for a turn, de-duplicate, save; a turn's
-replies kept until sent (``TurnConnection.keep_replies``, ``unsent_replies``, ``mark_replies_sent``).
+replies kept until sent (``TurnConnection.claim_and_keep``, ``unsent_replies``, ``mark_replies_sent``).
 
 The conversation row lock (``FOR UPDATE``; SQLite's write lock) is what orders one person's turns across
 processes, and ``handled_incoming`` is the one record of incoming messages already handled (the turn claims
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, literal, select, update
+from sqlalchemy import Table, bindparam, delete, exists, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -85,9 +85,10 @@ class OpenConversation:
 _conversations = cast(Table, Conversation.__table__)  # mapped classes type it as the general FromClause
 _identities = Identity.__table__
 _IDENTITY_COLUMNS = [c.key for c in _identities.c]
+_handled = HandledIncoming.__table__
 _OPEN_TURN = (
     select(*_identities.c, _conversations.c.id, _conversations.c.flow, _conversations.c.step,
-           _conversations.c.slots)
+           _conversations.c.slots, exists().where(_handled.c.key == bindparam("key")))
     .join(_conversations, _conversations.c.identity_id == _identities.c.id)
     .where(_identities.c.channel == bindparam("channel"), _identities.c.external_id == bindparam("external_id"))
     .with_for_update(of=_conversations)
@@ -98,7 +99,6 @@ _SAVE = (
     .values(flow=bindparam("new_flow"), step=bindparam("new_step"), slots=bindparam("new_slots"),
             version=_conversations.c.version + 1, updated_at=bindparam("now"))
 )
-_handled = HandledIncoming.__table__
 _CLAIM = (
     InsertIgnore(_handled)
     .values(key=bindparam("claim_key", type_=_handled.c.key.type),
@@ -106,19 +106,30 @@ _CLAIM = (
     .returning(_handled.c.key)
 )
 _turn_replies = cast(Table, TurnReply.__table__)
+_REPLY_VALUES = (bindparam("reply_channel", type_=_turn_replies.c.channel.type),
+                 bindparam("reply_user", type_=_turn_replies.c.user_id.type))
+_REPLY_TAIL = (bindparam("reply_values", type_=_turn_replies.c.replies.type),
+               bindparam("reply_at", type_=_turn_replies.c.created_at.type))
 _KEEP_REPLIES = (
     _turn_replies.insert()
-    .values(channel=bindparam("reply_channel", type_=_turn_replies.c.channel.type),
-            user_id=bindparam("reply_user", type_=_turn_replies.c.user_id.type),
-            incoming_key=bindparam("reply_key", type_=_turn_replies.c.incoming_key.type),
-            replies=bindparam("reply_values", type_=_turn_replies.c.replies.type),
-            created_at=bindparam("reply_at", type_=_turn_replies.c.created_at.type))
+    .values(channel=_REPLY_VALUES[0], user_id=_REPLY_VALUES[1],
+            incoming_key=bindparam("claim_key", type_=_turn_replies.c.incoming_key.type),
+            replies=_REPLY_TAIL[0], created_at=_REPLY_TAIL[1])
+    .returning(_turn_replies.c.id)
+)
+# where a WITH clause can write (PostgreSQL): the claim and the replies in one round trip; no row when the
+# key was claimed already
+_claimed = _CLAIM.cte("claimed")
+_CLAIM_AND_KEEP = (
+    _turn_replies.insert()
+    .from_select(["channel", "user_id", "incoming_key", "replies", "created_at"],
+                 select(*_REPLY_VALUES, _claimed.c.key, *_REPLY_TAIL))
     .returning(_turn_replies.c.id)
 )
 _UNSENT_OF_INCOMING = (
     select(_turn_replies.c.id, _turn_replies.c.replies, _turn_replies.c.created_at)
     .where(_turn_replies.c.channel == bindparam("reply_channel"), _turn_replies.c.user_id == bindparam("reply_user"),
-           _turn_replies.c.incoming_key == bindparam("reply_key"))
+           _turn_replies.c.incoming_key == bindparam("claim_key"))
 )
 # a first contact: the identity (a resident) and its empty conversation, each unless it exists
 _NEW_IDENTITY = InsertIgnore(_identities).values(**{
@@ -136,18 +147,24 @@ class TurnConnection:
     """One turn's transaction, on a connection of its own: the bookkeeping every turn does (identity and
     conversation, the incoming's de-duplication key, the state saved) in statements built once (run by
     ``store.db.Connection.rows``), and an ORM session joined to the same transaction for what the flow
-    does (``conn``)."""
+    does (``conn``).
+
+    The key is claimed when the turn ends (``claim``, ``claim_and_keep``), with its replies: ``open`` says
+    whether it was handled before, and a turn that finds it claimed at the end (the same message handled at
+    the same moment elsewhere, which the conversation row lock let through after it) is rolled back."""
 
     def __init__(self, connection: Connection) -> None:
         self.conn = connection.conn
         self._rows = connection.rows
+        self._writing_with = connection.capabilities.writing_with
 
     async def open(
-        self, channel: str, external_id: str, now: datetime, display_name: str | None = None
-    ) -> tuple[Identity, OpenConversation]:
+        self, channel: str, external_id: str, key: str, now: datetime, display_name: str | None = None
+    ) -> tuple[Identity, OpenConversation, bool]:
         """The identity (an object not yet in any session: ``session`` adds it) and its conversation,
-        locked: one statement for a returning user, four for a new one."""
-        who = {"channel": channel, "external_id": external_id}
+        locked, and whether ``key`` was handled before: one statement for a returning user, four for a new
+        one."""
+        who = {"channel": channel, "external_id": external_id, "key": key}
         found = await self._rows(_OPEN_TURN, who)
         if not found:
             await self._rows(_NEW_IDENTITY, {
@@ -160,23 +177,30 @@ class TurnConnection:
         width = len(_IDENTITY_COLUMNS)
         identity = Identity(**dict(zip(_IDENTITY_COLUMNS, row[:width], strict=True)))
         make_transient_to_detached(identity)  # as if loaded: no pending changes
-        conversation_id, flow, step, slots = row[width:]
-        return identity, OpenConversation(conversation_id, flow, step, slots or {})
+        conversation_id, flow, step, slots, handled = row[width:]
+        return identity, OpenConversation(conversation_id, flow, step, slots or {}), bool(handled)
 
     async def claim(self, key: str, now: datetime) -> bool:
-        """Record that ``key`` is being handled; False when it was handled before (a re-delivery)."""
+        """Record that ``key`` is handled; False when it was handled before (a re-delivery)."""
         return bool(await self._rows(_CLAIM, {"claim_key": key, "claimed_at": now}))
 
-    async def keep_replies(self, channel: str, user_id: str, key: str, replies: list[Any], now: datetime) -> int:
-        """Write the turn's replies (JSON values) with the turn; the id ``mark_replies_sent`` takes once sent."""
-        found = await self._rows(_KEEP_REPLIES, {"reply_channel": channel, "reply_user": user_id, "reply_key": key,
-                                                 "reply_values": replies, "reply_at": now})
-        return int(found[0][0])
+    async def claim_and_keep(self, channel: str, user_id: str, key: str, replies: list[Any], now: datetime) -> int | None:
+        """Claim ``key`` (as ``claim``) and write the turn's replies (JSON values) with the turn: the id
+        ``mark_replies_sent`` takes once they are sent; None, writing nothing, when ``key`` was claimed."""
+        values = {"reply_channel": channel, "reply_user": user_id, "claim_key": key, "reply_values": replies,
+                  "reply_at": now, "claimed_at": now}
+        if self._writing_with:
+            found = await self._rows(_CLAIM_AND_KEEP, values)
+        elif await self.claim(key, now):
+            found = await self._rows(_KEEP_REPLIES, values)
+        else:
+            return None
+        return int(found[0][0]) if found else None
 
     async def unsent_of(self, channel: str, user_id: str, key: str) -> tuple[int, list[Any], datetime] | None:
         """The replies of the turn that handled ``key``, if they were never marked sent: its id, values, and
         when they were kept."""
-        found = await self._rows(_UNSENT_OF_INCOMING, {"reply_channel": channel, "reply_user": user_id, "reply_key": key})
+        found = await self._rows(_UNSENT_OF_INCOMING, {"reply_channel": channel, "reply_user": user_id, "claim_key": key})
         return (int(found[0][0]), found[0][1], found[0][2]) if found else None
 
     async def save(self, conversation: OpenConversation, flow: str | None, step: str | None,

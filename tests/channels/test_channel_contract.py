@@ -81,3 +81,23 @@ def test_every_channel_names_itself_and_delivers() -> None:
     channels: dict[str, type[Channel]] = {"console": ConsoleChat, CHANNEL: TelegramChannel, WEB: Hub}
     for name, cls in channels.items():
         assert cls.name == name and asyncio.iscoroutinefunction(cls.deliver)
+
+
+async def test_one_message_delivered_twice_at_once_is_answered_by_one_turn(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The second delivery waits at the conversation row; when it gets in, the key is claimed (on PostgreSQL
+    its read of the key predates the first turn's commit: it runs, finds the key claimed when it ends, and is
+    rolled back) and it hands back the first turn's kept replies — the count goes up once."""
+    slow = Slow()
+    engine = Engine(sessions, DialogSettings(), [*all_flows(), slow], clock=lambda: NOW)
+    await engine.handle(Incoming.from_text("test", "7", "m0", "/slow"))
+    first = asyncio.create_task(engine.turn(Incoming.from_text("test", "7", "m1", "a")))
+    await slow.inside.wait()
+    again = asyncio.create_task(engine.turn(Incoming.from_text("test", "7", "m1", "a")))
+    await waiting_for_a_lock(sessions)
+    slow.release.set()
+    one, two = await asyncio.gather(first, again)
+    assert [r.text for r in one.replies] == ["1"] and one.reply_id is not None
+    assert [r.text for r in two.replies] == ["1"] and two.reply_id == one.reply_id  # the same kept replies
+    assert [r.text for r in await engine.handle(Incoming.from_text("test", "7", "m2", "b"))] == ["2"]

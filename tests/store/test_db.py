@@ -1,31 +1,70 @@
-"""store/db.py: what a database lets callers rely on (``capabilities``), and PostgreSQL's pooled connections
-tried after they sat idle, replaced when the server dropped them."""
+"""store/db.py: what a database lets callers rely on (``capabilities``), a turn's connection whose statements
+the driver runs (``connection``: one transaction, errors as SQLAlchemy raises them), and PostgreSQL's pooled
+connections tried after they sat idle, replaced when the server dropped them."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import bindparam, func, insert, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from store import db
 from store.db import capabilities, create_engine, sessionmaker
+from store.models import HandledIncoming
+from testing.factories import NOW
+
+_handled = HandledIncoming.__table__
+_ADD_KEY = insert(_handled).values(key=bindparam("key"), handled_at=bindparam("at"))  # built once, as a turn's are
+_KEYS = select(_handled.c.key, _handled.c.handled_at).order_by(_handled.c.key)
 
 
 async def test_capabilities_in_store_terms(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
     found = capabilities(sessions)
     assert found == capabilities(engine)
     if engine.dialect.name == "sqlite":  # one writer, one process per file
-        assert (found.writers, found.notifications, found.advisory_locks) == (1, False, False)
+        assert (found.writers, found.notifications, found.advisory_locks, found.writing_with) == (1, False, False, False)
         assert found.write_slots(8) == 1
     else:
-        assert (found.writers, found.notifications, found.advisory_locks) == (None, True, True)
+        assert (found.writers, found.notifications, found.advisory_locks, found.writing_with) == (None, True, True, True)
         assert found.write_slots(8) == 8
 
 
 def test_capabilities_need_an_engine() -> None:
     with pytest.raises(TypeError, match="engine"):
         capabilities(async_sessionmaker())
+
+
+async def _keys(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with sessions() as s:
+        return list((await s.execute(select(_handled.c.key).order_by(_handled.c.key))).scalars())
+
+
+async def test_a_connection_runs_its_statements_and_a_joined_session_in_one_transaction(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with db.connection(engine) as conn:
+        assert await conn.rows(_ADD_KEY, {"key": "t:1", "at": NOW}) == []
+        session = sessions(bind=conn.conn, join_transaction_mode="rollback_only")  # as the engine joins a flow
+        assert await session.scalar(select(func.count()).select_from(_handled)) == 1  # it sees the driver's write
+        session.add(HandledIncoming(key="t:2", handled_at=NOW))
+        await session.flush()
+        await session.close()
+        assert await conn.rows(_KEYS, {}) == [("t:1", NOW), ("t:2", NOW)]  # values read back typed (aware times)
+    assert await _keys(sessions) == ["t:1", "t:2"]  # committed together
+
+
+async def test_a_failed_statement_is_sqlalchemys_error_and_rolls_the_whole_transaction_back(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    with pytest.raises(IntegrityError):  # a unique violation, whichever driver ran it
+        async with db.connection(engine) as conn:
+            await conn.rows(_ADD_KEY, {"key": "t:1", "at": NOW})
+            await conn.rows(_ADD_KEY, {"key": "t:1", "at": NOW})
+    assert await _keys(sessions) == []
+    async with db.connection(engine) as conn:  # the pool's connection is fine afterwards
+        await conn.rows(_ADD_KEY, {"key": "t:3", "at": NOW})
+    assert await _keys(sessions) == ["t:3"]
 
 
 async def _backend(engine: AsyncEngine) -> int:
