@@ -28,7 +28,9 @@ API calls, not turns.)
 
 De-duplication, once. ``handled_incoming`` (``store.conversations``) records the key of every message a
 turn handled, claimed in the turn's own transaction: a message delivered again is not run again (its turn's
-unsent replies, if any, are returned instead). Keys are kept ``CIVICBOT_HANDLED_RETENTION_DAYS`` (30) and
+unsent replies, if any, are returned instead). The turn reads the key when it opens and claims it when it
+ends; a turn that finds it claimed then (the same message, delivered twice at once, let through the row lock
+after the first) is rolled back and returns the first turn's replies. Keys are kept ``CIVICBOT_HANDLED_RETENTION_DAYS`` (30) and
 then dropped by the scheduler's tick (``bot.scheduler.forget_handled``); platforms re-deliver within a day.
 Telegram's inbox (``store.channel_updates``) is not a second record of what was handled: it holds an update
 only from its receipt until it is handled, so that a crash in between loses nothing.
