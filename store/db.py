@@ -326,11 +326,16 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[Connection]:
     """A connection of its own in one transaction: committed when the block ends, rolled back on an error."""
     if engine.dialect.name != "sqlite":
         async with engine.connect() as conn:
-            began = await conn.begin()  # nothing sent yet: the flows' ORM session joins it
-            fast = _AsyncpgConnection(conn, conn.sync_connection.connection.dbapi_connection)  # type: ignore[union-attr]  # connected
+            synced = conn.sync_connection
+            assert synced is not None  # connected
+            # SQLAlchemy's transaction, for the flows' ORM session to join: on asyncpg its BEGIN and COMMIT send
+            # nothing (the adapter begins at the first statement; ours commits first), so they are called
+            # plainly, without a trip through a greenlet each
+            began = synced.begin()
+            fast = _AsyncpgConnection(conn, synced.connection.dbapi_connection)
             yield fast  # an error: closing the connection rolls the transaction back
             await fast.commit()
-            await began.commit()  # SQLAlchemy's bookkeeping: the COMMIT was sent
+            began.commit()
         return
     conn = await engine.connect()
     try:  # closed in place: it cannot suspend (see ``transaction``)
