@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from bot.app import dialog_settings, load_demo, open_app
 from bot.config import Settings
+from dialogs.engine import Engine
 from dialogs.registry import build_engine
 from dialogs.types import Incoming
 from store.applications import eligibility, open_calls
@@ -118,7 +119,29 @@ async def run(url: str, rounds: int) -> None:
           f"mean {mean_base * 1000:.2f} ms  (lock + load + save one conversation row)")
     print(f"[{kind}] ratio turn/baseline: mean {mean_turn / mean_base:.2f}x, p50 "
           f"{pct(latencies, .5) / pct(baseline, .5):.2f}x")
+    print(f"[{kind}] a /menu turn's own CPU (what a channel's turn costs its process): {await menu_cpu(engine):.0f} µs")
     await app.close()
+
+
+async def menu_cpu(engine: Engine) -> float:
+    """Process CPU of one ``/menu`` turn as a channel runs it (replies kept), by 50 returning people, best of 5
+    rounds of 600: the part of the Telegram pipeline's cost (bench/telegram.py) that is the turn's."""
+    sequence = 0
+
+    async def menu(user: int) -> None:
+        nonlocal sequence
+        sequence += 1
+        await engine.turn(Incoming("bench", f"menu-{user}", f"menu-{sequence}", command="menu"))
+
+    for user in range(50):
+        await menu(user)
+    best = float("inf")
+    for _ in range(5):
+        cpu = time.process_time()
+        for n in range(600):
+            await menu(n % 50)
+        best = min(best, (time.process_time() - cpu) / 600)
+    return best * 1e6
 
 
 async def main() -> None:
