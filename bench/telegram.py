@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiogram import Dispatcher, Router
 from aiogram.types import Message
 
-from bot.app import App, open_app
+from bot.app import App, open_app, settle_heap
 from bot.channels.telegram import CHANNEL, TelegramChannel, TelegramOptions
 from bot.channels.telegram.sending import RateLimiter
 from bot.config import Settings
@@ -202,11 +202,13 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="civicbot-bench-") as tmp:
         media = Path(tmp) / "media"
         app = await open_app(Settings(database_url=f"sqlite+aiosqlite:///{tmp}/bench.db", media_dir=media))
+        await settle_heap(app)  # as ``civicbot run`` does: a full collection then no longer walks the model
         async with FakeTelegram() as tg:
             await compare(tg, app, "SQLite", "111111:CIVIC", 1_000_000, args)
             if args.pg:
                 async with scratch_database(args.pg) as url:
                     pg = await open_app(Settings(database_url=url, media_dir=media))
+                    await settle_heap(pg)
                     await compare(tg, pg, "PostgreSQL", "444444:CIVICPG", 3_000_000, args)
                     await pg.close()
             if args.outbox:
