@@ -26,8 +26,10 @@ async def test_capabilities_in_store_terms(engine: AsyncEngine, sessions: async_
         assert (found.writers, found.notifications, found.advisory_locks, found.writing_with) == (1, False, False, False)
         assert found.write_slots(8) == 1
     else:
-        assert (found.writers, found.notifications, found.advisory_locks, found.writing_with) == (None, True, True, True)
-        assert found.write_slots(8) == 8
+        assert (found.writers, found.notifications, found.advisory_locks, found.writing_with) == (
+            db.POOL_SIZE, True, True, True)  # as many as the pool keeps connections
+        assert found.write_slots(8) == 8 and found.write_slots(100) == db.POOL_SIZE
+        assert capabilities(create_engine(engine.url.render_as_string(hide_password=False), pool_size=3)).write_slots(8) == 3
 
 
 def test_capabilities_need_an_engine() -> None:
