@@ -29,6 +29,7 @@ from store import models as m
 from store import surveys
 from store.db import create_engine, sessionmaker
 from store.importer import import_package
+from store.surveys import results as survey_results_module
 from testing.chat import Person
 from testing.factories import NOW, World, bind_identity, build_world
 
@@ -641,7 +642,7 @@ def test_chart_and_sheet_render_without_missing_glyphs() -> None:
         project_id=1, survey_id=1, closed=True, opens_on=date(2026, 10, 1), closes_on=date(2026, 10, 31),
         responses=3, valid_responses=3, invitations=5, used_invitations=3, recipients=10, response_rate=0.6,
         response_rate_basis="invitations", satisfaction_rate=2 / 3, mean_score=80.0, nps=33.3, margin_of_error=0.4,
-        items={"overall": surveys._item("overall", surveys.SCALE5, {5: 1, 4: 1, 2: 1})},
+        items={"overall": survey_results_module._item("overall", surveys.SCALE5, {5: 1, 4: 1, 2: 1})},
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -1,0 +1,115 @@
+"""Satisfaction surveys: opening one, single-use invitations, anonymous responses, and results in SQL.
+
+A response keeps no link to the person or the token: the invitation is only marked used with a
+date, and the response gets a random key and a date. Results are aggregated by the database
+(GROUP BY), never by loading responses; imported responses (``survey_id`` NULL) count as one
+closed survey of their project.
+
+One module a part: ``basics`` (item kinds, the standard items, tokens), ``invitations`` (opening, invitations,
+redeeming, responding), ``refs`` (which survey, staff's projects), and ``results`` (results, free text, disclosure).
+Import from here.
+"""
+
+from store.surveys.basics import (
+    DEFAULT_ZONE,
+    DETRACTOR_MAX,
+    KINDS,
+    LIST_SEPARATOR,
+    MAX_INVITATIONS,
+    MAX_TOKEN_LENGTH,
+    MULTI,
+    NUMBER,
+    OVERALL,
+    PROMOTER_MIN,
+    RECOMMEND,
+    SCALE5,
+    SCALE10,
+    SINGLE,
+    STANDARD_ITEMS,
+    TEXT,
+    TOKEN_BYTES,
+    TOKEN_PREFIX,
+    TOP_TWO,
+    Z_95,
+    Answer,
+    SurveyError,
+    new_token,
+    token_hash,
+)
+from store.surveys.invitations import (
+    Issued,
+    Redemption,
+    check_invitation,
+    create_invitations,
+    open_survey,
+    open_survey_of,
+    redeem,
+    submit_response,
+)
+from store.surveys.refs import (
+    SurveyRef,
+    find_survey,
+    last_open_day,
+    latest_survey,
+    project_surveys,
+    staff_projects,
+)
+from store.surveys.results import (
+    ItemResult,
+    Results,
+    count_free_text,
+    disclosable,
+    free_text,
+    margin_of_error,
+    public_satisfaction,
+    survey_results,
+)
+
+__all__ = [
+    "DEFAULT_ZONE",
+    "DETRACTOR_MAX",
+    "KINDS",
+    "LIST_SEPARATOR",
+    "MAX_INVITATIONS",
+    "MAX_TOKEN_LENGTH",
+    "MULTI",
+    "NUMBER",
+    "OVERALL",
+    "PROMOTER_MIN",
+    "RECOMMEND",
+    "SCALE5",
+    "SCALE10",
+    "SINGLE",
+    "STANDARD_ITEMS",
+    "TEXT",
+    "TOKEN_BYTES",
+    "TOKEN_PREFIX",
+    "TOP_TWO",
+    "Z_95",
+    "Answer",
+    "Issued",
+    "ItemResult",
+    "Redemption",
+    "Results",
+    "SurveyError",
+    "SurveyRef",
+    "check_invitation",
+    "count_free_text",
+    "create_invitations",
+    "disclosable",
+    "find_survey",
+    "free_text",
+    "last_open_day",
+    "latest_survey",
+    "margin_of_error",
+    "new_token",
+    "open_survey",
+    "open_survey_of",
+    "project_surveys",
+    "public_satisfaction",
+    "redeem",
+    "staff_projects",
+    "submit_response",
+    "survey_results",
+    "token_hash",
+]
