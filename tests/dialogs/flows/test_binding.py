@@ -10,10 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dialogs.context import DialogSettings
-from dialogs.engine import Engine
 from dialogs.flows.binding import BindingFlow, Confirm
-from dialogs.registry import build_engine
 from store import models as m
 from store.invites import create_invite
 from testing.chat import Person
@@ -38,11 +35,6 @@ async def codes(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Cod
         await bind_identity(s, "test", "org1", "org", w.org.id)
         code, invite = await create_invite(s, "org", w.org2.uscc, NOW, 7)
     yield Codes(w, code, invite.id)
-
-
-@pytest.fixture
-def bot(sessions: async_sessionmaker[AsyncSession]) -> Engine:
-    return build_engine(sessions, DialogSettings(), clock=lambda: NOW)
 
 
 async def bound_to(sessions: async_sessionmaker[AsyncSession], user_id: str) -> int | None:

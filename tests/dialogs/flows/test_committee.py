@@ -10,8 +10,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.buttons import Payload
-from dialogs.context import DialogSettings
-from dialogs.engine import Engine
 from dialogs.flows.committee import (
     Brand,
     Commit,
@@ -28,7 +26,6 @@ from dialogs.flows.committee import (
     Unavailable,
 )
 from dialogs.forms import Answer, Edit, Leave, Submit
-from dialogs.registry import build_engine
 from dialogs.rubrics import rubric_for
 from store import models as m
 from store import review
@@ -44,11 +41,6 @@ async def rw(sessions: async_sessionmaker[AsyncSession]) -> ReviewWorld:
         await bind_identity(s, "test", "staff1", "staff", world.world.dept.id)
         await bind_identity(s, "test", "staff2", "staff", world.world.other_dept.id)
     return world
-
-
-@pytest.fixture
-def bot(sessions: async_sessionmaker[AsyncSession]) -> Engine:
-    return build_engine(sessions, DialogSettings(), clock=lambda: NOW)
 
 
 STALE = "这个按钮已经失效了。"

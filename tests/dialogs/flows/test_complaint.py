@@ -11,11 +11,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dialogs.context import DialogSettings
 from dialogs.fields import SKIP
 from dialogs.flows.complaint import ComplaintFlow, District, DistrictPage, Districts, Pick
 from dialogs.forms import Answer, Edit, Leave, Submit
-from dialogs.registry import build_engine
 from store import models as m
 from testing.chat import Person
 from testing.factories import NOW, World, bind_identity, build_world
@@ -45,11 +43,6 @@ async def world(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Wor
                             district="南山区", amount_fen=1, status="in_progress", start_on=date(NOW.year, 1, 1),
                             end_on=date(NOW.year, 12, 31)))
     yield w
-
-
-@pytest.fixture
-def bot(sessions):  # type: ignore[no-untyped-def]
-    return build_engine(sessions, DialogSettings(), clock=lambda: NOW)
 
 
 async def tickets(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[int, str, str, int | None]]:

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dialogs.context import DialogSettings
 from dialogs.engine import Engine
 from dialogs.flows.expert import (
     Answer,
@@ -25,7 +24,6 @@ from dialogs.flows.expert import (
     SubmitAll,
     WriteComment,
 )
-from dialogs.registry import build_engine
 from store import models as m
 from store import review
 from testing.chat import Person
@@ -65,11 +63,6 @@ async def invited(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[S
 @pytest.fixture
 async def accepted(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Seats]:
     yield await draw(sessions, accepted=True)
-
-
-@pytest.fixture
-def bot(sessions: async_sessionmaker[AsyncSession]) -> Engine:
-    return build_engine(sessions, DialogSettings(), clock=lambda: NOW)
 
 
 def pack(press: Answer | OpenList | OpenSubject | Criterion | Points | DeclareConflict | WriteComment | SubmitAll

@@ -10,14 +10,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dialogs.context import DialogSettings
 from dialogs.fields import SKIP
 from dialogs.flows.needs import NeedFlow
 from dialogs.forms import Answer, Edit, Leave, Submit
-from dialogs.registry import build_engine
 from store import models as m
 from testing.chat import Person
-from testing.factories import NOW, World, build_world
+from testing.factories import World, build_world
 from tests.dialogs.flows.saved import saved
 from tests.dialogs.test_needs_complaints import identity_id
 
@@ -40,11 +38,6 @@ async def world(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Wor
     async with sessions() as s, s.begin():
         w = await build_world(s)
     yield w
-
-
-@pytest.fixture
-def bot(sessions):  # type: ignore[no-untyped-def]
-    return build_engine(sessions, DialogSettings(), clock=lambda: NOW)
 
 
 async def needs(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[str, str | None, str, str, bool, str | None, int | None]]:

@@ -11,8 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs.buttons import Payload
-from dialogs.context import SHANGHAI, DialogSettings
-from dialogs.engine import Engine
+from dialogs.context import SHANGHAI
 from dialogs.flows.needs_review import (
     ChoosePeriod,
     Decline,
@@ -23,7 +22,6 @@ from dialogs.flows.needs_review import (
     Report,
     Take,
 )
-from dialogs.registry import build_engine
 from store import models as m
 from store.needs import create_need
 from testing.chat import Person
@@ -54,11 +52,6 @@ async def filed(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Fil
             for description, consent in (("需要长者饭堂", False), ("需要上门探访", True))
         ]
     yield Filed(needs[0], needs[1], resident)
-
-
-@pytest.fixture
-def bot(sessions: async_sessionmaker[AsyncSession]) -> Engine:
-    return build_engine(sessions, DialogSettings(), clock=lambda: NOW)
 
 
 async def need_row(sessions: async_sessionmaker[AsyncSession], need: m.Need) -> m.Need:

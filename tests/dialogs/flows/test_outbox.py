@@ -9,10 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dialogs.context import DialogSettings
-from dialogs.engine import Engine
 from dialogs.flows.outbox import AllPage, OutboxFlow, ProblemsPage
-from dialogs.registry import build_engine
 from store import models as m
 from testing.chat import Person
 from testing.factories import NOW, World, bind_identity, build_world
@@ -41,11 +38,6 @@ async def world(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Wor
         s.add(message(100, staff1, "dead", "chat not found"))
         s.add(message(101, staff2, "failed", "other department's trouble"))
     yield w
-
-
-@pytest.fixture
-def bot(sessions: async_sessionmaker[AsyncSession]) -> Engine:
-    return build_engine(sessions, DialogSettings(), clock=lambda: NOW)
 
 
 def test_the_table_names_every_button_of_the_flow() -> None:

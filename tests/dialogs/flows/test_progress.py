@@ -11,15 +11,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dialogs.context import DialogSettings
 from dialogs.fields import SKIP
 from dialogs.flows.progress import FeedPage, ProgressFlow
 from dialogs.forms import Answer, Edit, Leave, Submit
-from dialogs.registry import build_engine
 from store import models as m
 from store.projects import add_progress
 from testing.chat import Person
-from testing.factories import NOW, World, bind_identity, build_world
+from testing.factories import World, bind_identity, build_world
 from tests.dialogs.flows.saved import saved
 
 STALE = "这个按钮已经失效了"
@@ -41,11 +39,6 @@ async def world(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Wor
         await bind_identity(s, "test", "org3", "org", w.barred_org.id)
         await bind_identity(s, "test", "staff1", "staff", w.dept.id)
     yield w
-
-
-@pytest.fixture
-def bot(sessions):  # type: ignore[no-untyped-def]
-    return build_engine(sessions, DialogSettings(), clock=lambda: NOW)
 
 
 async def updates(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[int, str, bool]]:

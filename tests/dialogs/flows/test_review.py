@@ -8,14 +8,11 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dialogs.context import DialogSettings
-from dialogs.engine import Engine
 from dialogs.flows.review import Act, ListPage, Open, ReviewFlow
 from dialogs.forms import Answer, Edit, Leave, Submit
-from dialogs.registry import build_engine
 from store import models as m
 from testing.chat import Person
-from testing.factories import NOW, World, bind_identity, build_world
+from testing.factories import World, bind_identity, build_world
 from tests.dialogs.flows.saved import saved
 from tests.dialogs.test_flows_org_staff import add_application, other_department_item
 
@@ -27,11 +24,6 @@ async def world(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Wor
         await bind_identity(s, "test", "staff1", "staff", w.dept.id)
         await bind_identity(s, "test", "staff2", "staff", w.other_dept.id)
     yield w
-
-
-@pytest.fixture
-def bot(sessions: async_sessionmaker[AsyncSession]) -> Engine:
-    return build_engine(sessions, DialogSettings(), clock=lambda: NOW)
 
 
 STALE = "这个按钮已经失效了。"

@@ -9,13 +9,11 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dialogs.context import DialogSettings
 from dialogs.engine import Engine
 from dialogs.flows.status import ConfirmWithdraw, ListPage, OpenApplication, OpenProject, StatusFlow, Withdraw
-from dialogs.registry import build_engine
 from store import models as m
 from testing.chat import Person
-from testing.factories import NOW, World, bind_identity, build_world
+from testing.factories import World, bind_identity, build_world
 from tests.dialogs.test_flows_org_staff import add_application
 
 STALE = "这个按钮已经失效了。"
@@ -28,11 +26,6 @@ async def world(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Wor
         await bind_identity(s, "test", "org1", "org", w.org.id)
         await bind_identity(s, "test", "org2", "org", w.org2.id)
     yield w
-
-
-@pytest.fixture
-def bot(sessions: async_sessionmaker[AsyncSession]) -> Engine:
-    return build_engine(sessions, DialogSettings(), clock=lambda: NOW)
 
 
 def test_the_table_names_every_button_of_the_flow() -> None:

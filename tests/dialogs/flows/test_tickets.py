@@ -9,9 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dialogs.context import DialogSettings
 from dialogs.flows.tickets import ListPage, MinePage, Move, Open, TicketsFlow
-from dialogs.registry import build_engine
 from dialogs.voice import normalize_contact
 from store import models as m
 from store.tickets import create_ticket
@@ -36,11 +34,6 @@ async def world(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Wor
         await create_ticket(s, project_id=w.project.id, kind="quality", description="上门探访一次都没有来",
                             media_path=None, contact=normalize_contact("13912345678"), reporter_identity_id=reporter.id, now=NOW, year=NOW.year)
     yield w
-
-
-@pytest.fixture
-def bot(sessions):  # type: ignore[no-untyped-def]
-    return build_engine(sessions, DialogSettings(), clock=lambda: NOW)
 
 
 async def ticket_state(sessions: async_sessionmaker[AsyncSession], ticket_id: int = 1) -> tuple[str, list[str | None]]:
