@@ -106,15 +106,15 @@ _CLAIM = (
     .returning(_handled.c.key)
 )
 _turn_replies = cast(Table, TurnReply.__table__)
-_REPLY_VALUES = (bindparam("reply_channel", type_=_turn_replies.c.channel.type),
-                 bindparam("reply_user", type_=_turn_replies.c.user_id.type))
-_REPLY_TAIL = (bindparam("reply_values", type_=_turn_replies.c.replies.type),
-               bindparam("reply_at", type_=_turn_replies.c.created_at.type))
+_reply_channel = bindparam("reply_channel", type_=_turn_replies.c.channel.type)
+_reply_user = bindparam("reply_user", type_=_turn_replies.c.user_id.type)
+_reply_values = bindparam("reply_values", type_=_turn_replies.c.replies.type)
+_reply_at = bindparam("reply_at", type_=_turn_replies.c.created_at.type)
 _KEEP_REPLIES = (
     _turn_replies.insert()
-    .values(channel=_REPLY_VALUES[0], user_id=_REPLY_VALUES[1],
+    .values(channel=_reply_channel, user_id=_reply_user,
             incoming_key=bindparam("claim_key", type_=_turn_replies.c.incoming_key.type),
-            replies=_REPLY_TAIL[0], created_at=_REPLY_TAIL[1])
+            replies=_reply_values, created_at=_reply_at)
     .returning(_turn_replies.c.id)
 )
 # where a WITH clause can write (PostgreSQL): the claim and the replies in one round trip; no row when the
@@ -123,7 +123,7 @@ _claimed = _CLAIM.cte("claimed")
 _CLAIM_AND_KEEP = (
     _turn_replies.insert()
     .from_select(["channel", "user_id", "incoming_key", "replies", "created_at"],
-                 select(*_REPLY_VALUES, _claimed.c.key, *_REPLY_TAIL))
+                 select(_reply_channel, _reply_user, _claimed.c.key, _reply_values, _reply_at))
     .returning(_turn_replies.c.id)
 )
 _UNSENT_OF_INCOMING = (

@@ -215,9 +215,9 @@ def affected(result: Result[Any]) -> int:
 
 
 class _Compiled:
-    """A statement compiled once for SQLite, with what its parameters and result columns need for the
-    driver itself to run it: positional ``?`` parameters in ``positiontup`` order, converted by the
-    columns' own bind and result processors as SQLAlchemy would."""
+    """A statement compiled once for one dialect, with what its parameters and result columns need for the
+    driver itself to run it: positional parameters (SQLite's ``?``, asyncpg's ``$n``) in ``positiontup``
+    order, converted by the columns' own bind and result processors as SQLAlchemy would."""
 
     def __init__(self, stmt: Any, dialect: Dialect) -> None:  # a Core statement
         self.compiled: SQLCompiler = stmt.compile(dialect=dialect)
@@ -244,8 +244,8 @@ _COMPILED: dict[tuple[int, str], _Compiled] = {}  # by id() of a statement built
 
 class Connection:
     """A connection in one transaction (``conn``, for an ORM session to join) whose ``rows`` runs Core
-    statements built once, at import. It exists so that SQLite's fast path stays here: there, the driver
-    runs those statements itself (``_InlineConnection``)."""
+    statements built once, at import. The driver runs them itself (``_InlineConnection`` on SQLite,
+    ``_AsyncpgConnection`` on PostgreSQL): that fast path stays in this module."""
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
@@ -253,8 +253,7 @@ class Connection:
 
     async def rows(self, stmt: Executable, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         """The rows ``stmt`` returns with ``params`` bound (none for a write without RETURNING)."""
-        result = await self.conn.execute(stmt, params)
-        return [tuple(row) for row in result.all()] if result.returns_rows else []
+        raise NotImplementedError
 
 
 def _compiled(stmt: Executable, dialect: Dialect) -> _Compiled:
