@@ -95,7 +95,7 @@ async def start_echo_bot(tg: FakeTelegram) -> tuple[Dispatcher, asyncio.Task[Non
 
     dispatcher = Dispatcher()
     dispatcher.include_router(router)
-    bot = make_bot(tg.base_url, ECHO_TOKEN)
+    bot = make_bot(tg.base_url, ECHO_TOKEN, bare=True)  # aiogram as it comes
     polling = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False, polling_timeout=10))
     return dispatcher, polling
 

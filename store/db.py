@@ -214,6 +214,9 @@ def affected(result: Result[Any]) -> int:
     return cast("CursorResult[Any]", result).rowcount or 0
 
 
+_ASKED = object()  # a parameter of a ``_Compiled`` statement the caller gives
+
+
 class _Compiled:
     """A statement compiled once for one dialect, with what its parameters and result columns need for the
     driver itself to run it: positional parameters (SQLite's ``?``, asyncpg's ``$n``) in ``positiontup``
@@ -222,16 +225,22 @@ class _Compiled:
     def __init__(self, stmt: Any, dialect: Dialect) -> None:  # a Core statement
         self.compiled: SQLCompiler = stmt.compile(dialect=dialect)
         self.sql: str = self.compiled.string
-        self.binds = [
-            (name, self.compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
-            for name in self.compiled.positiontup or ()
-        ]
+        # each positional parameter: its name, the value the statement fixed (a literal; _ASKED for a parameter
+        # the caller gives) and its bind processor — what ``construct_params`` works out at every call
+        self.binds: list[tuple[str, Any, Any]] = []
+        for name in self.compiled.positiontup or ():
+            bind = self.compiled.binds[name]
+            if bind.expanding or bind.callable is not None:
+                raise ValueError(f"{name}: an expanding or callable parameter cannot be bound once")
+            fixed = _ASKED if bind.required else bind.value
+            self.binds.append((name, fixed, bind.type.dialect_impl(dialect).bind_processor(dialect)))
         columns = stmt.selected_columns if isinstance(stmt, Select) else ()
         self.results = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
 
     def arguments(self, params: dict[str, Any]) -> tuple[Any, ...]:
-        values = self.compiled.construct_params(params)
-        return tuple(process(values[name]) if process else values[name] for name, process in self.binds)
+        values = (params[name] if fixed is _ASKED else params.get(name, fixed) for name, fixed, _ in self.binds)
+        return tuple(process(value) if process else value
+                     for (_, _, process), value in zip(self.binds, values, strict=True))
 
     def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
         if not self.results:

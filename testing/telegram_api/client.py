@@ -8,6 +8,8 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
+from bot.channels.telegram.session import JsonSession
+
 from .protocol import DEFAULT_TOKEN
 
 
@@ -24,15 +26,24 @@ class ManualClock:
         self.now += seconds
 
 
-class LocalAiohttpSession(AiohttpSession):
-    """aiogram's session without the 250 ms pause on close meant for TLS shutdown (plain HTTP here)."""
+class _QuickClose(AiohttpSession):
+    """Without the 250 ms pause on close that aiogram's session makes for TLS shutdown (plain HTTP here)."""
 
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
 
 
-def make_bot(base_url: str, token: str = DEFAULT_TOKEN, **bot_kwargs: Any) -> Bot:
-    """A real aiogram Bot talking to the fake at ``base_url``; close it with ``await bot.session.close()``."""
-    session = LocalAiohttpSession(api=TelegramAPIServer.from_base(base_url))
+class LocalAiohttpSession(_QuickClose, JsonSession):
+    """civicbot's session (``bot.channels.telegram.session``), closed at once."""
+
+
+class BareLocalSession(_QuickClose):
+    """aiogram's own session (form bodies), closed at once: a bot written without civicbot."""
+
+
+def make_bot(base_url: str, token: str = DEFAULT_TOKEN, *, bare: bool = False, **bot_kwargs: Any) -> Bot:
+    """A real aiogram Bot talking to the fake at ``base_url`` through civicbot's session (aiogram's own when
+    ``bare``); close it with ``await bot.session.close()``."""
+    session = (BareLocalSession if bare else LocalAiohttpSession)(api=TelegramAPIServer.from_base(base_url))
     return Bot(token, session=session, **bot_kwargs)

@@ -68,9 +68,10 @@ async def tg(clock: ManualClock) -> AsyncIterator[FakeTelegram]:
         yield fake
 
 
-@pytest.fixture
-async def bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
-    client = make_bot(tg.base_url)
+@pytest.fixture(params=["json", "form"])
+async def bot(tg: FakeTelegram, request: pytest.FixtureRequest) -> AsyncIterator[Bot]:
+    """civicbot's session (JSON bodies) and aiogram's own (forms): Telegram takes both, so the fake does."""
+    client = make_bot(tg.base_url, bare=request.param == "form")
     yield client
     await client.session.close()
 

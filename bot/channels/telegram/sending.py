@@ -50,6 +50,7 @@ from aiogram.methods.base import TelegramType
 
 from bot.channels.telegram.options import CHANNEL, utcnow
 from bot.channels.telegram.rendering import ButtonTokens, render, send
+from bot.channels.telegram.session import JsonSession
 from bot.sending import PermanentError, RetryAfter, TransientError, Unreachable
 from dialogs.types import Reply
 
@@ -324,8 +325,8 @@ def _short(exc: BaseException) -> str:
 
 
 def make_session(api_url: str, middleware: ReliableRequests, *, timeout: float = 60.0) -> AiohttpSession:
-    """An aiohttp session for the Bot API server at ``api_url`` with ``middleware`` installed."""
-    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url), timeout=timeout)
+    """A session (``JsonSession``) for the Bot API server at ``api_url`` with ``middleware`` installed."""
+    session = JsonSession(api=TelegramAPIServer.from_base(api_url), timeout=timeout)
     session.middleware(middleware)
     return session
 
