@@ -35,7 +35,7 @@ from dialogs.flow import Flow, label_key
 from dialogs.state import State
 from dialogs.types import Button, Incoming, Reply
 from nlu.numbers import parse_number
-from store.conversations import TurnConnection, handled_key, turn_connection
+from store.conversations import Ending, Overtaken, TurnConnection, handled_key, turn_connection
 from store.media import DirectoryMedia, MediaStore
 from store.models import Identity
 
@@ -60,9 +60,7 @@ def _snapshot(flow: str | None, step: str | None, slots: dict[str, Any]) -> str:
     return json.dumps([flow, step, slots], sort_keys=True, ensure_ascii=False, default=str)
 
 
-class _ClaimedMeanwhile(Exception):
-    """The incoming's key was claimed by another turn after this one read it unhandled (the same message,
-    delivered twice at once, handled elsewhere behind the conversation row lock): this turn rolls back."""
+TURN_ATTEMPTS = 5  # runs of a turn overtaken each time (one person's messages at once in as many processes)
 
 
 @dataclass
@@ -119,10 +117,12 @@ class Engine:
 
     async def _guarded(self, incoming: Incoming, *, keep: bool) -> Turn:
         try:
-            try:
-                return await self._turn(incoming, keep)
-            except _ClaimedMeanwhile:  # rolled back: now the key reads as handled, and its replies are at hand
-                return await self._turn(incoming, keep)
+            for _ in range(TURN_ATTEMPTS - 1):
+                try:
+                    return await self._turn(incoming, keep)
+                except Overtaken:  # rolled back; again, on what the other turn left (its kept replies, if it was this message)
+                    continue
+            return await self._turn(incoming, keep)
         except Exception:  # a flow's bug or the database: the person is told, the turn is rolled back
             log.exception("turn failed for %s:%s (%s)", incoming.channel, incoming.user_id, incoming.id)
             locale = i18n.normalize_locale(incoming.locale) or self.settings.default_locale
@@ -165,19 +165,13 @@ class Engine:
                     await ctx.opened_session.close()
             state = ctx.state
             slots = state.to_json()
-            if _snapshot(state.flow, state.step, slots) != before:  # a menu or an answer changes nothing
-                await turn.save(conversation, state.flow, state.step, slots, now)
-            # the key is claimed last, with the replies: one statement where the database allows
-            reply_id = None
-            if keep:
-                values = [reply.to_json() for reply in ctx.replies]
-                reply_id = await turn.claim_and_keep(incoming.channel, incoming.user_id, key, values, now)
-                claimed = reply_id is not None
-            else:
-                claimed = await turn.claim(key, now)
-            if not claimed:
-                raise _ClaimedMeanwhile(key)
-            return Turn(ctx.replies, reply_id)
+            # saved when changed (a menu or an answer changes nothing), and when the flow wrote through its
+            # session: a turn that wrote depends on what it read, so a turn of the same person that read the
+            # same is overtaken by it
+            changed = _snapshot(state.flow, state.step, slots) != before or ctx.opened_session is not None
+            ending = Ending((state.flow, state.step, slots) if changed else None,
+                            [reply.to_json() for reply in ctx.replies] if keep else None)
+            return Turn(ctx.replies, await turn.end(conversation, ending, incoming.channel, incoming.user_id, key, now))
 
     def _session(self, turn: TurnConnection, identity: Identity) -> AsyncSession:
         session = self.sessions(bind=turn.conn, join_transaction_mode="rollback_only")

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, exists, literal, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -78,6 +79,21 @@ class OpenConversation:
     flow: str | None
     step: str | None
     slots: dict[str, Any]
+    version: int  # as the turn read it: the turn ends only if it is still so (``TurnConnection.end``)
+
+
+class Overtaken(Exception):
+    """A turn could not end (``TurnConnection.end``): another turn changed its conversation or claimed its
+    incoming's key since it began. It wrote nothing; a transaction it is in must be rolled back."""
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a turn ends: its state saved (``saved``: flow, step, slots; None when unchanged) and its
+    replies kept (``kept``: their JSON values; None when the caller keeps nothing)."""
+
+    saved: tuple[str | None, str | None, dict[str, Any]] | None
+    kept: list[Any] | None
 
 
 # The statements of every turn, built once: a turn binds values and runs the cached SQL. Only the
@@ -85,13 +101,12 @@ class OpenConversation:
 _conversations = cast(Table, Conversation.__table__)  # mapped classes type it as the general FromClause
 _identities = Identity.__table__
 _IDENTITY_COLUMNS = [c.key for c in _identities.c]
-_handled = HandledIncoming.__table__
+_handled = cast(Table, HandledIncoming.__table__)
 _OPEN_TURN = (
     select(*_identities.c, _conversations.c.id, _conversations.c.flow, _conversations.c.step,
-           _conversations.c.slots, exists().where(_handled.c.key == bindparam("key")))
+           _conversations.c.slots, _conversations.c.version, exists().where(_handled.c.key == bindparam("key")))
     .join(_conversations, _conversations.c.identity_id == _identities.c.id)
     .where(_identities.c.channel == bindparam("channel"), _identities.c.external_id == bindparam("external_id"))
-    .with_for_update(of=_conversations)
 )
 _SAVE = (
     update(_conversations)
@@ -117,15 +132,37 @@ _KEEP_REPLIES = (
             replies=_reply_values, created_at=_reply_at)
     .returning(_turn_replies.c.id)
 )
-# where a WITH clause can write (PostgreSQL): the claim and the replies in one round trip; no row when the
-# key was claimed already
-_claimed = _CLAIM.cte("claimed")
-_CLAIM_AND_KEEP = (
-    _turn_replies.insert()
-    .from_select(["channel", "user_id", "incoming_key", "replies", "created_at"],
-                 select(_reply_channel, _reply_user, _claimed.c.key, _reply_values, _reply_at))
-    .returning(_turn_replies.c.id)
-)
+
+
+def _ending(save: bool, keep: bool) -> Any:
+    """Where a WITH clause can write (PostgreSQL), a turn's end in one statement: the conversation checked
+    unchanged since the turn read it (its version), or saved on that condition (``save``); then the key
+    claimed, then the replies kept (``keep``). No row when the conversation changed meanwhile; a unique
+    violation when the key was claimed — either way the statement writes nothing."""
+    unchanged = _conversations.c.version == bindparam("seen_version")
+    current = (
+        _SAVE.where(unchanged).returning(_conversations.c.id) if save
+        else select(_conversations.c.id).where(_conversations.c.id == bindparam("conversation_id"), unchanged)
+    ).cte("current")
+    claimed = (  # no ON CONFLICT: a claimed key fails the statement, undoing the save before it
+        _handled.insert()
+        .from_select(["key", "handled_at"], select(
+            bindparam("claim_key", type_=_handled.c.key.type),
+            bindparam("claimed_at", type_=_handled.c.handled_at.type)).select_from(current))
+        .returning(_handled.c.key)
+        .cte("claimed")
+    )
+    if not keep:
+        return select(claimed.c.key)
+    return (
+        _turn_replies.insert()
+        .from_select(["channel", "user_id", "incoming_key", "replies", "created_at"],
+                     select(_reply_channel, _reply_user, claimed.c.key, _reply_values, _reply_at))
+        .returning(_turn_replies.c.id)
+    )
+
+
+_ENDINGS = {(save, keep): _ending(save, keep) for save in (False, True) for keep in (False, True)}
 _UNSENT_OF_INCOMING = (
     select(_turn_replies.c.id, _turn_replies.c.replies, _turn_replies.c.created_at)
     .where(_turn_replies.c.channel == bindparam("reply_channel"), _turn_replies.c.user_id == bindparam("reply_user"),
@@ -144,14 +181,18 @@ _NEW_CONVERSATION = InsertIgnore(_conversations).from_select(
 
 
 class TurnConnection:
-    """One turn's transaction, on a connection of its own: the bookkeeping every turn does (identity and
-    conversation, the incoming's de-duplication key, the state saved) in statements built once (run by
+    """One turn's connection: the bookkeeping every turn does (identity and conversation, the incoming's
+    de-duplication key, the state saved, the replies kept) in statements built once (run by
     ``store.db.Connection.rows``), and an ORM session joined to the same transaction for what the flow
     does (``conn``).
 
-    The key is claimed when the turn ends (``claim``, ``claim_and_keep``), with its replies: ``open`` says
-    whether it was handled before, and a turn that finds it claimed at the end (the same message handled at
-    the same moment elsewhere, which the conversation row lock let through after it) is rolled back."""
+    A turn reads its conversation (``open``), runs, and ends (``end``) only if nobody has changed the
+    conversation or claimed the incoming's key since; otherwise it writes nothing and the engine runs it
+    again on what is there now. That is what orders one person's turns across processes. On SQLite the
+    turn's transaction holds the database's write lock from its first statement, so nothing can change in
+    between. On PostgreSQL nothing is locked while the flow runs: the end is one statement that checks the
+    conversation's version, saves, claims and keeps, and a turn that wrote nothing else (a menu, a question,
+    a form's answer) runs without BEGIN and COMMIT — two round trips of the four a locked turn takes."""
 
     def __init__(self, connection: Connection) -> None:
         self.conn = connection.conn
@@ -161,9 +202,8 @@ class TurnConnection:
     async def open(
         self, channel: str, external_id: str, key: str, now: datetime, display_name: str | None = None
     ) -> tuple[Identity, OpenConversation, bool]:
-        """The identity (an object not yet in any session: ``session`` adds it) and its conversation,
-        locked, and whether ``key`` was handled before: one statement for a returning user, four for a new
-        one."""
+        """The identity (an object not yet in any session: ``session`` adds it) and its conversation, and
+        whether ``key`` was handled before: one statement for a returning user, four for a new one."""
         who = {"channel": channel, "external_id": external_id, "key": key}
         found = await self._rows(_OPEN_TURN, who)
         if not found:
@@ -177,36 +217,41 @@ class TurnConnection:
         width = len(_IDENTITY_COLUMNS)
         identity = Identity(**dict(zip(_IDENTITY_COLUMNS, row[:width], strict=True)))
         make_transient_to_detached(identity)  # as if loaded: no pending changes
-        conversation_id, flow, step, slots, handled = row[width:]
-        return identity, OpenConversation(conversation_id, flow, step, slots or {}), bool(handled)
+        conversation_id, flow, step, slots, version, handled = row[width:]
+        return identity, OpenConversation(conversation_id, flow, step, slots or {}, version), bool(handled)
 
-    async def claim(self, key: str, now: datetime) -> bool:
-        """Record that ``key`` is handled; False when it was handled before (a re-delivery)."""
-        return bool(await self._rows(_CLAIM, {"claim_key": key, "claimed_at": now}))
-
-    async def claim_and_keep(self, channel: str, user_id: str, key: str, replies: list[Any], now: datetime) -> int | None:
-        """Claim ``key`` (as ``claim``) and write the turn's replies (JSON values) with the turn: the id
-        ``mark_replies_sent`` takes once they are sent; None, writing nothing, when ``key`` was claimed."""
-        values = {"reply_channel": channel, "reply_user": user_id, "claim_key": key, "reply_values": replies,
-                  "reply_at": now, "claimed_at": now}
+    async def end(self, conversation: OpenConversation, ending: Ending, channel: str, user_id: str, key: str,
+                  now: datetime) -> int | None:
+        """End the turn as ``ending`` says, claiming ``key``: the id of the replies kept (which
+        ``mark_replies_sent`` takes once they are sent; None when none were to be kept). ``Overtaken``,
+        having written nothing, when the conversation changed or ``key`` was claimed since ``open``."""
+        values: dict[str, Any] = {"claim_key": key, "claimed_at": now}
+        if ending.saved is not None:
+            flow, step, slots = ending.saved
+            values.update(conversation_id=conversation.id, new_flow=flow, new_step=step, new_slots=slots, now=now)
+        if ending.kept is not None:
+            values.update(reply_channel=channel, reply_user=user_id, reply_values=ending.kept, reply_at=now)
         if self._writing_with:
-            found = await self._rows(_CLAIM_AND_KEEP, values)
-        elif await self.claim(key, now):
-            found = await self._rows(_KEEP_REPLIES, values)
-        else:
-            return None
-        return int(found[0][0]) if found else None
+            values.update(conversation_id=conversation.id, seen_version=conversation.version)
+            try:
+                found = await self._rows(_ENDINGS[(ending.saved is not None, ending.kept is not None)], values)
+            except IntegrityError as error:  # the key was claimed (by a turn of the same message elsewhere)
+                raise Overtaken(key) from error
+            if not found:  # the conversation changed
+                raise Overtaken(key)
+        else:  # the write lock is held: nothing changed since ``open`` but what a claim can tell
+            if ending.saved is not None:
+                await self._rows(_SAVE, values)
+            if not await self._rows(_CLAIM, values):
+                raise Overtaken(key)
+            found = await self._rows(_KEEP_REPLIES, values) if ending.kept is not None else []
+        return int(found[0][0]) if ending.kept is not None else None
 
     async def unsent_of(self, channel: str, user_id: str, key: str) -> tuple[int, list[Any], datetime] | None:
         """The replies of the turn that handled ``key``, if they were never marked sent: its id, values, and
         when they were kept."""
         found = await self._rows(_UNSENT_OF_INCOMING, {"reply_channel": channel, "reply_user": user_id, "claim_key": key})
         return (int(found[0][0]), found[0][1], found[0][2]) if found else None
-
-    async def save(self, conversation: OpenConversation, flow: str | None, step: str | None,
-                   slots: dict[str, Any], now: datetime) -> None:
-        await self._rows(_SAVE, {"conversation_id": conversation.id, "new_flow": flow, "new_step": step,
-                                 "new_slots": slots, "now": now})
 
 
 @asynccontextmanager

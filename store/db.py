@@ -297,9 +297,9 @@ class _InlineConnection(Connection):
 class _AsyncpgConnection(Connection):
     """Exists for speed: through SQLAlchemy a statement on asyncpg costs ~190 µs of Python against ~85 µs
     run by asyncpg itself, and BEGIN with COMMIT ~260 µs against ~150 µs — together a third of what a menu
-    turn in the Telegram pipeline costs. So asyncpg runs the turn's statements, compiled once, in the
-    transaction of SQLAlchemy's connection (which the flows' ORM session joins), begun and committed by
-    asyncpg too. It reaches into SQLAlchemy's asyncpg adapter (``_started``, ``_start_transaction``,
+    turn in the Telegram pipeline costs. So asyncpg runs the turn's statements, compiled once: each on its
+    own (a statement is its own transaction), or in the transaction SQLAlchemy's connection has begun for
+    the flows' ORM session, which asyncpg commits. It reaches into SQLAlchemy's asyncpg adapter (``_started``,
     ``_commit_and_discard``, ``_handle_exception``): tests/store/test_db.py runs the turn on PostgreSQL, so
     an upgrade that changes them fails there."""
 
@@ -312,8 +312,8 @@ class _AsyncpgConnection(Connection):
         arguments = compiled.arguments(params)
         adapted = self._adapted
         try:
-            if not adapted._started:  # SQLAlchemy begins on a connection's first statement; so does this
-                await adapted._start_transaction()
+            # in the transaction if the flow's ORM session has begun one (SQLAlchemy begins at its first
+            # statement); else on its own, committed with itself (see store.conversations.TurnConnection)
             raw = await adapted.driver_connection.fetch(compiled.sql, *arguments)
         except Exception as error:
             raise _wrapped(adapted, compiled.sql, arguments, error) from error
@@ -349,8 +349,8 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[Connection]:
             synced = conn.sync_connection
             assert synced is not None  # connected
             # SQLAlchemy's transaction, for the flows' ORM session to join: on asyncpg its BEGIN and COMMIT send
-            # nothing (the adapter begins at the first statement; ours commits first), so they are called
-            # plainly, without a trip through a greenlet each
+            # nothing (the adapter begins at the session's first statement, if it makes one; ours commits
+            # first), so they are called plainly, without a trip through a greenlet each
             began = synced.begin()
             fast = _AsyncpgConnection(conn, synced.connection.dbapi_connection)
             yield fast  # an error: closing the connection rolls the transaction back

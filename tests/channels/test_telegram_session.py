@@ -1,4 +1,5 @@
-"""civicbot's Bot API session (bot/channels/telegram/session.py): requests as one JSON body, uploads multipart."""
+"""What a Bot API request costs (bot/channels/telegram/session.py): requests as one JSON body, uploads multipart;
+sends read back for the message id only."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from aiogram.methods import SendMessage, SendPhoto
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 from aiohttp import FormData
 
-from bot.channels.telegram.session import JsonSession
+from bot.channels.telegram.rendering import Outgoing, send
+from bot.channels.telegram.session import JsonSession, SendMessageForId, SentId
+from dialogs.types import Attachment
 from testing.telegram_api import FakeTelegram, make_bot
 
 USER_ID = 777
@@ -73,3 +76,19 @@ async def test_the_bot_api_takes_both_and_shows_the_keyboards(tg: FakeTelegram) 
     for record in (message, photo):
         assert record.reply_markup is not None
         assert [[b["callback_data"] for b in row] for row in record.reply_markup["inline_keyboard"]] == [["app:ok"], ["app:no"]]
+
+
+async def test_a_reply_sent_is_read_back_for_its_id_only(tg: FakeTelegram) -> None:
+    bot = make_bot(tg.base_url)
+    try:
+        with_keyboard = await send(bot, USER_ID, Outgoing("请选择", MARKUP))
+        photo = await send(bot, USER_ID, Outgoing("月报", MARKUP, Attachment("chart.png", b"\x89PNG bytes", "image/png"), True))
+        document = await send(bot, USER_ID, Outgoing(None, None, Attachment("a.pdf", b"%PDF-1.4", "application/pdf"), False))
+        sent = await bot(SendMessageForId(chat_id=USER_ID, text="x"))
+    finally:
+        await bot.session.close()
+
+    records = tg.messages_to(USER_ID)
+    assert [r.method for r in records] == ["sendMessage", "sendPhoto", "sendDocument", "sendMessage"]
+    assert [with_keyboard, photo, document, sent.message_id] == [r.message_id for r in records]
+    assert isinstance(sent, SentId)  # not aiogram's whole Message: the keyboard and the rest are left unread

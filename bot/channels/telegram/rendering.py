@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from aiogram import Bot
-from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.channels.telegram.session import SendDocumentForId, SendMessageForId, SendPhotoForId
 from dialogs.types import Attachment, Button, Reply
 from store.button_tokens import button_token_data, forget_button_tokens_before, keep_button_tokens
 
@@ -171,10 +172,17 @@ async def render(reply: Reply, tokens: ButtonTokens | None, now: datetime) -> li
     return calls
 
 
-async def send(bot: Bot, chat_id: int, call: Outgoing) -> Message:
+async def send(bot: Bot, chat_id: int, call: Outgoing) -> int:
+    """Send ``call`` to ``chat_id``: the id of the message sent."""
     if call.attachment is None:
-        return await bot.send_message(chat_id, call.text or EMPTY_TEXT, parse_mode="HTML", reply_markup=call.markup)
+        sent = await bot(SendMessageForId(chat_id=chat_id, text=call.text or EMPTY_TEXT, parse_mode="HTML",
+                                          reply_markup=call.markup))
+        return sent.message_id
     upload = BufferedInputFile(call.attachment.content, call.attachment.filename)
     if call.as_photo:
-        return await bot.send_photo(chat_id, upload, caption=call.text, parse_mode="HTML", reply_markup=call.markup)
-    return await bot.send_document(chat_id, upload, caption=call.text, parse_mode="HTML", reply_markup=call.markup)
+        sent = await bot(SendPhotoForId(chat_id=chat_id, photo=upload, caption=call.text, parse_mode="HTML",
+                                        reply_markup=call.markup))
+    else:
+        sent = await bot(SendDocumentForId(chat_id=chat_id, document=upload, caption=call.text, parse_mode="HTML",
+                                           reply_markup=call.markup))
+    return sent.message_id

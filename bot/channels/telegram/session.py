@@ -1,23 +1,29 @@
-"""The HTTP session every civicbot ``Bot`` talks to the Bot API through: aiogram's aiohttp session, sending
-each request's parameters as one JSON body, which the Bot API takes for every method (application/json);
-a request that uploads a file stays multipart, as aiogram sends it.
+"""What a request to the Bot API costs civicbot, kept low in one place: the HTTP session every civicbot
+``Bot`` talks through, and the send methods whose answer is read for the message id only.
 
-Why (a fast path): aiogram sends a form, percent-encoding every field and JSON-encoding each object in it on
-its own — for a reply with a keyboard a tenth of what the Telegram pipeline spends on one update (measured
-with bench/telegram.py); one ``json.dumps`` of the whole request is a fraction of that.
+Why (fast paths, measured with bench/telegram.py, where aiogram's request and answer handling is most of
+what an update costs):
+
+- ``JsonSession`` sends each request's parameters as one JSON body, which the Bot API takes for every
+  method (application/json); a request that uploads a file stays multipart, as aiogram sends it. aiogram
+  sends a form, percent-encoding every field and JSON-encoding each object in it on its own: for a reply
+  with a keyboard a tenth of an update's cost; one ``json.dumps`` of the request is a fraction of that.
+- ``SendMessageForId`` and its kin: Telegram answers a send with the whole message, keyboard included, which
+  aiogram validates into a ``Message`` (~150 µs for a menu) that nobody reads; these validate its id (~20 µs).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.methods import TelegramMethod
+from aiogram.methods import SendDocument, SendMessage, SendPhoto, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import InputFile
 from aiohttp import BytesPayload, FormData
 from aiohttp.payload import Payload
+from pydantic import BaseModel, ConfigDict
 
 
 class _JsonBody(FormData):
@@ -47,3 +53,32 @@ class JsonSession(AiohttpSession):
         if files:  # an upload: multipart, as aiogram builds it
             return super().build_form_data(bot, method)
         return _JsonBody(values, self.json_dumps(values))
+
+
+class SentId(BaseModel):
+    """What is read back of a message civicbot sent: its id (the rest of Telegram's answer is left unread)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    message_id: int
+
+
+# aiogram's send methods, the same requests, answered with the sent message's id only (see the module's docstring)
+class SendMessageForId(SendMessage):
+    __returning__ = SentId  # type: ignore[assignment]  # the same answer, read as less than a Message
+
+    if TYPE_CHECKING:  # aiogram's own method spells its parameters out for type checkers; these take the same
+        def __init__(self, **fields: Any) -> None: ...
+
+
+class SendPhotoForId(SendPhoto):
+    __returning__ = SentId  # type: ignore[assignment]  # the same answer, read as less than a Message
+
+    if TYPE_CHECKING:  # aiogram's own method spells its parameters out for type checkers; these take the same
+        def __init__(self, **fields: Any) -> None: ...
+
+
+class SendDocumentForId(SendDocument):
+    __returning__ = SentId  # type: ignore[assignment]  # the same answer, read as less than a Message
+
+    if TYPE_CHECKING:  # aiogram's own method spells its parameters out for type checkers; these take the same
+        def __init__(self, **fields: Any) -> None: ...
