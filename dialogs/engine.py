@@ -1,12 +1,13 @@
-"""One turn, end to end: lock the conversation, skip re-deliveries, route, run the flow, save.
+"""One turn, end to end: read the conversation, skip re-deliveries, route, run the flow, end the turn.
 
-Every turn is one database transaction on a connection of its own (``store.conversations.turn_connection``):
-the bookkeeping — identity and conversation, the incoming's de-duplication key, the state saved only when
-the turn changed it — runs there directly, and the flow gets an ORM session joined to the same
-transaction when it first uses one (a menu or a help page never does). Turns of one user are serialized
-by the conversation row lock (PostgreSQL ``FOR UPDATE``; SQLite's write lock), in one process or many, and
-a message delivered again is recognised by its key in ``handled_incoming``: the channel contract
-(``bot.channels.contract``) relies on both and adds no second one.
+Every turn runs on a connection of its own (``store.conversations.turn_connection``): the bookkeeping —
+identity and conversation, the incoming's de-duplication key, the state saved only when the turn changed it —
+runs there directly, and the flow gets an ORM session joined to it when it first uses one (a menu or a
+help page never does); what it writes commits with the turn's end. A turn ends only on the conversation it
+read (``TurnConnection.end``), so one user's turns take effect one after the other, in one process or many
+(a turn overtaken by another writes nothing and runs again), and a message delivered again is recognised
+by its key in ``handled_incoming``: the channel contract (``bot.channels.contract``) relies on both and adds
+no second one.
 
 A channel runs a turn with ``turn``: its replies are written in the turn's transaction, and the
 ``Turn`` it gets back carries their id. Once the replies are sent the channel marks them so

@@ -1,8 +1,8 @@
-"""Identities and their conversation rows: get-or-create, lock for a turn, de-duplicate, save; a turn's
-replies kept until sent (``TurnConnection.claim_and_keep``, ``unsent_replies``, ``mark_replies_sent``).
+"""Identities and their conversation rows: get-or-create, read for a turn, de-duplicate, save; a turn's
+replies kept until sent (``TurnConnection.end``, ``unsent_replies``, ``mark_replies_sent``).
 
-The conversation row lock (``FOR UPDATE``; SQLite's write lock) is what orders one person's turns across
-processes, and ``handled_incoming`` is the one record of incoming messages already handled (the turn claims
+A turn ending only on the conversation it read (``TurnConnection.end``) is what orders one person's turns
+across processes, and ``handled_incoming`` is the one record of incoming messages already handled (the turn claims
 the key, ``already_handled`` asks ahead), kept ``CIVICBOT_HANDLED_RETENTION_DAYS`` (``forget_handled_before``,
 run by the scheduler's tick): see ``bot.channels.contract``.
 """

@@ -17,9 +17,11 @@ notices
     The outbox reaches a channel's people through its ``bot.sending.Sender`` (``TelegramSender``,
     ``ConsoleSender``); the web chat pushes them to open pages itself (``web.socket.Hub.push_notices``).
 
-Per-user ordering, once. The guarantee is the conversation row lock taken by every turn
-(``store.conversations``: ``FOR UPDATE`` on PostgreSQL, the write lock of ``BEGIN IMMEDIATE`` on SQLite):
-two turns of one person never overlap, in one process or many. The only in-process ordering is an
+Per-user ordering, once. The guarantee is that a turn ends only on the conversation it read
+(``store.conversations.TurnConnection.end``: the conversation's version checked on PostgreSQL; the write lock
+of ``BEGIN IMMEDIATE`` held from the first statement on SQLite): one person's turns take effect one after the
+other, in one process or many — a turn another one overtook writes nothing and runs again on what that one
+left. The only in-process ordering is an
 optimisation of the channel that needs it: Telegram's per-user queues (``telegram.ordering``), which also
 keep one person's replies in the order of their messages. The console reads one line at a time; a web page
 sends its next message after the answer to the last. (Telegram's sending middleware also sends to one chat
@@ -29,8 +31,8 @@ API calls, not turns.)
 De-duplication, once. ``handled_incoming`` (``store.conversations``) records the key of every message a
 turn handled, claimed in the turn's own transaction: a message delivered again is not run again (its turn's
 unsent replies, if any, are returned instead). The turn reads the key when it opens and claims it when it
-ends; a turn that finds it claimed then (the same message, delivered twice at once, let through the row lock
-after the first) is rolled back and returns the first turn's replies. Keys are kept ``CIVICBOT_HANDLED_RETENTION_DAYS`` (30) and
+ends; a turn that finds it claimed then (the same message, delivered twice at once, handled beside it) writes
+nothing and returns the first turn's replies. Keys are kept ``CIVICBOT_HANDLED_RETENTION_DAYS`` (30) and
 then dropped by the scheduler's tick (``bot.scheduler.forget_handled``); platforms re-deliver within a day.
 Telegram's inbox (``store.channel_updates``) is not a second record of what was handled: it holds an update
 only from its receipt until it is handled, so that a crash in between loses nothing.
