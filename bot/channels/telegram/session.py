@@ -30,9 +30,8 @@ class _JsonBody(FormData):
     """Parameters as a JSON body. A ``FormData`` because that is what aiogram's session posts: aiohttp sends
     what calling it returns."""
 
-    def __init__(self, values: dict[str, Any], text: str) -> None:
+    def __init__(self, text: str) -> None:
         super().__init__()
-        self.values = values  # what is sent, for a test to read
         self._text = text
 
     def __call__(self) -> Payload:
@@ -52,7 +51,7 @@ class JsonSession(AiohttpSession):
                 values[key] = prepared
         if files:  # an upload: multipart, as aiogram builds it
             return super().build_form_data(bot, method)
-        return _JsonBody(values, self.json_dumps(values))
+        return _JsonBody(self.json_dumps(values))
 
 
 class SentId(BaseModel):
